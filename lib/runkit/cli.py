@@ -1,0 +1,83 @@
+"""What every tool shares at its edges: errors and exit codes, JSON lines in and out, broken pipes.
+
+Exit codes everywhere: 0 done, 1 the work failed, 2 bad usage or bad input (nothing was written).
+A user sees one line `tool: message` on stderr; RUNKIT_TRACEBACK=1 shows the traceback too.
+"""
+import json
+import os
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or bad input: the message names the problem and the fix; the tool exits 2."""
+
+
+class WorkFailed(Exception):
+    """The work itself failed (a run crashed, a job failed); the tool exits 1."""
+
+
+def run_main(tool, main, argv=None):
+    """Call `main(argv)` and turn its outcome into an exit status, with one-line errors."""
+    try:
+        code = main(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()
+    except UsageError as e:
+        code = _fail(tool, e, EXIT_USAGE)
+    except WorkFailed as e:
+        code = _fail(tool, e, EXIT_FAILED)
+    except BrokenPipeError:
+        # `tool | head` closed our stdout: not an error. Point stdout at devnull so the exit flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_OK
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        code = _fail(tool, e, EXIT_FAILED, name=True)
+    sys.exit(code or 0)
+
+
+def _fail(tool, exc, code, name=False):
+    if os.environ.get("RUNKIT_TRACEBACK"):
+        import traceback
+        traceback.print_exception(exc)
+    text = f"{type(exc).__name__}: {exc}" if name else str(exc)
+    print(f"{tool}: {text}", file=sys.stderr)
+    return code
+
+
+def open_input(path):
+    """A readable text stream for a path, or stdin for '-'; a missing file is a UsageError."""
+    if path in (None, "-"):
+        return sys.stdin
+    try:
+        return open(path, encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+
+
+def read_jsonl(stream, source="stdin"):
+    """Yield one dict per non-blank line; a line that is not a JSON object is a UsageError naming it."""
+    for number, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"line {number} of {source} is not JSON ({e.msg}): {_clip(line)}") from None
+        if not isinstance(obj, dict):
+            raise UsageError(f"line {number} of {source} is not a JSON object: {_clip(line)}")
+        yield obj
+
+
+def write_jsonl(obj, stream=None):
+    """Write one JSON object as one line and flush, so a pipe's reader sees it at once."""
+    stream = stream or sys.stdout
+    stream.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    stream.flush()
+
+
+def _clip(line, width=60):
+    line = line.strip()
+    return line if len(line) <= width else line[:width] + "..."

@@ -1,0 +1,217 @@
+"""The run folder: the one implementation of the format documented in docs/run-folder.md.
+
+Every tool writes and reads run folders through this module only. It imports nothing heavy
+(pandas only inside load_H), so light tools can use it.
+"""
+import csv
+import fcntl
+import json
+import os
+import tempfile
+import time
+
+# The files of a run folder (docs/run-folder.md says what each holds).
+CONFIG = "config.gin"            # the operative gin config, defaults included
+BINDINGS = "bindings.json"       # every binding from the config files and -b, as JSON: what load_C returns
+COMMAND = "command.txt"          # the command line that made the run, shell-quoted
+META = "meta.json"               # git, host, versions, times, SLURM ids
+HISTORY = "history.csv"          # one row per epoch, HISTORY_COLUMNS
+METRICS = "metrics.json"         # {"final": {...}, "best": {...}}, written at the end
+CHECKPOINTS = "checkpoints"      # last.ckpt, written atomically
+TENSORBOARD = "tb"               # TensorBoard event files
+LOG = "train.log"                # what train printed on stderr, across all attempts
+STDOUT, STDERR = "stdout.log", "stderr.log"  # the raw process output when a runner (runbatch, SLURM) started it
+HEARTBEAT = "HEARTBEAT"          # touched every HEARTBEAT_EVERY seconds while the run is alive
+ERROR = "error.json"             # why the last attempt failed; removed when a new attempt starts
+FINISHED = "FINISHED"            # written last: the run is complete
+LOCK = ".lock"                   # flock-ed by the process that owns the run
+
+HISTORY_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time"]
+HEARTBEAT_EVERY = 10.0
+HEARTBEAT_STALE = 60.0
+STATUSES = ("finished", "running", "failed", "dead", "incomplete", "corrupt")
+
+
+class CorruptRun(Exception):
+    """A file of the run folder is half-written or unreadable; the message names it."""
+
+
+def path(run_dir, name):
+    return os.path.join(run_dir, name)
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+def write_atomic(file_path, data):
+    """Write bytes or text to a temporary name in the same folder, fsync, then rename over the target.
+
+    A kill at any moment leaves either the old file or the new one, never half of one.
+    """
+    folder = os.path.dirname(file_path) or "."
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(file_path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, file_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(run_dir, name, obj):
+    write_atomic(path(run_dir, name), json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_history(run_dir, rows):
+    """Rewrite history.csv whole from rows (dicts with HISTORY_COLUMNS), atomically."""
+    lines = [",".join(HISTORY_COLUMNS)]
+    for row in rows:
+        lines.append(",".join(_cell(row.get(c)) for c in HISTORY_COLUMNS))
+    write_atomic(path(run_dir, HISTORY), "\n".join(lines) + "\n")
+
+
+def _cell(value):
+    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
+
+
+def touch(run_dir, name):
+    with open(path(run_dir, name), "a"):
+        pass
+    os.utime(path(run_dir, name))
+
+
+def mark_finished(run_dir):
+    write_atomic(path(run_dir, FINISHED), time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+
+
+# ---- ownership -------------------------------------------------------------------------------
+
+def try_lock(run_dir):
+    """Take the run's exclusive lock without waiting: an open fd that holds it, or None if another holds it.
+
+    The lock dies with the process (kill -9 included). A runner passes its fd to the child it starts
+    and sets RUNKIT_LOCK_FD, so the child owns the run without a gap in which another runner could start it.
+    """
+    os.makedirs(run_dir, exist_ok=True)
+    fd = os.open(path(run_dir, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def inherited_lock(run_dir):
+    """The fd named by RUNKIT_LOCK_FD if it is this run's lock file, else None."""
+    fd = os.environ.get("RUNKIT_LOCK_FD")
+    if not fd or not fd.isdigit():
+        return None
+    try:
+        held, wanted = os.fstat(int(fd)), os.stat(path(run_dir, LOCK))
+    except OSError:
+        return None
+    return int(fd) if (held.st_dev, held.st_ino) == (wanted.st_dev, wanted.st_ino) else None
+
+
+def is_locked(run_dir):
+    """True if a live process holds the run's lock."""
+    if not os.path.exists(path(run_dir, LOCK)):
+        return False
+    fd = try_lock(run_dir)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def status(run_dir, now=None):
+    """finished | failed | running | dead | incomplete, derived from files alone (see docs/run-folder.md)."""
+    if os.path.exists(path(run_dir, FINISHED)):
+        return "finished"
+    if os.path.exists(path(run_dir, ERROR)):
+        return "failed"
+    try:
+        age = (now or time.time()) - os.stat(path(run_dir, HEARTBEAT)).st_mtime
+    except FileNotFoundError:
+        return "incomplete"
+    return "running" if age < HEARTBEAT_STALE else "dead"
+
+
+def read_json(run_dir, name, default=None):
+    """A JSON file of the run; `default` if it does not exist; CorruptRun if it cannot be parsed."""
+    try:
+        with open(path(run_dir, name), encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return default
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptRun(f"{path(run_dir, name)} is not valid JSON ({e})") from None
+
+
+def load_C(run_dir):
+    """The run's configuration: {binding name: value} for every binding, as in bindings.json."""
+    config = read_json(run_dir, BINDINGS)
+    if config is None:
+        raise FileNotFoundError(f"{path(run_dir, BINDINGS)} does not exist: is {run_dir} a run folder?")
+    return config
+
+
+def read_history(run_dir):
+    """history.csv as a list of dicts with typed values; CorruptRun on a malformed row."""
+    try:
+        with open(path(run_dir, HISTORY), newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                return []
+            rows = []
+            for number, cells in enumerate(reader, 2):
+                if len(cells) != len(header):
+                    raise CorruptRun(f"{path(run_dir, HISTORY)} line {number} has {len(cells)} cells, "
+                                     f"expected {len(header)}")
+                rows.append({k: _number(v) for k, v in zip(header, cells)})
+            return rows
+    except FileNotFoundError:
+        return []
+
+
+def _number(text):
+    if text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def load_H(run_dir):
+    """The run's history as a pandas DataFrame, one row per epoch."""
+    import pandas as pd
+    return pd.DataFrame(read_history(run_dir), columns=HISTORY_COLUMNS)
+
+
+def is_run_dir(folder):
+    """A run folder is one that holds bindings.json, a heartbeat, a lock or a FINISHED marker."""
+    return any(os.path.exists(path(folder, n)) for n in (BINDINGS, HEARTBEAT, FINISHED, LOCK, META))
+
+
+def find(roots):
+    """Every run folder at or under the given folders, sorted; does not descend into run folders."""
+    found = []
+    for root in roots:
+        for folder, subdirs, _files in os.walk(root):
+            if is_run_dir(folder):
+                found.append(folder)
+                subdirs[:] = []
+            else:
+                subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+    return sorted(found)

@@ -1,0 +1,81 @@
+"""The run-folder library: atomic writes, status derivation, history round trip, locks."""
+import os
+import time
+
+import pytest
+
+from runkit import bindings, runs
+
+
+def test_history_round_trip(tmp_path):
+    rows = [{"epoch": 0, "step": 10, "train_loss": 0.5, "train_acc": 0.8, "val_loss": 0.6,
+             "val_acc": 0.75, "lr": 0.1, "time": 1.5}]
+    runs.write_history(tmp_path, rows)
+    assert runs.read_history(tmp_path) == rows
+    assert list(runs.load_H(tmp_path).columns) == runs.HISTORY_COLUMNS
+
+
+def test_truncated_history_is_corrupt(tmp_path):
+    (tmp_path / runs.HISTORY).write_text(",".join(runs.HISTORY_COLUMNS) + "\n0,10,0.5\n")
+    with pytest.raises(runs.CorruptRun, match="line 2"):
+        runs.read_history(tmp_path)
+
+
+def test_half_json_is_corrupt(tmp_path):
+    (tmp_path / runs.METRICS).write_text('{"final": {"val_acc": 0.')
+    with pytest.raises(runs.CorruptRun, match="metrics.json"):
+        runs.read_json(tmp_path, runs.METRICS)
+
+
+def test_status_order(tmp_path):
+    assert runs.status(tmp_path) == "incomplete"
+    runs.touch(tmp_path, runs.HEARTBEAT)
+    assert runs.status(tmp_path) == "running"
+    assert runs.status(tmp_path, now=time.time() + runs.HEARTBEAT_STALE + 1) == "dead"
+    runs.write_json(tmp_path, runs.ERROR, {"error": "boom"})
+    assert runs.status(tmp_path) == "failed"
+    runs.mark_finished(tmp_path)
+    assert runs.status(tmp_path) == "finished"
+
+
+def test_atomic_write_leaves_no_temporary(tmp_path):
+    runs.write_atomic(str(tmp_path / "x.json"), "{}")
+    assert os.listdir(tmp_path) == ["x.json"]
+
+
+def test_lock_is_exclusive_and_inheritable(tmp_path, monkeypatch):
+    fd = runs.try_lock(tmp_path)
+    assert fd is not None and runs.try_lock(tmp_path) is None and runs.is_locked(tmp_path)
+    monkeypatch.setenv("RUNKIT_LOCK_FD", str(fd))
+    assert runs.inherited_lock(tmp_path) == fd
+    os.close(fd)
+    assert not runs.is_locked(tmp_path)
+
+
+def test_find_stops_at_run_folders(tmp_path):
+    for name in ("a", "b/c"):
+        (tmp_path / name).mkdir(parents=True)
+        runs.write_json(tmp_path / name, runs.BINDINGS, {})
+    (tmp_path / "a" / "nested").mkdir()
+    runs.write_json(tmp_path / "a" / "nested", runs.BINDINGS, {})
+    assert runs.find([tmp_path]) == [str(tmp_path / "a"), str(tmp_path / "b/c")]
+
+
+@pytest.mark.parametrize("text,expected", [
+    (["a.b=1#c.d='x#y'"], ["a.b=1", "c.d='x#y'"]),
+    (["a.b=1", "c.d=2#"], ["a.b=1", "c.d=2"]),
+])
+def test_binding_split(text, expected):
+    assert bindings.split(text) == expected
+
+
+@pytest.mark.parametrize("value", [1, 0.001, 1e-5, "adam", True, None, [1, 2], (3,), "@cnn"])
+def test_binding_round_trip(value):
+    key, parsed = bindings.parse(bindings.format("optimizer.lr", value))
+    assert (key, parsed) == ("optimizer.lr", value)
+
+
+@pytest.mark.parametrize("bad", ["nolr", "a=1", "a.b=", "a.b=adam", "a b.c=1"])
+def test_bad_bindings(bad):
+    with pytest.raises(bindings.BindingError):
+        bindings.parse(bad)
