@@ -1,0 +1,34 @@
+"""The `slurm_cluster` fixture: the local SLURM cluster of scripts/slurm-cluster, started once per session.
+
+A test module that needs SLURM imports the fixture (`from slurm_cluster import slurm_cluster`) and is
+marked `pytest.mark.slurm`. The cluster is started through the script a user runs, and left running for
+the next session (starting it again is a no-op). Tests skip only where the SLURM binaries are absent.
+"""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "slurm-cluster"
+BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
+
+
+def missing_binaries():
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    return [b for b in BINARIES if not shutil.which(b, path=search)]
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """SLURM_CONF of a running local cluster, also exported to every process the tests start."""
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"SLURM is not installed ({', '.join(missing)} not found); "
+                    "apt-get install slurmctld slurmd slurm-client munge to run these tests")
+    proc = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, f"scripts/slurm-cluster start failed:\n{proc.stderr}"
+    conf = proc.stdout.strip().removeprefix("export SLURM_CONF=")
+    os.environ["SLURM_CONF"] = conf
+    return conf
