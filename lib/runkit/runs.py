@@ -25,6 +25,7 @@ HEARTBEAT = "HEARTBEAT"          # touched every HEARTBEAT_EVERY seconds while t
 ERROR = "error.json"             # why the last attempt failed; removed when a new attempt starts
 FINISHED = "FINISHED"            # written last: the run is complete
 LOCK = ".lock"                   # flock-ed by the process that owns the run
+SLURM = "slurm.json"             # runbatch --slurm: the batch and array task of the run, and each attempt
 
 HISTORY_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time"]
 HEARTBEAT_EVERY = 10.0
@@ -85,6 +86,19 @@ def touch(run_dir, name):
 
 def mark_finished(run_dir):
     write_atomic(path(run_dir, FINISHED), time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+
+
+def record_slurm_submission(run_dir, batch_dir, task):
+    """The run is task `task` of the job array in batch_dir (runbatch --slurm); its attempts follow."""
+    write_json(run_dir, SLURM, {"batch_dir": batch_dir, "task": task, "attempts": []})
+
+
+def record_slurm_attempt(run_dir, attempt):
+    """Add an attempt (SLURM ids, host, start, ...) to slurm.json, or update the one with the same start."""
+    record = read_slurm(run_dir) or {"attempts": []}
+    others = [a for a in record.get("attempts", []) if a.get("start") != attempt["start"]]
+    record["attempts"] = others + [attempt]
+    write_json(run_dir, SLURM, record)
 
 
 # ---- ownership -------------------------------------------------------------------------------
@@ -154,6 +168,11 @@ def read_json(run_dir, name, default=None):
         raise CorruptRun(f"{path(run_dir, name)} is not valid JSON ({e})") from None
 
 
+def read_slurm(run_dir):
+    """slurm.json: {"batch_dir", "task", "attempts": [...]}, or None for a run never submitted to SLURM."""
+    return read_json(run_dir, SLURM)
+
+
 def load_C(run_dir):
     """The run's configuration: {binding name: value} for every binding, as in bindings.json."""
     config = read_json(run_dir, BINDINGS)
@@ -201,7 +220,7 @@ def load_H(run_dir):
 
 def is_run_dir(folder):
     """A run folder is one that holds bindings.json, a heartbeat, a lock or a FINISHED marker."""
-    return any(os.path.exists(path(folder, n)) for n in (BINDINGS, HEARTBEAT, FINISHED, LOCK, META))
+    return any(os.path.exists(path(folder, n)) for n in (BINDINGS, HEARTBEAT, FINISHED, LOCK, META, SLURM))
 
 
 def find(roots):
