@@ -1,4 +1,10 @@
-"""cifar10 reads the tiny archive from tests/cifar_archive.py; nothing here touches the network."""
+"""cifar10 reads the tiny archive from tests/cifar_archive.py; downloads come from a server on 127.0.0.1 only."""
+import functools
+import hashlib
+import http.server
+import tarfile
+import threading
+
 import gin
 import numpy as np
 import pytest
@@ -8,6 +14,7 @@ import torchvision.datasets.cifar
 
 from cifar_archive import write_cifar_archive
 import runkit.data.cifar10 as cifar_module
+from runkit.cli import UsageError
 from runkit.data import DataMissing
 from runkit.data.cifar10 import MEAN, STD, cifar10, crop_and_flip
 from runkit.registry import DATASETS
@@ -44,8 +51,10 @@ def test_subsets_keep_the_first_images(archive):
     first_two = np.concatenate([written["data_batch_1"][1], written["data_batch_2"][1]])
     np.testing.assert_array_equal(data.train_y.numpy(), first_two[:30])
     np.testing.assert_allclose(data.val_x.numpy(), normalized(written["test_batch"][0][:5]), atol=1e-5)
-    with pytest.raises(ValueError, match="n_train"):
+    with pytest.raises(UsageError, match="fewer than the 101 asked for: lower cifar10.n_train"):
         cifar10(data_dir=data_dir, download=False, n_train=101)
+    with pytest.raises(UsageError, match="cifar10.n_val = 0"):
+        cifar10(data_dir=data_dir, download=False, n_val=0)
 
 
 def test_same_images_as_torchvisions_reader(archive, monkeypatch):
@@ -98,6 +107,25 @@ def test_failed_download_is_data_missing_and_leaves_no_folder(tmp_path, monkeypa
         cifar10(data_dir=tmp_path / "data")
     assert str(tmp_path / "data" / "cifar-10-batches-py") in str(error.value)
     assert not any(path.is_dir() for path in (tmp_path / "data").iterdir())
+
+
+def test_downloads_and_extracts_when_missing(tmp_path, monkeypatch):
+    """The official archive's layout, served over HTTP from this machine: fetched, checked, extracted whole."""
+    served = tmp_path / "served"
+    written = write_cifar_archive(served)
+    with tarfile.open(served / "cifar-10-python.tar.gz", "w:gz") as tar:
+        tar.add(served / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=served)
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        monkeypatch.setattr(cifar_module, "URL", f"http://127.0.0.1:{server.server_port}/cifar-10-python.tar.gz")
+        md5 = hashlib.md5((served / "cifar-10-python.tar.gz").read_bytes()).hexdigest()
+        monkeypatch.setattr(cifar_module, "MD5", md5)
+        data = cifar10(data_dir=tmp_path / "data", n_val=4)
+        server.shutdown()
+    np.testing.assert_array_equal(data.val_y.numpy(), written["test_batch"][1][:4])
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [".cifar-10.lock", "cifar-10-batches-py"]
 
 
 def test_incomplete_folder_is_not_downloaded_over(archive):

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from runkit.cli import UsageError
 from runkit.data import DataMissing, Dataset
 from runkit.registry import DATASETS
 
@@ -32,6 +33,9 @@ def cifar10(data_dir=None, download=True, augment=True, n_train=None, n_val=None
     """Train on data_batch_1..5, validate on test_batch; `n_train` / `n_val` keep the first N (quick configs).
 
     `augment` adds a random 32x32 crop of the 4-pixel-padded image and a random horizontal flip."""
+    for name, value in (("n_train", n_train), ("n_val", n_val)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise UsageError(f"cifar10.{name} = {value!r}: give a positive number of images, or None for all")
     data_dir = Path(data_dir or os.environ.get("DATA_DIR") or "data").resolve()
     folder = data_dir / FOLDER
     if download and not folder.exists():
@@ -63,7 +67,8 @@ def fetch(data_dir):
                 download_and_extract_archive(URL, scratch, md5=MD5)
             except (OSError, RuntimeError) as error:  # no network, or a corrupt download
                 raise DataMissing(f"CIFAR-10 is not in {data_dir / FOLDER} and downloading {URL} failed "
-                                  f"({error}): extract it into {data_dir} by hand, or retry with network access") from None
+                                  f"({error}): extract it into {data_dir} by hand, or retry with network "
+                                  "access") from None
             os.rename(Path(scratch) / FOLDER, data_dir / FOLDER)
 
 
@@ -83,8 +88,8 @@ def read_batches(paths, limit):
         labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
         count += len(labels[-1])
     if limit is not None and limit > count:
-        raise ValueError(f"cifar10 has {count} images in {paths[0].parent} for that split, fewer than the "
-                         f"{limit} asked for: lower n_train / n_val")
+        raise UsageError(f"cifar10 has {count} images in {', '.join(p.name for p in paths)} ({paths[0].parent}), "
+                         f"fewer than the {limit} asked for: lower cifar10.n_train / n_val")
     x = torch.from_numpy(np.concatenate(images)[:limit].reshape(-1, 3, 32, 32)).float()
     mean, std = torch.tensor(MEAN).view(3, 1, 1) * 255, torch.tensor(STD).view(3, 1, 1) * 255
     return x.sub_(mean).div_(std), torch.from_numpy(np.concatenate(labels)[:limit])
