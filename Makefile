@@ -7,7 +7,7 @@ export DATA_DIR ?= $(CURDIR)/data
 export PATH := $(CURDIR)/tools:$(CURDIR)/$(VENV)/bin:$(PATH)
 TOOLS := train gridgen runbatch collect plot sync
 
-.PHONY: help env test test-fast bench clean-env
+.PHONY: help env test test-fast bench clean-env tune_lr
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -30,3 +30,14 @@ test-fast: env ## run the fast default suite (a few minutes on 2 cores)
 
 clean-env: ## remove .venv
 	rm -rf $(VENV)
+
+# tune_lr: DATASET=cifar10 switches the sweep to experiments/tune_lr/cifar10.yaml (runs in tune_lr_cifar10).
+DATASET ?= digits
+JOBS ?= 2
+TUNE_LR_NAME := tune_lr$(if $(filter-out digits,$(DATASET)),_$(DATASET))
+TUNE_LR_GRID := experiments/tune_lr/$(if $(filter-out digits,$(DATASET)),$(DATASET),grid).yaml
+
+tune_lr: env ## train the learning-rate sweep on digits (DATASET=cifar10 for CIFAR-10) and plot it
+	@test -f $(TUNE_LR_GRID) || { echo "make: no $(TUNE_LR_GRID): DATASET is digits or cifar10" >&2; exit 2; }
+	set -o pipefail; gridgen $(TUNE_LR_GRID) | runbatch -j $(JOBS)
+	set -o pipefail; collect $(RESULTS_DIR)/$(TUNE_LR_NAME) | plot lr -o $(RESULTS_DIR)/$(TUNE_LR_NAME)/$(TUNE_LR_NAME).png
