@@ -252,53 +252,84 @@ def read_record(batch_dir):
 
 # ---- waiting ---------------------------------------------------------------------------------
 
-def wait(job_id, specs, poll=2.0, progress=sys.stderr):
+def wait_for(job_id, specs, poll=10.0, progress=sys.stderr):
     """Block until no task of the array is queued or running; progress on stderr. {task: last SLURM state}."""
-    last_seen, shown = {}, None
+    seen, shown = {}, None
     while True:
-        tasks = _squeue(job_id)
-        for (job, task), (state, _script) in tasks.items():
-            if job == job_id and task.isdigit():
-                last_seen[int(task)] = state
-        live = [t for t, state in last_seen.items() if state not in FINAL and (job_id, str(t)) in tasks]
+        tasks = {int(task): state for (job, task), (state, _script) in _squeue(job_id).items()
+                 if job == job_id and task.isdigit()}
+        seen.update(tasks)
+        # A task SLURM no longer lists (it forgets finished jobs) is as done as one in a final state.
+        live = [t for t, state in tasks.items() if state not in FINAL]
         counts = {}
         for s in specs:
             state = runs.status(s["run_dir"])
             counts[state] = counts.get(state, 0) + 1
         line = (f"runbatch: job {job_id}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-                + f"; {len(live)} task{'s' * (len(live) != 1)} in the queue")
+                + f"; {len(live)} of {len(specs)} tasks queued or running")
         if line != shown:
             print(line, file=progress, flush=True)
             shown = line
-        if not live and len(last_seen) >= len(specs) or not tasks:
-            return last_seen
+        if not live:
+            return seen
         time.sleep(poll)
 
 
 def outcome(s, slurm_state=None):
-    """The outcome line of a run after its task left the queue (docs/spec.md), read from its folder."""
+    """The outcome line of a run whose task left the queue (docs/spec.md), read from its run folder."""
     run_dir = s["run_dir"]
     record = runs.read_slurm(run_dir) or {}
     attempts = [a for a in record.get("attempts", []) if a.get("status") != "skipped"]
-    skipped = [a for a in record.get("attempts", []) if a.get("status") == "skipped"]
-    state = runs.status(run_dir)
     last = attempts[-1] if attempts else {}
-    out = {"name": s["name"], "run_dir": run_dir, "exit_code": last.get("exit_code"), "signal": None,
-           "duration": round((last.get("end") or time.time()) - attempts[0]["start"], 3) if attempts else 0.0,
-           "attempts": len(attempts), "reason": None, "slurm_job": last.get("job_id"),
-           "slurm_task": last.get("task_id")}
+    state, reason = runs.status(run_dir), None
     if state == "finished":
-        out["status"] = "finished" if attempts or not skipped else "skipped"
-        out["reason"] = None if attempts or not skipped else "finished"
+        status, reason = ("finished", None) if attempts else ("skipped", "finished")
     elif state == "failed":
-        out["status"] = "killed" if last.get("status") == "killed" else "failed"
-        out["reason"] = (runs.read_json(run_dir, runs.ERROR) or {}).get("error")
+        status = "killed" if last.get("status") == "killed" else "failed"
+        reason = (runs.read_json(run_dir, runs.ERROR) or {}).get("error")
     else:
-        out["status"] = "killed"
-        out["reason"] = f"SLURM says {slurm_state}" if slurm_state else f"the run is {state} and its task is gone"
-    return out
+        status = "killed"
+        reason = f"SLURM says {slurm_state}" if slurm_state else f"its task is gone and the run is {state}"
+    duration = (last.get("end") or time.time()) - attempts[0]["start"] if attempts else 0.0
+    return {"name": s["name"], "run_dir": run_dir, "status": status, "exit_code": last.get("exit_code"),
+            "signal": None, "duration": round(duration, 3), "attempts": len(attempts), "reason": reason,
+            "slurm_job": last.get("job_id"), "slurm_task": last.get("task_id")}
 
 
 def skipped_outcome(s, why):
     return {"name": s["name"], "run_dir": s["run_dir"], "status": "skipped", "exit_code": None, "signal": None,
             "duration": 0.0, "attempts": 0, "reason": why}
+
+
+# ---- runbatch --slurm ------------------------------------------------------------------------
+
+def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, out=cli.write_jsonl):
+    """Submit what is still to do (or print its script); with `wait`, block and print each run's outcome."""
+    todo, skipped = split(specs)
+    say = f"{len(todo)} of {len(specs)} runs ({len(skipped)} finished, running or queued)"
+    if dry_run:
+        if todo:
+            sys.stdout.write(render(new_batch_dir(todo), todo, options))
+        print(f"runbatch: would submit {say}; nothing written", file=sys.stderr)
+        return
+    if not todo:
+        print(f"runbatch: nothing to submit: all {len(specs)} runs are finished, running or queued", file=sys.stderr)
+        job_id, batch_dir = None, None
+    else:
+        job_id, batch_dir = submit(todo, options)
+        print(f"runbatch: submitted job {job_id}: {say}; batch folder {batch_dir}", file=sys.stderr)
+    if not wait:
+        out({"job_id": job_id, "batch_dir": batch_dir, "runs": len(todo), "skipped": len(skipped)})
+        return
+    for s, why in skipped:
+        out(skipped_outcome(s, why))
+    if not todo:
+        return
+    states = wait_for(job_id, todo, poll)
+    results = [outcome(s, states.get(task)) for task, s in enumerate(todo)]
+    for result in results:
+        out(result)
+    bad = sum(r["status"] in ("failed", "killed") for r in results)
+    if bad:
+        raise cli.WorkFailed(f"{bad} of {len(todo)} runs failed or were killed; see RUN_DIR/slurm-*.log "
+                             "and RUN_DIR/error.json")
