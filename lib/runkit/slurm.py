@@ -61,13 +61,13 @@ class Options:
         values = {}
         for name, var in ENV.items():
             value = given.get(name)
-            if value is None or value == []:
+            if name == "sbatch_args":
+                # The lab's flags first, then the user's: both apply (a later flag wins in sbatch).
+                value = shlex.split(environ.get(var, "")) + list(value or [])
+            elif value is None:
                 value = environ.get(var) or None
-                if value is not None and name == "sbatch_args":
-                    value = shlex.split(value)
             if value is not None:
                 values[name] = _checked(name, var, value)
-        values["sbatch_args"] = values.get("sbatch_args") or []
         values["job_name"] = given.get("job_name")
         return cls(**values)
 

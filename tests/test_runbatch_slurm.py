@@ -1,0 +1,140 @@
+"""runbatch --slurm on the local cluster with quick stand-in jobs: the batch folder, throttling,
+resubmission, failures, bad options. (test_slurm_train.py runs real training through it.)"""
+import json
+import os
+import sys
+import time
+
+import pytest
+
+from conftest import tool
+from runkit import runs
+from slurm_cluster import slurm_cluster  # noqa: F401 - the fixture
+
+slurm = pytest.mark.slurm
+
+
+def spec(results_dir, name, *argv):
+    return {"name": name, "run_dir": str(results_dir / "exp" / name), "argv": list(argv), "experiment": "exp"}
+
+
+def lines(specs):
+    return "".join(json.dumps(s) + "\n" for s in specs)
+
+
+def outcomes(proc):
+    return {o["name"]: o for o in map(json.loads, proc.stdout.splitlines())}
+
+
+def python(code):
+    return [sys.executable, "-c", code]
+
+
+def wait_until(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+@slurm
+def test_submits_one_array_keeps_its_script_and_logs_next_to_each_run(slurm_cluster, results_dir):  # noqa: F811
+    specs = [spec(results_dir, f"r{i}", *python(f"print('hello from {i}')")) for i in range(3)]
+    proc = tool("runbatch", "--slurm", "--time=5", input=lines(specs), check=0)
+    submitted = json.loads(proc.stdout)
+    assert submitted["runs"] == 3 and submitted["skipped"] == 0 and submitted["job_id"].isdigit()
+    batch_dir = submitted["batch_dir"]
+    assert os.path.dirname(batch_dir) == str(results_dir / "exp" / "batches")
+    script = open(os.path.join(batch_dir, "job.sbatch")).read()
+    assert "#SBATCH --array=0-2\n" in script and "#SBATCH --time=5\n" in script and "--requeue" in script
+    assert [json.loads(line)["name"] for line in open(os.path.join(batch_dir, "specs.jsonl"))] == ["r0", "r1", "r2"]
+    wait_until(lambda: all(runs.status(s["run_dir"]) == "finished" for s in specs))
+    for task, s in enumerate(specs):
+        log = os.path.join(s["run_dir"], f"slurm-{submitted['job_id']}_{task}.log")
+        wait_until(lambda: os.path.exists(log) and open(log).read())
+        assert open(log).read() == f"hello from {task}\n"
+        attempt = runs.read_slurm(s["run_dir"])["attempts"][-1]
+        assert (attempt["job_id"], attempt["task_id"], attempt["exit_code"]) == (submitted["job_id"], str(task), 0)
+
+
+@slurm
+def test_wait_reports_outcomes_and_failures_and_collect_agrees(slurm_cluster, results_dir):  # noqa: F811
+    specs = [spec(results_dir, "ok", *python("print('fine')")),
+             spec(results_dir, "fails", *python("import sys; sys.exit(3)")),
+             spec(results_dir, "missing", "no-such-command-xyz")]
+    proc = tool("runbatch", "--slurm", "--wait", "--poll=0.5", input=lines(specs), check=1)
+    got = outcomes(proc)
+    assert got["ok"]["status"] == "finished" and got["ok"]["exit_code"] == 0
+    assert got["fails"]["status"] == "failed" and got["fails"]["exit_code"] == 3
+    assert got["missing"]["status"] == "failed" and "no-such-command-xyz" in got["missing"]["reason"]
+    assert "of 3 tasks queued or running" in proc.stderr and "2 of 3 runs failed" in proc.stderr
+    table = tool("collect", "--format", "jsonl", results_dir / "exp", check=0)
+    status = {row["name"]: row["status"] for row in map(json.loads, table.stdout.splitlines())}
+    assert status == {"ok": "finished", "fails": "failed", "missing": "failed"}
+    # A failure is not requeued: each task ran once.
+    assert [len(runs.read_slurm(s["run_dir"])["attempts"]) for s in specs] == [1, 1, 1]
+
+
+@slurm
+def test_throttle_caps_the_tasks_running_at_once(slurm_cluster, results_dir, tmp_path):  # noqa: F811
+    # Each job appends its start and end time; the cluster has room for 2, the throttle allows 1 at once.
+    stamps = tmp_path / "stamps"
+    code = ("import sys, time; f = open(sys.argv[1], 'a'); f.write(f'{time.time()} 1\\n'); f.flush(); "
+            "time.sleep(1.5); f.write(f'{time.time()} -1\\n')")
+    specs = [spec(results_dir, f"r{i}", sys.executable, "-c", code, str(stamps)) for i in range(3)]
+    tool("runbatch", "--slurm", "--wait", "--poll=0.5", "--throttle=1", input=lines(specs), check=0)
+    running, most = 0, 0
+    for _stamp, step in sorted(tuple(map(float, line.split())) for line in stamps.read_text().splitlines()):
+        running += step
+        most = max(most, running)
+    assert most == 1 and len(stamps.read_text().splitlines()) == 6
+
+
+@slurm
+def test_resubmission_skips_finished_and_queued_runs(slurm_cluster, results_dir):  # noqa: F811
+    specs = [spec(results_dir, f"r{i}", *python("import time; time.sleep(4)")) for i in range(2)]
+    first = json.loads(tool("runbatch", "--slurm", input=lines(specs), check=0).stdout)
+    again = tool("runbatch", "--slurm", input=lines(specs), check=0)
+    assert json.loads(again.stdout) == {"job_id": None, "batch_dir": None, "runs": 0, "skipped": 2}
+    wait_until(lambda: all(runs.status(s["run_dir"]) == "finished" for s in specs))
+    more = specs + [spec(results_dir, "new", *python("pass"))]
+    proc = tool("runbatch", "--slurm", "--wait", "--poll=0.5", input=lines(more), check=0)
+    got = outcomes(proc)
+    assert got["r0"]["reason"] == got["r1"]["reason"] == "finished" and got["new"]["status"] == "finished"
+    assert len(os.listdir(os.path.dirname(first["batch_dir"]))) == 2  # one batch folder per submission
+
+
+@slurm
+def test_options_sbatch_rejects_are_usage_errors_and_write_nothing(slurm_cluster, results_dir):  # noqa: F811
+    specs = [spec(results_dir, "r0", *python("pass"))]
+    proc = tool("runbatch", "--slurm", "--partition=no-such-partition", input=lines(specs), check=2)
+    assert "sbatch rejects the job" in proc.stderr and "partition" in proc.stderr.lower()
+    assert not (results_dir / "exp").exists()
+
+
+def test_dry_run_prints_the_script_and_writes_nothing(results_dir, monkeypatch):
+    monkeypatch.setenv("RUNBATCH_SLURM_PARTITION", "gpu")
+    monkeypatch.setenv("RUNBATCH_SLURM_EXTRA", "--constraint=a100 --exclusive")
+    specs = [spec(results_dir, "r0", "echo", "$HOME; rm -rf /")]
+    proc = tool("runbatch", "--slurm", "--dry-run", "--throttle=3", "--gres=gpu:1", "--mem=4G",
+                "--sbatch=--mail-type=END", input=lines(specs), check=0)
+    script = proc.stdout
+    for line in ("#SBATCH --array=0-0%3", "#SBATCH --partition=gpu", "#SBATCH --gres=gpu:1", "#SBATCH --mem=4G",
+                 "#SBATCH --constraint=a100", "#SBATCH --exclusive", "#SBATCH --mail-type=END",
+                 "#SBATCH --signal=B:USR1@120", "#SBATCH --requeue", "#SBATCH --open-mode=append"):
+        assert line + "\n" in script
+    assert "rm -rf" not in script  # spec values never reach a shell: the task reads them from specs.jsonl
+    assert script.splitlines()[-1].startswith("exec ") and "would submit 1 of 1" in proc.stderr
+    assert not (results_dir / "exp").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--slurm", "--throttle=0"], "--throttle"),
+    (["--slurm", "-j", "2"], "--throttle"),
+    (["--wait"], "add --slurm"),
+    (["--partition=gpu"], "add --slurm"),
+    (["--slurm", "--sbatch=constraint"], "sbatch flags"),
+])
+def test_bad_options_exit_2(results_dir, argv, message):
+    proc = tool("runbatch", *argv, input=lines([spec(results_dir, "r0", "true")]), check=2)
+    assert message in proc.stderr and not (results_dir / "exp").exists()
