@@ -138,3 +138,43 @@ def test_dry_run_prints_the_script_and_writes_nothing(results_dir, monkeypatch):
 def test_bad_options_exit_2(results_dir, argv, message):
     proc = tool("runbatch", *argv, input=lines([spec(results_dir, "r0", "true")]), check=2)
     assert message in proc.stderr and not (results_dir / "exp").exists()
+
+
+def squeue_state(task):
+    return tool("squeue", "--noheader", "--states=all", "--jobs", task, "--format=%T %r").stdout.split()
+
+
+def warn_and_restart(task):
+    """SLURM's warning before the time limit, then skip the requeued task's wait (about 2 minutes)."""
+    tool("scancel", "--signal=USR1", "--batch", task, check=0)
+    wait_until(lambda: squeue_state(task)[:1] == ["PENDING"])
+    tool("scontrol", "update", f"jobid={task}", "StartTime=now", check=0)
+
+
+STEPS = os.path.join(os.path.dirname(__file__), "jobs", "steps.py")
+
+
+@slurm
+def test_warning_signal_requeues_the_task_and_it_resumes(slurm_cluster, results_dir):  # noqa: F811
+    s = spec(results_dir, "r0", sys.executable, STEPS, str(results_dir / "exp" / "r0"), "25")
+    job = json.loads(tool("runbatch", "--slurm", input=lines([s]), check=0).stdout)["job_id"]
+    wait_until(lambda: runs.read_json(s["run_dir"], "count.json", {"count": 0})["count"] >= 3)
+    warn_and_restart(f"{job}_0")
+    wait_until(lambda: runs.status(s["run_dir"]) == "finished")
+    count = runs.read_json(s["run_dir"], "count.json")
+    assert count == {"count": 25, "starts": 2}
+    attempts = runs.read_slurm(s["run_dir"])["attempts"]
+    assert [(a["status"], a["restart_count"]) for a in attempts] == [("preempted", 0), ("finished", 1)]
+    log = open(os.path.join(s["run_dir"], f"slurm-{job}_0.log")).read()
+    assert "DUE TO JOB REQUEUE" in log  # SLURM's own message lands in the run's log too
+
+
+@slurm
+def test_a_task_requeued_too_often_fails_instead_of_looping(slurm_cluster, results_dir):  # noqa: F811
+    s = spec(results_dir, "r0", sys.executable, STEPS, str(results_dir / "exp" / "r0"), "100")
+    job = json.loads(tool("runbatch", "--slurm", "--max-requeues=0", input=lines([s]), check=0).stdout)["job_id"]
+    wait_until(lambda: runs.read_json(s["run_dir"], "count.json", {"count": 0})["count"] >= 2)
+    warn_and_restart(f"{job}_0")
+    wait_until(lambda: runs.status(s["run_dir"]) == "failed")
+    assert "requeued 1 time (limit 0" in runs.read_json(s["run_dir"], runs.ERROR)["error"]
+    wait_until(lambda: squeue_state(f"{job}_0")[:1] == ["FAILED"])

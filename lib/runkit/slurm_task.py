@@ -32,20 +32,33 @@ def main(specs_file, task_id):
     limit = int(os.environ.get("RUNKIT_SLURM_MAX_REQUEUES", "20"))
     if restarts > limit:
         # Requeued again and again without finishing: stop here rather than loop forever.
-        runs.mark_failed(run_dir, f"requeued {restarts} times (limit {limit}, --max-requeues)", "TooManyRequeues")
-        return _end(run_dir, attempt, 1, status="failed")
+        why = f"requeued {restarts} time{'s' * (restarts != 1)} (limit {limit}: runbatch --max-requeues)"
+        runs.mark_failed(run_dir, why, "TooManyRequeues")
+        return _end(run_dir, attempt, exit_code=1, status="failed", reason=why)
     fd, reason = batch.claim(run_dir, retry=restarts > 0)
     if fd is None:
         print(f"slurm_task: {run_dir} is {reason}; nothing to do", file=sys.stderr)
-        return _end(run_dir, attempt, 0, status="skipped", reason=reason)
+        return _end(run_dir, attempt, exit_code=0, status="skipped", reason=reason)
     runs.record_slurm_attempt(run_dir, attempt)
-    return _end(run_dir, attempt, *_run(job, fd))
+    return _end(run_dir, attempt, **_run(job, fd))
 
 
 def _run(job, fd):
-    """Start the job holding the run's lock, pass signals on, wait: (exit code, status, reason)."""
+    """Start the job holding the run's lock, pass signals on, wait: how the attempt ended, for slurm.json."""
     run_dir = job["run_dir"]
     env = {**os.environ, **job.get("env", {}), "RUNKIT_LOCK_FD": str(fd)}
+    signalled, children = [], []
+
+    def forward(signum, _frame):
+        signalled.append(signal.Signals(signum).name)
+        for child in children:
+            try:
+                child.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    for signum in FORWARDED:  # before the start: a warning that comes then must not kill this process
+        signal.signal(signum, forward)
     runs.clear_failure(run_dir)
     runs.touch(run_dir, runs.HEARTBEAT)
     try:
@@ -53,20 +66,10 @@ def _run(job, fd):
     except OSError as e:
         why = f"cannot start {job['argv'][0]}: {e.strerror}"
         runs.mark_failed(run_dir, why, "LaunchError")
-        return 127, "failed", why
+        return dict(exit_code=127, status="failed", reason=why)
     finally:
         os.close(fd)  # the child holds the lock now
-    signalled = []
-
-    def forward(signum, _frame):
-        signalled.append(signal.Signals(signum).name)
-        try:
-            child.send_signal(signum)
-        except ProcessLookupError:
-            pass
-
-    for signum in FORWARDED:
-        signal.signal(signum, forward)
+    children.append(child)
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(run_dir, stop), daemon=True).start()
     code = child.wait()
@@ -74,16 +77,16 @@ def _run(job, fd):
     if code == 0:
         if runs.status(run_dir) != "finished":
             runs.mark_finished(run_dir)  # a generic job says it finished by exiting 0
-        return 0, "finished", None
-    if signalled:
-        # Stopped on SLURM's warning: the job saved and requeued itself (train does); not a failure.
-        return code, "preempted", f"stopped by {signalled[0]}"
+        return dict(exit_code=0, status="finished")
+    if signalled and code > 0:
+        # It took the signal and exited on its own: it saved and requeued itself (train does). Not a failure.
+        return dict(exit_code=code, status="preempted", reason=f"stopped by {signalled[0]}")
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
         runs.mark_failed(run_dir, f"killed by {name}", "Signal")
-        return 128 - code, "killed", f"killed by {name}"
+        return dict(exit_code=128 - code, status="killed", reason=f"killed by {name}", signal=name)
     runs.mark_failed(run_dir, f"exited with code {code}", "ExitCode")
-    return code, "failed", f"exited with code {code}"
+    return dict(exit_code=code, status="failed", reason=f"exited with code {code}")
 
 
 def _heartbeat(run_dir, stop):
@@ -94,10 +97,11 @@ def _heartbeat(run_dir, stop):
             pass
 
 
-def _end(run_dir, attempt, code, status, reason=None):
-    attempt.update(end=time.time(), exit_code=code, status=status, reason=reason)
+def _end(run_dir, attempt, **how):
+    """Record how the attempt ended (exit_code, status, reason, signal) and return its exit code."""
+    attempt.update(end=time.time(), **how)
     runs.record_slurm_attempt(run_dir, attempt)
-    return code
+    return how["exit_code"]
 
 
 if __name__ == "__main__":
