@@ -52,7 +52,7 @@ def test_bad_input_in_the_middle_of_a_pipe_stops_it(tmp_path, results_dir):
 
 
 def test_help_shows_the_readme_examples():
-    readme = (REPO / "docs" / "readme" / "pipeline.md").read_text()
+    readme = "".join(p.read_text() for p in sorted((REPO / "docs" / "readme").glob("*.md")))
     for tool in ("gridgen", "runbatch", "collect", "plot"):
         text = subprocess.run([tool, "--help"], capture_output=True, text=True, check=True).stdout
         examples = [line.strip() for line in text.split("examples:")[1].splitlines() if line.strip()]
