@@ -1,4 +1,5 @@
-"""The `slurm_cluster` fixture: the local SLURM cluster of scripts/slurm-cluster, started once per session.
+"""The `slurm_cluster` fixture (the local cluster of scripts/slurm-cluster, started once per session) and
+helpers for tests that drive SLURM.
 
 A test module that needs SLURM imports the fixture (`from slurm_cluster import slurm_cluster`) and is
 marked `pytest.mark.slurm`. The cluster is started through the script a user runs, and left running for
@@ -7,6 +8,7 @@ the next session (starting it again is a no-op). Tests skip only where the SLURM
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,24 @@ def slurm_cluster():
     conf = proc.stdout.strip().removeprefix("export SLURM_CONF=")
     os.environ["SLURM_CONF"] = conf
     return conf
+
+
+def wait_until(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+def squeue_state(task):
+    """[STATE, REASON] of an array task as squeue lists it ([] once SLURM forgot it)."""
+    proc = subprocess.run(["squeue", "--noheader", "--states=all", "--jobs", task, "--format=%T %r"],
+                          capture_output=True, text=True, timeout=60)
+    return proc.stdout.split()
+
+
+def warn_and_restart(task):
+    """SLURM's warning before the time limit, then skip the wait of the requeued task (about 2 minutes)."""
+    subprocess.run(["scancel", "--signal=USR1", "--batch", task], check=True, timeout=60)
+    wait_until(lambda: squeue_state(task)[:1] == ["PENDING"])
+    subprocess.run(["scontrol", "update", f"jobid={task}", "StartTime=now"], check=True, timeout=60)

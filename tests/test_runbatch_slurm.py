@@ -3,13 +3,12 @@ resubmission, failures, bad options. (test_slurm_train.py runs real training thr
 import json
 import os
 import sys
-import time
 
 import pytest
 
 from conftest import tool
 from runkit import runs
-from slurm_cluster import slurm_cluster  # noqa: F401 - the fixture
+from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
 slurm = pytest.mark.slurm
 
@@ -28,13 +27,6 @@ def outcomes(proc):
 
 def python(code):
     return [sys.executable, "-c", code]
-
-
-def wait_until(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.3)
 
 
 @slurm
@@ -138,17 +130,6 @@ def test_dry_run_prints_the_script_and_writes_nothing(results_dir, monkeypatch):
 def test_bad_options_exit_2(results_dir, argv, message):
     proc = tool("runbatch", *argv, input=lines([spec(results_dir, "r0", "true")]), check=2)
     assert message in proc.stderr and not (results_dir / "exp").exists()
-
-
-def squeue_state(task):
-    return tool("squeue", "--noheader", "--states=all", "--jobs", task, "--format=%T %r").stdout.split()
-
-
-def warn_and_restart(task):
-    """SLURM's warning before the time limit, then skip the requeued task's wait (about 2 minutes)."""
-    tool("scancel", "--signal=USR1", "--batch", task, check=0)
-    wait_until(lambda: squeue_state(task)[:1] == ["PENDING"])
-    tool("scontrol", "update", f"jobid={task}", "StartTime=now", check=0)
 
 
 STEPS = os.path.join(os.path.dirname(__file__), "jobs", "steps.py")

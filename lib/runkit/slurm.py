@@ -141,9 +141,10 @@ def split(specs):
     """(specs to submit, [(spec, why skipped)]): finished, running, or queued under SLURM are skipped."""
     todo = batch.pending(specs)
     waiting = queued(todo)
-    skipped = [(s, batch.why_skip(s["run_dir"]) or "queued") for s in specs
-               if s not in todo or s["run_dir"] in waiting]
-    return [s for s in todo if s["run_dir"] not in waiting], skipped
+    todo = [s for s in todo if s["run_dir"] not in waiting]
+    chosen = {s["run_dir"] for s in todo}
+    skipped = [(s, batch.why_skip(s["run_dir"]) or "queued") for s in specs if s["run_dir"] not in chosen]
+    return todo, skipped
 
 
 # ---- the script and the batch folder ---------------------------------------------------------
