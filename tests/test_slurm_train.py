@@ -36,7 +36,8 @@ def sh(command, cwd, check=0):
 
 
 def table(folder):
-    return {row["name"]: row for row in map(json.loads, tool("collect", "--format", "jsonl", folder).stdout.splitlines())}
+    rows = tool("collect", "--format", "jsonl", folder).stdout.splitlines()
+    return {row["name"]: row for row in map(json.loads, rows)}
 
 
 def without_time(rows):

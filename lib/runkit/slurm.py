@@ -281,10 +281,13 @@ def outcome(s, slurm_state=None):
     run_dir = s["run_dir"]
     record = runs.read_slurm(run_dir) or {}
     attempts = [a for a in record.get("attempts", []) if a.get("status") != "skipped"]
+    skips = [a.get("reason") for a in record.get("attempts", []) if a.get("status") == "skipped"]
     last = attempts[-1] if attempts else {}
     state, reason = runs.status(run_dir), None
-    if state == "finished":
-        status, reason = ("finished", None) if attempts else ("skipped", "finished")
+    if not attempts and skips:
+        status, reason = "skipped", skips[-1]  # its task found it finished, or held by another process
+    elif state == "finished":
+        status = "finished"
     elif state == "failed":
         status = "killed" if last.get("status") == "killed" else "failed"
         reason = (runs.read_json(run_dir, runs.ERROR) or {}).get("error")
@@ -293,7 +296,7 @@ def outcome(s, slurm_state=None):
         reason = f"SLURM says {slurm_state}" if slurm_state else f"its task is gone and the run is {state}"
     duration = (last.get("end") or time.time()) - attempts[0]["start"] if attempts else 0.0
     return {"name": s["name"], "run_dir": run_dir, "status": status, "exit_code": last.get("exit_code"),
-            "signal": None, "duration": round(duration, 3), "attempts": len(attempts), "reason": reason,
+            "signal": last.get("signal"), "duration": round(duration, 3), "attempts": len(attempts), "reason": reason,
             "slurm_job": last.get("job_id"), "slurm_task": last.get("task_id")}
 
 
@@ -326,7 +329,12 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, out=cli.writ
         out(skipped_outcome(s, why))
     if not todo:
         return
-    states = wait_for(job_id, todo, poll)
+    try:
+        states = wait_for(job_id, todo, poll)
+    except KeyboardInterrupt:
+        print(f"runbatch: stopped waiting; job {job_id} goes on (`collect` shows its runs, "
+              f"`scancel {job_id}` stops it)", file=sys.stderr)
+        raise
     results = [outcome(s, states.get(task)) for task, s in enumerate(todo)]
     for result in results:
         out(result)
