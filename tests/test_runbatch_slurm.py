@@ -141,7 +141,8 @@ def test_warning_signal_requeues_the_task_and_it_resumes(slurm_cluster, results_
     job = json.loads(tool("runbatch", "--slurm", input=lines([s]), check=0).stdout)["job_id"]
     wait_until(lambda: runs.read_json(s["run_dir"], "count.json", {"count": 0})["count"] >= 3)
     warn_and_restart(f"{job}_0")
-    wait_until(lambda: runs.status(s["run_dir"]) == "finished")
+    wait_until(lambda: squeue_state(f"{job}_0")[:1] == ["COMPLETED"])
+    assert runs.status(s["run_dir"]) == "finished"
     count = runs.read_json(s["run_dir"], "count.json")
     assert count == {"count": 25, "starts": 2}
     attempts = runs.read_slurm(s["run_dir"])["attempts"]

@@ -78,9 +78,12 @@ def _run(job, fd):
         if runs.status(run_dir) != "finished":
             runs.mark_finished(run_dir)  # a generic job says it finished by exiting 0
         return dict(exit_code=0, status="finished")
-    if signalled and code > 0:
-        # It took the signal and exited on its own: it saved and requeued itself (train does). Not a failure.
-        return dict(exit_code=code, status="preempted", reason=f"stopped by {signalled[0]}")
+    if signalled:
+        # SLURM warned it: train saves, requeues its task and exits, and the requeue's SIGTERM may kill it
+        # on the way out. Not a failure: the task runs again (a job that cannot requeue itself is rerun
+        # by the next submission).
+        return dict(exit_code=code if code >= 0 else 128 - code, status="preempted",
+                    reason=f"stopped by {signalled[0]}")
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
         runs.mark_failed(run_dir, f"killed by {name}", "Signal")
