@@ -40,10 +40,10 @@ def test_submits_one_array_keeps_its_script_and_logs_next_to_each_run(slurm_clus
     script = open(os.path.join(batch_dir, "job.sbatch")).read()
     assert "#SBATCH --array=0-2\n" in script and "#SBATCH --time=5\n" in script and "--requeue" in script
     assert [json.loads(line)["name"] for line in open(os.path.join(batch_dir, "specs.jsonl"))] == ["r0", "r1", "r2"]
-    wait_until(lambda: all(runs.status(s["run_dir"]) == "finished" for s in specs))
+    wait_until(lambda: all(squeue_state(f"{submitted['job_id']}_{t}")[:1] == ["COMPLETED"] for t in range(3)))
     for task, s in enumerate(specs):
+        assert runs.status(s["run_dir"]) == "finished"
         log = os.path.join(s["run_dir"], f"slurm-{submitted['job_id']}_{task}.log")
-        wait_until(lambda: os.path.exists(log) and open(log).read())
         assert open(log).read() == f"hello from {task}\n"
         attempt = runs.read_slurm(s["run_dir"])["attempts"][-1]
         assert (attempt["job_id"], attempt["task_id"], attempt["exit_code"]) == (submitted["job_id"], str(task), 0)
