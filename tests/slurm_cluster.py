@@ -54,4 +54,7 @@ def warn_and_restart(task):
     """SLURM's warning before the time limit, then skip the wait of the requeued task (about 2 minutes)."""
     subprocess.run(["scancel", "--signal=USR1", "--batch", task], check=True, timeout=60)
     wait_until(lambda: squeue_state(task)[:1] == ["PENDING"])
+    # slurmd refuses to launch a job in the same second it revoked the job's last credential ("Job
+    # credential revoked"): that is what SLURM's own two-minute wait avoids.
+    time.sleep(2)
     subprocess.run(["scontrol", "update", f"jobid={task}", "StartTime=now"], check=True, timeout=60)
