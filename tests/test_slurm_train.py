@@ -53,9 +53,9 @@ def test_a_digits_grid_finishes_and_collect_agrees_then_resubmission_submits_not
     rows = table(results_dir / "digits")
     assert {name: row["status"] for name, row in rows.items()} == {o["name"]: "finished" for o in outcomes}
     assert all(row["final_epoch"] == 2 and row["best_val_acc"] > 0.5 for row in rows.values())
-    for o in outcomes:
-        meta = runs.read_json(o["run_dir"], runs.META)
-        assert json.dumps(meta).count(o["slurm_job"]) >= 1  # train recorded its SLURM ids too
+    for task, o in enumerate(outcomes):  # train records the SLURM ids too
+        slurm_ids = runs.read_json(o["run_dir"], runs.META)["slurm"]
+        assert (slurm_ids["SLURM_ARRAY_JOB_ID"], slurm_ids["SLURM_ARRAY_TASK_ID"]) == (o["slurm_job"], str(task))
     again = sh(f"gridgen {path} | runbatch --slurm", tmp_path)
     assert json.loads(again.stdout) == {"job_id": None, "batch_dir": None, "runs": 0, "skipped": 2}
 
