@@ -84,7 +84,7 @@ def test_throttle_caps_the_tasks_running_at_once(slurm_cluster, results_dir, tmp
 
 @slurm
 def test_resubmission_skips_finished_and_queued_runs(slurm_cluster, results_dir):  # noqa: F811
-    specs = [spec(results_dir, f"r{i}", *python("import time; time.sleep(4)")) for i in range(2)]
+    specs = [spec(results_dir, f"r{i}", *python("import time; time.sleep(6)")) for i in range(2)]
     first = json.loads(tool("runbatch", "--slurm", input=lines(specs), check=0).stdout)
     again = tool("runbatch", "--slurm", input=lines(specs), check=0)
     assert json.loads(again.stdout) == {"job_id": None, "batch_dir": None, "runs": 0, "skipped": 2}
