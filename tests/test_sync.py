@@ -1,10 +1,12 @@
 """sync against real rsync, the real watchman service, and a real sshd on loopback that the tests start."""
+import getpass
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -63,6 +65,16 @@ def test_once_sends_code_and_keeps_remote_outputs(project, tmp_path):
     assert files(dest) == sorted(SENT + ["data/train.npz", "results/run0/FINISHED", "runs/run0/FINISHED"])
     assert f"sync: 7 files synced to {dest} in " in proc.stderr  # 6 sent, stale.py deleted
     assert proc.stdout == ""
+
+
+def test_results_folder_that_is_a_symlink_survives(project, tmp_path):
+    dest, scratch = tmp_path / "dest", tmp_path / "scratch"
+    write(scratch / "run0/FINISHED")
+    dest.mkdir()
+    (dest / "results").symlink_to(scratch)  # clusters often point results at a scratch disk
+    shutil.rmtree(project / "results")
+    tool(SYNC, "--once", project, dest, check=0)
+    assert (dest / "results").is_symlink() and (dest / "results/run0/FINISHED").exists()
 
 
 def test_dry_run_lists_changes_and_changes_nothing(project, tmp_path):
@@ -127,9 +139,9 @@ def test_unreachable_host_exits_2_at_once(project, tmp_path):
 class Watching:
     """`sync SRC DEST` running in the background; its stderr lines are collected as they come."""
 
-    def __init__(self, *argv):
+    def __init__(self, *argv, env=None):
         self.proc = subprocess.Popen([SYNC, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True, env=env)
         self.lines = []
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -205,6 +217,54 @@ def test_watch_follows_changes_to_a_local_folder(project, tmp_path):
         watching.stop()
     finally:
         watching.proc.kill()
+
+
+@needs_watchman
+def test_a_git_checkout_is_one_sync(tmp_path):
+    src, dest = tmp_path / "repo", tmp_path / "dest"
+    git = ["git", "-C", str(src), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for i in range(100):
+        write(src / f"pkg/m{i}.py", "main\n")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(src)], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "main"], check=True)
+    subprocess.run(git + ["checkout", "-qb", "other"], check=True)
+    for i in range(100):
+        write(src / f"pkg/m{i}.py", "other\n")
+    subprocess.run(git + ["commit", "-qam", "other"], check=True)
+    watching = Watching("--settle", "0.3", src, dest)
+    try:
+        watching.wait_for(lambda: len(watching.syncs()) == 1, "the initial sync")
+        before = watching.settled()
+        subprocess.run(git + ["checkout", "-q", "main"], check=True)
+        watching.wait_for(lambda: all((dest / f"pkg/m{i}.py").read_text() == "main\n" for i in range(100)),
+                          "the checkout to arrive")
+        assert watching.settled() == before + 1, watching.syncs()
+        assert "sync: 100 files synced" in watching.syncs()[-1]
+        assert not (dest / ".git").exists()
+        watching.stop()
+    finally:
+        watching.proc.kill()
+        subprocess.run(["watchman", "watch-del", str(src)], capture_output=True)
+
+
+@needs_watchman
+def test_watch_starts_the_watchman_service_when_it_is_not_running(project, tmp_path):
+    state = Path(tempfile.mkdtemp(prefix="wm", dir="/tmp"))  # short: the socket path must fit 108 bytes
+    env = dict(os.environ, TMPDIR=str(state))  # watchman keeps its socket under TMPDIR: a service of our own
+    try:
+        watching = Watching("--settle", "0.2", project, tmp_path / "dest", env=env)
+        try:
+            watching.wait_for(lambda: len(watching.syncs()) == 1, "the initial sync")
+            assert (state / f"{getpass.getuser()}-state" / "sock").exists()
+            write(project / "later.py")
+            watching.wait_for(lambda: (tmp_path / "dest/later.py").exists(), "a change to arrive")
+            watching.stop()
+        finally:
+            watching.proc.kill()
+    finally:
+        subprocess.run(["watchman", "shutdown-server"], env=env, capture_output=True, timeout=30)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def free_port():
