@@ -337,6 +337,12 @@ def test_once_over_ssh_keeps_remote_outputs(project, tmp_path, sshd):
     assert f"sync: 7 files synced to 127.0.0.1:{dest} in " in proc.stderr
 
 
+def test_missing_remote_parent_folder_exits_2(project, tmp_path, sshd):
+    proc = tool(SYNC, "--once", "--rsh", sshd.rsh, project, f"127.0.0.1:{tmp_path}/no/such/proj", check=2)
+    assert f"127.0.0.1 has no folder {tmp_path}/no/such; create it first" in proc.stderr
+    assert not (tmp_path / "no").exists()
+
+
 def test_missing_key_fails_fast_instead_of_prompting(project, tmp_path, sshd):
     rsh = sshd.rsh.replace(str(sshd.folder / "client_key"), str(tmp_path / "no_such_key"))
     proc = tool(SYNC, "--once", "--rsh", rsh, project, f"127.0.0.1:{tmp_path}/remote", check=2, timeout=30,

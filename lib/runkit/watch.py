@@ -52,7 +52,7 @@ class Watcher:
         self.client.setTimeout(timeout)
         try:
             self.client.receive()
-        except self._timeout:
+        except self._timeout:  # a quiet spell, not a failure (SocketTimeout is a WatchmanError too)
             raise
         except self._errors as e:
             raise WorkFailed(f"lost the watchman service ({e})") from None
