@@ -77,6 +77,15 @@ def test_results_folder_that_is_a_symlink_survives(project, tmp_path):
     assert (dest / "results").is_symlink() and (dest / "results/run0/FINISHED").exists()
 
 
+def test_results_dir_that_is_a_local_symlink_is_not_sent(project, tmp_path, monkeypatch):
+    shutil.rmtree(project / "runs")
+    (project / "runs").symlink_to(tmp_path / "scratch")  # RESULTS_DIR=SRC/runs, on a scratch disk
+    dest = tmp_path / "dest"
+    write(dest / "runs/run0/FINISHED")
+    tool(SYNC, "--once", project, dest, check=0)
+    assert not (dest / "runs").is_symlink() and (dest / "runs/run0/FINISHED").exists()
+
+
 def test_dry_run_lists_changes_and_changes_nothing(project, tmp_path):
     dest = tmp_path / "dest"
     remote_outputs(dest)

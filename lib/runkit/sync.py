@@ -83,6 +83,7 @@ def make_plan(src, dest_text, rsh=None):
     """Check SRC and DEST against each other and the tools on PATH; a problem is a UsageError (exit 2)."""
     if not os.path.isdir(src):
         raise UsageError(f"SRC {src} is not a folder; give the project folder to sync from")
+    excluded = tuple(excluded_patterns(src))
     src = os.path.realpath(src)
     dest = parse_destination(dest_text)
     require_program("rsync", "apt-get install rsync")
@@ -92,7 +93,7 @@ def make_plan(src, dest_text, rsh=None):
         require_program(shlex.split(rsh)[0], "apt-get install openssh-client, or fix --rsh")
     else:
         check_local_dest(src, dest.path)
-    return Plan(src, dest, rsh, tuple(excluded_patterns(src)))
+    return Plan(src, dest, rsh, excluded)
 
 
 def require_program(name, fix):
@@ -121,16 +122,18 @@ def check_local_dest(src, dest):
 
 
 def excluded_patterns(src):
-    """The fixed exclusions, plus RESULTS_DIR, DATA_DIR and the active venv when they lie inside SRC."""
+    """The fixed exclusions, plus RESULTS_DIR, DATA_DIR and the active venv when they lie inside SRC.
+
+    Compared both as written and with symlinks resolved: `runs -> /scratch/runs` inside SRC is still excluded.
+    """
     patterns = list(ALWAYS_EXCLUDED)
     for var in ("RESULTS_DIR", "DATA_DIR", "VIRTUAL_ENV"):
         value = os.environ.get(var)
-        if not value:
-            continue
-        inside = os.path.relpath(os.path.realpath(value), src)
-        if inside != "." and not inside.startswith(".."):
+        for path, root in [(os.path.abspath(value), os.path.abspath(src)),
+                           (os.path.realpath(value), os.path.realpath(src))] if value else []:
+            inside = os.path.relpath(path, root)
             pattern = "/" + inside.replace(os.sep, "/")
-            if pattern not in patterns:
+            if inside != "." and not inside.startswith("..") and pattern not in patterns:
                 patterns.append(pattern)
     return patterns
 
