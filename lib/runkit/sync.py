@@ -5,6 +5,7 @@ DATA_DIR when they lie inside the source), and whatever `.gitignore` and `.synci
 rsync itself, nested ones too). rsync never deletes a path on the receiver that an exclude rule matches, so
 experiment outputs on the far side survive every sync.
 """
+import itertools
 import os
 import posixpath
 import re
@@ -166,34 +167,37 @@ def _remote_quote(path):
     return shlex.quote(path)
 
 
-def sync_once(plan, dry_run=False, attempts=3, out=sys.stdout, log=sys.stderr):
+def sync_once(plan, dry_run=False, attempts=3):
     """One rsync of the whole tree, retried with backoff while the remote looks temporarily away.
 
-    Prints one line on `log` (how many items changed and how long it took); itemized changes go to `out`
-    on a dry run. Returns the itemized lines. A failure that retrying does not cure raises WorkFailed.
+    Logs one line on stderr: how many files changed and how long it took. A dry run lists rsync's itemized
+    changes on stdout. A failure that retrying does not cure (or `attempts` of them) raises WorkFailed.
     """
     delay = 1
-    attempt = 0
-    while True:
-        attempt += 1
+    for attempt in itertools.count(1):
         start = time.monotonic()
         proc = subprocess.run(plan.rsync_argv(dry_run), capture_output=True, text=True, stdin=subprocess.DEVNULL)
         took = time.monotonic() - start
         if proc.returncode in (0, VANISHED_EXIT):
             items = [line for line in proc.stdout.splitlines() if _ITEM.match(line)]
             if dry_run:
-                out.write("".join(line + "\n" for line in items))
-                out.flush()
+                sys.stdout.write("".join(line + "\n" for line in items))
             changed = sum(1 for line in items if not _is_folder(line))
+            what = f"{changed} file{'' if changed == 1 else 's'}"
             verb = "would change (dry run)" if dry_run else "synced"
-            print(f"sync: {changed} file{'' if changed == 1 else 's'} {verb} to {plan.dest} in {took:.2f} s", file=log, flush=True)
-            return items
+            _log(f"{what} {verb} to {plan.dest} in {took:.2f} s")
+            return
         reason = f"rsync exit {proc.returncode}: {_rsync_error(proc.stderr)}"
         if proc.returncode not in TRANSIENT_EXITS or (attempts is not None and attempt >= attempts):
             raise WorkFailed(f"sync to {plan.dest} failed ({reason})")
-        print(f"sync: {plan.dest} unreachable ({reason}); retrying in {delay} s", file=log, flush=True)
+        _log(f"{plan.dest} unreachable ({reason}); retrying in {delay} s")
         time.sleep(delay)
         delay = min(delay * 2, MAX_BACKOFF_S)
+
+
+def _log(message):
+    sys.stdout.flush()
+    print(f"sync: {message}", file=sys.stderr, flush=True)
 
 
 def _is_folder(item):
@@ -229,4 +233,4 @@ def watch(plan, settle, attempts=3):
         try:
             sync_once(plan, attempts=None)
         except WorkFailed as e:
-            print(f"sync: {e}; trying again after the next change", file=sys.stderr, flush=True)
+            _log(f"{e}; trying again after the next change")
