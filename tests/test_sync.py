@@ -115,6 +115,13 @@ def test_bad_arguments_exit_2_and_write_nothing(project, tmp_path, src, dest, me
     assert files(tmp_path) == before
 
 
+@pytest.mark.parametrize("flags", [["--settle", "0"], ["--retries", "0"], ["--bogus"], ["--settle", "soon"]])
+def test_bad_flags_exit_2(project, tmp_path, flags):
+    proc = tool(SYNC, *flags, project, tmp_path / "dest", check=2)
+    assert "see sync --help" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not (tmp_path / "dest").exists()
+
+
 def bin_with(tmp_path, *programs):
     """A PATH folder holding only the named programs, to show what sync does when the others are missing."""
     folder = tmp_path / "bin"

@@ -18,22 +18,26 @@ class Watcher:
         if not shutil.which("watchman"):
             raise UsageError("watchman is not installed or not on PATH; apt-get install watchman "
                              "(or use --once)")
-        import pywatchman
+        try:
+            import pywatchman
+        except ImportError:
+            raise UsageError("the Python package pywatchman is missing; run `make env` and `source e.sh`, "
+                             "or use --once") from None
         self._errors = pywatchman.WatchmanError
         self._timeout = pywatchman.SocketTimeout
         try:
             # get-sockname, run by the client, starts the service when it is not running
-            self.client = pywatchman.client(timeout=30)
+            self.client = pywatchman.client(timeout=120)
             watch = self.client.query("watch-project", folder)
+            self.root = watch["watch"]
+            query = {"expression": _not_under(ignored), "fields": ["name"], "defer_vcs": True,
+                     "empty_on_fresh_instance": True}
+            if watch.get("relative_path"):
+                query["relative_root"] = watch["relative_path"]
+            self.client.query("subscribe", self.root, SUBSCRIPTION, query)
         except pywatchman.WatchmanError as e:
-            raise UsageError(f"cannot start or reach the watchman service ({e}); try `watchman get-sockname` "
+            raise UsageError(f"cannot start or use the watchman service ({e}); try `watchman get-sockname` "
                              "and its log") from None
-        self.root = watch["watch"]
-        query = {"expression": _not_under(ignored), "fields": ["name"], "defer_vcs": True,
-                 "empty_on_fresh_instance": True}
-        if watch.get("relative_path"):
-            query["relative_root"] = watch["relative_path"]
-        self.client.query("subscribe", self.root, SUBSCRIPTION, query)
 
     def batches(self, settle):
         """Yield the set of changed names (relative to the folder) once per burst of changes."""
@@ -58,6 +62,8 @@ class Watcher:
             raise WorkFailed(f"lost the watchman service ({e})") from None
         names = set()
         for pdu in self.client.getSubscription(SUBSCRIPTION, root=self.root) or []:
+            if pdu.get("canceled"):
+                raise WorkFailed(f"watchman stopped watching {self.root} (was it deleted or watch-del'ed?)")
             names.update(pdu.get("files") or [])
         return names
 
