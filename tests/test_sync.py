@@ -35,7 +35,7 @@ def project(tmp_path, monkeypatch):
     """A source tree with things to sync and things that must stay behind; RESULTS_DIR is SRC/runs."""
     src = tmp_path / "src"
     for name in ["train.py", "lib/pkg/data/loader.py", "sub/notes.md", ".gitignore", "sub/.gitignore",
-                 ".syncignore", "cache.log", "sub/scratch.tmp", "sub/deep/scratch.tmp", "big.bin",
+                 ".syncignore", "cache.log", "sub/scratch.tmp", "sub/deep/scratch.tmp", "top.tmp", "big.bin",
                  ".git/HEAD", ".venv/bin/python", "results/run1/FINISHED", "data/digits.npz",
                  "runs/run2/FINISHED"]:
         write(src / name)
@@ -49,12 +49,14 @@ def project(tmp_path, monkeypatch):
         subprocess.run(["watchman", "watch-del", str(src)], capture_output=True)
 
 
-SENT = [".gitignore", ".syncignore", "lib/pkg/data/loader.py", "sub/.gitignore", "sub/notes.md", "train.py"]
+SENT = [".gitignore", ".syncignore", "lib/pkg/data/loader.py", "sub/.gitignore", "sub/notes.md", "top.tmp",
+        "train.py"]
+KEPT = ["data/train.npz", "remote.log", "results/run0/FINISHED", "runs/run0/FINISHED"]
 
 
 def remote_outputs(dest):
-    """Outputs that exist only on the destination: a sync must never delete them."""
-    for name in ["results/run0/FINISHED", "data/train.npz", "runs/run0/FINISHED", "stale.py"]:
+    """Outputs that exist only on the destination (KEPT: a sync must never delete them) and a stale file."""
+    for name in KEPT + ["stale.py"]:
         write(dest / name)
 
 
@@ -62,8 +64,8 @@ def test_once_sends_code_and_keeps_remote_outputs(project, tmp_path):
     dest = tmp_path / "dest"
     remote_outputs(dest)
     proc = tool(SYNC, "--once", project, dest, check=0)
-    assert files(dest) == sorted(SENT + ["data/train.npz", "results/run0/FINISHED", "runs/run0/FINISHED"])
-    assert f"sync: 7 files synced to {dest} in " in proc.stderr  # 6 sent, stale.py deleted
+    assert files(dest) == sorted(SENT + KEPT)
+    assert f"sync: 8 files synced to {dest} in " in proc.stderr  # 7 sent, stale.py deleted
     assert proc.stdout == ""
 
 
@@ -77,7 +79,7 @@ def test_results_folder_that_is_a_symlink_survives(project, tmp_path):
     assert (dest / "results").is_symlink() and (dest / "results/run0/FINISHED").exists()
 
 
-def test_results_dir_that_is_a_local_symlink_is_not_sent(project, tmp_path, monkeypatch):
+def test_results_dir_that_is_a_local_symlink_is_not_sent(project, tmp_path):
     shutil.rmtree(project / "runs")
     (project / "runs").symlink_to(tmp_path / "scratch")  # RESULTS_DIR=SRC/runs, on a scratch disk
     dest = tmp_path / "dest"
@@ -194,7 +196,7 @@ class Watching:
 def follow_edits(project, dest, watching):
     """Edits, new files, renames, deletions, ignored files and a burst each reach DEST as they should."""
     watching.wait_for(lambda: len(watching.syncs()) == 1, "the initial sync")
-    assert files(dest) == sorted(SENT + ["data/train.npz", "results/run0/FINISHED", "runs/run0/FINISHED"])
+    assert files(dest) == sorted(SENT + KEPT)
 
     (project / "train.py").write_text("edited\n")
     write(project / "sub/new.py")
@@ -219,7 +221,7 @@ def follow_edits(project, dest, watching):
 
     shutil.rmtree(project / "burst")
     watching.wait_for(lambda: not (dest / "burst").exists(), "deletions to arrive")
-    for name in ["data/train.npz", "results/run0/FINISHED", "runs/run0/FINISHED"]:
+    for name in KEPT:
         assert (dest / name).exists(), f"remote output {name} was deleted"
 
 
@@ -349,8 +351,8 @@ def test_once_over_ssh_keeps_remote_outputs(project, tmp_path, sshd):
     dest = tmp_path / "remote"
     remote_outputs(dest)
     proc = tool(SYNC, "--once", "--rsh", sshd.rsh, project, f"127.0.0.1:{dest}", check=0)
-    assert files(dest) == sorted(SENT + ["data/train.npz", "results/run0/FINISHED", "runs/run0/FINISHED"])
-    assert f"sync: 7 files synced to 127.0.0.1:{dest} in " in proc.stderr
+    assert files(dest) == sorted(SENT + KEPT)
+    assert f"sync: 8 files synced to 127.0.0.1:{dest} in " in proc.stderr
 
 
 def test_missing_remote_parent_folder_exits_2(project, tmp_path, sshd):
