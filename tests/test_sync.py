@@ -229,7 +229,7 @@ def follow_edits(project, dest, watching):
 def test_watch_follows_changes_to_a_local_folder(project, tmp_path):
     dest = tmp_path / "dest"
     remote_outputs(dest)
-    watching = Watching("--settle", "0.3", project, dest)
+    watching = Watching("--settle", "0.5", project, dest)
     try:
         follow_edits(project, dest, watching)
         watching.stop()
@@ -373,7 +373,7 @@ def test_missing_key_fails_fast_instead_of_prompting(project, tmp_path, sshd):
 def test_watch_over_ssh_follows_changes(project, tmp_path, sshd):
     dest = tmp_path / "remote"
     remote_outputs(dest)
-    watching = Watching("--settle", "0.3", "--rsh", sshd.rsh, project, f"127.0.0.1:{dest}")
+    watching = Watching("--settle", "0.5", "--rsh", sshd.rsh, project, f"127.0.0.1:{dest}")
     try:
         follow_edits(project, dest, watching)
         watching.stop()
