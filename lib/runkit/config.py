@@ -30,13 +30,13 @@ def register_components():
 
 def parse(configs, bindings=()):
     """Clear gin, parse the files then the bindings; return every binding flattened as {"fn.param": value}."""
-    register_components()
     for config in configs:
         if not os.path.isfile(config):
             raise ConfigError(f"config file {config} does not exist")
     pieces = binding_text.split(bindings)
     for piece in pieces:
         binding_text.parse(piece)  # one clear message for a malformed binding, before gin sees it
+    register_components()
     gin.clear_config()
     try:
         gin.parse_config_files_and_bindings(list(configs), pieces)
@@ -83,15 +83,7 @@ def differences(old, new, allowed=RESUMABLE_CHANGES):
 
 
 def _show(value, missing):
-    return "(unset)" if value is missing else binding_text.format_value(value) if _formattable(value) else repr(value)
-
-
-def _formattable(value):
-    try:
-        binding_text.format_value(value)
-        return True
-    except binding_text.BindingError:
-        return False
+    return "(unset)" if value is missing else binding_text.format_value(value)
 
 
 def _first_line(error):

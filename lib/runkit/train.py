@@ -83,8 +83,8 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
 
     log = Log()
     loop = loop_module.Loop(settings, run_dir, log)  # data, model, optimizer: still nothing written
-    lock = runs.inherited_lock(run_dir) if os.path.isdir(run_dir) else None
-    lock = lock if lock is not None else runs.try_lock(run_dir)
+    inherited = runs.inherited_lock(run_dir) if os.path.isdir(run_dir) else None
+    lock = inherited if inherited is not None else runs.try_lock(run_dir)
     if lock is None:
         raise RunBusy(f"run is held by another process: {run_dir}")
     try:
@@ -94,6 +94,8 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         return _attempt(loop, run_dir, flat, command, log)
     finally:
         log.close()
+        if inherited is None:
+            os.close(lock)  # the Python API may train the same run again in this process
 
 
 def _already_done(run_dir, flat, n_epochs):
