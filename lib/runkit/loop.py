@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import gin
 import torch
 import torch.nn.functional as F
+from lightning_fabric import Fabric
+from lightning_fabric.strategies import SingleDeviceStrategy
 
 from runkit import runs
 from runkit.registry import CALLBACKS, DATASETS, MODELS
@@ -52,6 +54,9 @@ class training_loop:  # noqa: N801 - the gin name configs use: `training_loop.n_
         return MODELS.get(self.model), DATASETS.get(self.dataset), [CALLBACKS.get(n) for n in names]
 
 
+FULL_PRECISION = ("32-true", "32", "64-true", "64")
+
+
 class NonFiniteLoss(RuntimeError):
     """The training loss became NaN or infinite."""
 
@@ -65,7 +70,6 @@ class Loop:
         if settings.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
             torch.use_deterministic_algorithms(True, warn_only=True)
-        from lightning_fabric import Fabric
         warnings.filterwarnings("ignore", message=".*`srun` command is available")  # we are no srun job
         self.fabric = Fabric(accelerator=settings.accelerator, devices=settings.devices,
                              precision=settings.precision, strategy=settings.strategy)
@@ -85,7 +89,12 @@ class Loop:
         """Move to the device and restore the last checkpoint if there is one."""
         fabric = self.fabric
         fabric.launch()
-        self.model, self.optimizer = fabric.setup(self.module, self.optimizer)
+        self.model, self.step_optimizer = fabric.setup(self.module, self.optimizer)
+        self.backward = fabric.backward
+        if isinstance(fabric.strategy, SingleDeviceStrategy) and str(self.settings.precision) in FULL_PRECISION:
+            # Fabric's wrappers only convert precision and sync gradients: on one device at full precision
+            # they add ~25% to a small model's step (bench/loop.py), so call the module and optimizer directly.
+            self.model, self.step_optimizer, self.backward = self.module, self.optimizer, torch.Tensor.backward
         d = self.data
         self.train_x, self.train_y, self.val_x, self.val_y = (
             fabric.to_device(t) for t in (d.train_x, d.train_y, d.val_x, d.val_y))
@@ -104,9 +113,21 @@ class Loop:
                                     "on_fit_end", "on_close")}
 
     def _reset_sums(self):
-        self.loss_sum = torch.zeros((), device=self.fabric.device)
+        """The epoch's running figures: per-step losses and batch sizes, and the count of right answers."""
+        self.losses, self.sizes, self.predictions = [], [], []
         self.correct = torch.zeros((), device=self.fabric.device, dtype=torch.long)
-        self.seen = 0
+
+    def _epoch_figures(self):
+        """(per-step losses, batch sizes, right answers so far); counting right answers empties the queue.
+
+        Losses stay one per step, so the epoch's loss is summed in the same order however often the run
+        was interrupted: a resumed run reports bitwise the same train_loss.
+        """
+        if self.predictions:
+            self.correct = self.correct + sum((p == y).sum() for p, y in self.predictions)
+            self.predictions = []
+        losses = torch.stack(self.losses) if self.losses else torch.zeros(0, device=self.fabric.device)
+        return losses, torch.tensor(self.sizes, dtype=torch.float64, device=self.fabric.device), self.correct
 
     # ---- training ------------------------------------------------------------------------------
 
@@ -127,7 +148,7 @@ class Loop:
 
     def train_epoch(self):
         """Run the epoch's remaining batches; False if stopped by a signal."""
-        s, model, optimizer, fabric = self.settings, self.model, self.optimizer, self.fabric
+        s, fabric, model, optimizer, backward = self.settings, self.fabric, self.model, self.step_optimizer, self.backward
         order = self.order(self.epoch)
         size = len(order) // fabric.world_size
         order = order[fabric.global_rank * size:(fabric.global_rank + 1) * size]  # this rank's share
@@ -144,11 +165,12 @@ class Loop:
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
-            fabric.backward(loss)
+            backward(loss)
             optimizer.step()
-            self.loss_sum.add_(loss.detach(), alpha=len(y))  # sums stay on the device: no sync per step
-            self.correct.add_((logits.argmax(1) == y).sum())
-            self.seen += len(y)
+            # kept on the device and summed at checkpoints and epoch ends: no sync per step
+            self.losses.append(loss.detach())
+            self.sizes.append(len(y))
+            self.predictions.append((logits.argmax(1), y))
             self.step += 1
             self.batch += 1
             for hook in step_end:
@@ -164,9 +186,8 @@ class Loop:
 
     def end_epoch(self):
         """Validate, add the history row, rewrite history.csv, then the epoch-end hooks (checkpoint)."""
-        self._check_finite()
-        sums = torch.stack([self.loss_sum.double(), self.correct.double(),
-                            torch.tensor(float(self.seen), device=self.fabric.device, dtype=torch.float64)])
+        losses, sizes, correct = self._check_finite()
+        sums = torch.stack([(losses.double() * sizes).sum(), correct.double(), sizes.sum()])
         loss_sum, correct, seen = self.fabric.all_reduce(sums, reduce_op="sum").tolist()
         val_loss, val_acc = self.validate()
         row = {"epoch": self.epoch + 1, "step": self.step, "train_loss": loss_sum / seen,
@@ -202,15 +223,18 @@ class Loop:
             hook(self, *args)
 
     def _check_finite(self):
-        if self.settings.stop_on_nan and not torch.isfinite(self.loss_sum):
+        """The epoch's figures so far; NonFiniteLoss if a loss was NaN/inf and stop_on_nan is set."""
+        losses, sizes, correct = self._epoch_figures()
+        if self.settings.stop_on_nan and not bool(torch.isfinite(losses).all()):
             raise NonFiniteLoss(f"training loss became NaN or infinite in epoch {self.epoch + 1} (by step "
                                 f"{self.step}); lower optimizer.lr, or set training_loop.stop_on_nan=False")
+        return losses, sizes, correct
 
     # ---- checkpoints ---------------------------------------------------------------------------
 
     def save_checkpoint(self):
         """Write checkpoints/last.ckpt atomically: everything needed to continue exactly from here."""
-        self._check_finite()  # never overwrite a good checkpoint with a diverged state
+        losses, sizes, correct = self._check_finite()  # never overwrite a good checkpoint with a diverged one
         if not self.is_writer:
             return
         rng = {"cpu": torch.get_rng_state()}
@@ -218,7 +242,7 @@ class Loop:
             rng["cuda"] = torch.cuda.get_rng_state(self.fabric.device)
         state = {"model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "epoch": self.epoch, "batch": self.batch, "step": self.step, "elapsed": self.elapsed,
-                 "loss_sum": self.loss_sum, "correct": self.correct, "seen": self.seen,
+                 "losses": losses, "sizes": sizes, "correct": correct,
                  "history": self.history, "rng": rng}
         buffer = io.BytesIO()
         torch.save(state, buffer)
@@ -231,8 +255,8 @@ class Loop:
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
-        self.elapsed, self.history, self.seen = state["elapsed"], state["history"], state["seen"]
-        self.loss_sum, self.correct = state["loss_sum"], state["correct"]
+        self.elapsed, self.history, self.correct = state["elapsed"], state["history"], state["correct"]
+        self.losses, self.sizes = list(state["losses"].unbind()), [int(n) for n in state["sizes"].tolist()]
         torch.set_rng_state(state["rng"]["cpu"].cpu())
         if "cuda" in state["rng"] and self.fabric.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.fabric.device)
