@@ -85,10 +85,14 @@ def bench(case, steps, repeats):
         runkit_steps(loop, steps // 5)  # warm up both
         plain_steps(model, opt, data.train_x, data.train_y, batch_size, steps // 5)
         plain, ours = [], []
-        for _ in range(repeats):
-            plain.append(plain_steps(model, opt, data.train_x, data.train_y, batch_size, steps))
-            ours.append(runkit_steps(loop, steps))
+        for repeat in range(repeats):  # alternate which goes first: a busy machine hurts both alike
+            for which in (("plain", "runkit") if repeat % 2 == 0 else ("runkit", "plain")):
+                if which == "plain":
+                    plain.append(plain_steps(model, opt, data.train_x, data.train_y, batch_size, steps))
+                else:
+                    ours.append(runkit_steps(loop, steps))
     p, r = statistics.median(plain), statistics.median(ours)
+    print(case, "plain", [round(v, 1) for v in plain], "runkit", [round(v, 1) for v in ours], file=sys.stderr)
     return {"case": case, "plain_steps_s": round(p, 1), "runkit_steps_s": round(r, 1), "ratio": round(r / p, 3),
             "threads": torch.get_num_threads(), "device": str(loop.fabric.device)}
 
@@ -98,7 +102,7 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--case", choices=sorted(CASES), action="append", help="default: all")
     parser.add_argument("--steps", type=int, default=0, help="steps per timing (default: 200 CNN, 3000 MLP)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=4)
     args = parser.parse_args()
     for case in args.case or CASES:
         steps = args.steps or (200 if case.startswith("cnn") else 3000)
