@@ -165,3 +165,14 @@ def test_a_failed_run_resumes_to_the_same_result(tmp_path, finished, monkeypatch
     reference, _ = finished
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
     assert runs.read_json(run, runs.META)["attempts"] == 2
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_writes_one_run_folder(tmp_path):
+    run = tmp_path / "run"
+    proc = tool("train", run, MLP, "-b", "training_loop.accelerator='cpu'#training_loop.devices=2"
+                "#training_loop.strategy='ddp'#training_loop.n_epochs=3", check=0)
+    assert proc.stdout.count("\n") == 1 and "GLOBAL_RANK: 1" in proc.stderr
+    history = runs.read_history(run)
+    assert [row["step"] for row in history] == [23, 46, 69]  # 1437 images, 32 a batch, split over 2 ranks
+    assert runs.status(run) == "finished" and history[-1]["val_acc"] > 0.8

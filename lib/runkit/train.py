@@ -65,7 +65,8 @@ class _Forward(logging.Handler):
 
 
 def train(run_dir, configs, bindings=(), restart=False, command=None):
-    """Train (or continue) the run in run_dir; returns {"final": {...}, "best": {...}}.
+    """Train (or continue) the run in run_dir; returns {"final": {...}, "best": {...}} (None on the extra
+    processes of a distributed run, which leave the run folder to rank 0).
 
     Raises config.ConfigError / registry.UnknownName / data.DataMissing for bad input (nothing touched),
     RunBusy if another process owns the run, Preempted after a signal, any other exception for a failed
@@ -83,6 +84,10 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
 
     log = Log()
     loop = loop_module.Loop(settings, run_dir, log)  # data, model, optimizer: still nothing written
+    if not is_rank_zero():
+        loop.start()  # joins rank 0's process group; only rank 0 writes the run folder
+        loop.fit()
+        return None
     inherited = runs.inherited_lock(run_dir) if os.path.isdir(run_dir) else None
     lock = inherited if inherited is not None else runs.try_lock(run_dir)
     if lock is None:
@@ -96,6 +101,11 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         log.close()
         if inherited is None:
             os.close(lock)  # the Python API may train the same run again in this process
+
+
+def is_rank_zero():
+    """False in the extra processes of a distributed run (started by Fabric's launcher, torchrun or srun)."""
+    return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
 def _already_done(run_dir, flat, n_epochs):
