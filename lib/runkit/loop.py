@@ -3,7 +3,7 @@ precision and distributed strategy. Read it top to bottom: settings, setup, one 
 
 Why it resumes exactly: the order of the data is a function of (seed, epoch), augmentation's randomness a
 function of (seed, epoch, step), and a checkpoint holds the model, the optimizer, the torch RNG states, the
-position in the data (epoch, batch), the epoch's running sums and the history. Restoring all of that puts
+position in the data (epoch, batch), the epoch's per-step losses and the history. Restoring all of that puts
 the loop where it was, so the rest of the run is the one an uninterrupted run would have had.
 """
 import hashlib
@@ -21,6 +21,8 @@ from lightning_fabric import Fabric
 from lightning_fabric.strategies import SingleDeviceStrategy
 
 from runkit import runs
+from runkit.callbacks import ESSENTIAL, Callback
+from runkit.optim import optimizer
 from runkit.registry import CALLBACKS, DATASETS, MODELS
 
 
@@ -45,7 +47,6 @@ class training_loop:  # noqa: N801 - the gin name configs use: `training_loop.n_
 
     def components(self):
         """The registered model, dataset and callbacks this config names (UnknownName if one is not)."""
-        from runkit.callbacks import ESSENTIAL
         for field in ("model", "dataset"):
             if not getattr(self, field):
                 raise ValueError(f"training_loop.{field} is not set: bind it in a config file or with "
@@ -77,7 +78,6 @@ class Loop:
         self.data = dataset_fn()
         torch.manual_seed(settings.seed)
         self.module = model_class(self.data.input_shape, self.data.n_classes)
-        from runkit.optim import optimizer
         self.optimizer = optimizer(self.module.parameters())
         self.callbacks = [cls() for cls in callback_classes]
         self.stop_signal = None  # set by a signal handler: finish the step, checkpoint, stop
@@ -108,7 +108,7 @@ class Loop:
             self.load_checkpoint()
             self.log(f"resumed from epoch {self.epoch} batch {self.batch} (step {self.step})")
         self._hooks = {name: [getattr(c, name) for c in self.callbacks
-                              if getattr(type(c), name) is not getattr(_base(), name)]
+                              if getattr(type(c), name) is not getattr(Callback, name)]
                        for name in ("on_fit_start", "on_step_start", "on_step_end", "on_epoch_end",
                                     "on_fit_end", "on_close")}
 
@@ -290,11 +290,6 @@ def format_row(row, n_epochs):
     return (f"epoch {row['epoch']}/{n_epochs} step {row['step']}: train_loss {row['train_loss']:.4f} "
             f"train_acc {row['train_acc']:.4f} val_loss {row['val_loss']:.4f} val_acc {row['val_acc']:.4f} "
             f"lr {row['lr']:.3g} ({row['time']:.1f} s)")
-
-
-def _base():
-    from runkit.callbacks import Callback
-    return Callback
 
 
 class Progress:
