@@ -81,6 +81,8 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         raise config.ConfigError(str(e)) from None
     if not restart and _already_done(run_dir, flat, settings.n_epochs):
         return runs.read_json(run_dir, runs.METRICS)
+    if is_rank_zero() and _held_by_another(run_dir):  # say so before spending time on loading the data
+        raise RunBusy(f"run is held by another process: {run_dir}")
 
     log = Log()
     loop = loop_module.Loop(settings, run_dir, log)  # data, model, optimizer: still nothing written
@@ -101,6 +103,11 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         log.close()
         if inherited is None:
             os.close(lock)  # the Python API may train the same run again in this process
+
+
+def _held_by_another(run_dir):
+    lock_file = runs.path(run_dir, runs.LOCK)
+    return os.path.exists(lock_file) and runs.inherited_lock(run_dir) is None and runs.is_locked(run_dir)
 
 
 def is_rank_zero():
