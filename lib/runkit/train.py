@@ -10,6 +10,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import time
 import traceback
 
@@ -72,8 +73,8 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
     RunBusy if another process owns the run, Preempted after a signal, any other exception for a failed
     attempt (error.json written).
     """
+    flat = config.parse(configs, bindings)  # checks files and -b syntax before importing torch
     from runkit import loop as loop_module
-    flat = config.parse(configs, bindings)
     settings = loop_module.training_loop()
     try:
         settings.components()
@@ -171,5 +172,7 @@ def _stop_on_signals(loop):
     def handler(signum, _frame):
         loop.stop_signal = signum
 
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # Python delivers signals to the main thread only
     previous = {s: signal.signal(s, handler) for s in (signal.SIGUSR1, signal.SIGTERM)}
     return lambda: [signal.signal(s, h) for s, h in previous.items()]
