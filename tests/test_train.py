@@ -84,6 +84,14 @@ def test_a_changed_binding_is_refused_naming_it(finished):
     assert snapshot(run) == before
 
 
+def test_another_config_is_refused_naming_what_it_adds(finished):
+    run, _ = finished
+    before = snapshot(run)
+    proc = tool("train", run, REPO / "configs" / "digits_cnn.gin", check=2)
+    assert proc.stderr.count("\n") == 1 and "cnn.n_filters: (unset) -> 16" in proc.stderr
+    assert snapshot(run) == before
+
+
 def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, finished):
     from runkit.train import train
     run, _ = finished

@@ -77,7 +77,7 @@ def differences(old, new, allowed=RESUMABLE_CHANGES):
         if key in allowed:
             continue
         a, b = old.get(key, missing), new.get(key, missing)
-        if json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True):
+        if a is missing or b is missing or json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True):
             changed.append(f"{key}: {_show(a, missing)} -> {_show(b, missing)}")
     return changed
 
