@@ -5,8 +5,10 @@ Every tool writes and reads run folders through this module only. It imports not
 """
 import csv
 import fcntl
+import fnmatch
 import json
 import os
+import shutil
 import tempfile
 import time
 
@@ -26,10 +28,13 @@ ERROR = "error.json"             # why the last attempt failed; removed when a n
 FINISHED = "FINISHED"            # written last: the run is complete
 LOCK = ".lock"                   # flock-ed by the process that owns the run
 SLURM = "slurm.json"             # runbatch --slurm: the batch and array task of the run, and each attempt
+SLURM_LOG = "slurm-%A_%a.log"    # runbatch --slurm: the task's raw output; SLURM puts in job and task ids
 
 HISTORY_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time"]
 HEARTBEAT_EVERY = 10.0
 HEARTBEAT_STALE = 60.0
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 STATUSES = ("finished", "running", "failed", "dead", "incomplete", "corrupt")
 
 
@@ -51,6 +56,7 @@ def write_atomic(file_path, data):
     folder = os.path.dirname(file_path) or "."
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(file_path) + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions open() would
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
@@ -63,6 +69,7 @@ def write_atomic(file_path, data):
 
 
 def write_json(run_dir, name, obj):
+    """Write a JSON file of the run atomically."""
     write_atomic(path(run_dir, name), json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
@@ -257,3 +264,31 @@ def _find(folder, found):
     for entry in entries:
         if not entry.name.startswith(".") and entry.is_dir():
             _find(entry.path, found)
+
+
+# ---- starting over ---------------------------------------------------------------------------
+
+def remove(run_dir, *names):
+    """Remove files of the run (FINISHED when more epochs are asked for, error.json when an attempt starts)."""
+    for name in names:
+        try:
+            os.unlink(path(run_dir, name))
+        except FileNotFoundError:
+            pass
+
+
+def clear(run_dir):
+    """Remove everything train wrote, for `train --restart`; keeps the lock and a runner's raw output and records."""
+    keep = {LOCK, STDOUT, STDERR, SLURM}
+    for name in os.listdir(run_dir):
+        if name in keep or fnmatch.fnmatch(name, SLURM_LOG.replace("%A", "*").replace("%a", "*")):
+            continue
+        target = path(run_dir, name)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+        else:
+            os.unlink(target)
+
+
+def checkpoint_path(run_dir):
+    return os.path.join(run_dir, CHECKPOINTS, "last.ckpt")

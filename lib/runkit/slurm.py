@@ -167,7 +167,7 @@ def render(batch_dir, specs, options):
         "# Resubmit by hand: sbatch " + shlex.quote(os.path.join(batch_dir, SCRIPT)),
         f"#SBATCH --job-name={name}",
         f"#SBATCH --array={array}",
-        f"#SBATCH --output={_sbatch_quote(os.path.join(batch_dir, LINKS, '%a', 'slurm-%A_%a.log'))}",
+        f"#SBATCH --output={_sbatch_quote(os.path.join(batch_dir, LINKS, '%a', runs.SLURM_LOG))}",
         "#SBATCH --open-mode=append",
         # On the warning signal the run checkpoints and requeues itself; the log continues.
         "#SBATCH --requeue",
