@@ -160,3 +160,25 @@ def _time(argv):
     start = time.perf_counter()
     subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
     return time.perf_counter() - start
+
+
+def test_sigterm_stops_the_batch_and_passes_one_sigterm_on(results_dir):
+    job = 'trap "echo got TERM; exit 7" TERM; echo started; sleep 30 & wait'
+    specs = [spec(results_dir, f"j{i}", "sh", "-c", job) for i in range(3)]
+    proc = subprocess.Popen(["runbatch", "-j", "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(lines(specs))
+    proc.stdin.close()
+    deadline = time.time() + 10
+    logs = [results_dir / f"j{i}" / runs.STDOUT for i in range(2)]
+    while not all(log.exists() and log.read_text() for log in logs) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.terminate()
+    proc.wait(timeout=20)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    assert proc.returncode == 1 and err.startswith("runbatch: interrupted")
+    out = {o["name"]: o for o in map(json.loads, out.splitlines())}
+    assert {n: (o["status"], o["exit_code"]) for n, o in out.items()} == {
+        "j0": ("failed", 7), "j1": ("failed", 7), "j2": ("skipped", None)}
+    assert out["j2"]["reason"] == "interrupted" and not (results_dir / "j2").exists()
+    assert all(log.read_text() == "started\ngot TERM\n" for log in logs)

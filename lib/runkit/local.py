@@ -39,8 +39,9 @@ class Executor:
                 t.join(0.2)  # short waits keep the main thread free to take signals
         self._stop.set()
 
-    def stop(self, signum=signal.SIGTERM):
-        """Start nothing more; pass the signal to the running jobs (they may save and exit)."""
+    def stop(self):
+        """Start nothing more; SIGTERM the running jobs (train checkpoints and exits); a second stop SIGKILLs them."""
+        signum = signal.SIGKILL if self.interrupted else signal.SIGTERM
         self.interrupted = True
         self._stop.set()
         with self._lock:
@@ -104,8 +105,9 @@ class Executor:
             runs.touch(run_dir, runs.HEARTBEAT)
             with open(runs.path(run_dir, runs.STDOUT), "ab") as out, open(runs.path(run_dir, runs.STDERR), "ab") as err:
                 try:
+                    # its own session: a Ctrl-C reaches runbatch alone, which passes on one SIGTERM
                     proc = subprocess.Popen(spec["argv"], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                            env=env, pass_fds=(fd,))
+                                            env=env, pass_fds=(fd,), start_new_session=True)
                 except OSError as e:
                     return None, f"cannot start {spec['argv'][0]}: {e.strerror}"
         finally:
