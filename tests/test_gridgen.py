@@ -128,6 +128,7 @@ def test_unsafe_values_make_safe_names(tmp_path, results_dir):
     ("sample: {n: 3, params: {a.b: {loguniform: [0, 1]}}}\n", "positive low bound"),
     ("sample: {n: 3, params: {a.b: {normal: [0, 1]}}}\n", "expected one of"),
     ("seeds: -1\ngrid: {a.b: [1]}\n", "seeds:"),
+    ("grid:\n  a.b: [1]\n  a.b: [2]\n", "line 3: 'a.b' is written twice"),
 ])
 def test_bad_grids_exit_2_with_one_line_and_print_nothing(tmp_path, results_dir, text, message):
     proc = gridgen(tmp_path, text, check=2)

@@ -114,7 +114,8 @@ def _runs(grid):
         for key in entry:
             if key not in known:
                 raise GridError(f"exclude entry {n} names {key!r}, which no axis or fixed binding sets")
-    runs = [_ordered({**fixed, **p}, seed_key) for p in points if not any(_matches(p, e) for e in excludes)]
+    runs = [_ordered({**fixed, **p}, seed_key) for p in points]
+    runs = [run for run in runs if not any(_matches(run, e) for e in excludes)]
     for n, entry in enumerate(_list(grid, "include", dict), 1):
         entry = _bindings(entry, f"include entry {n}")
         repeats = [{}] if seed_key in entry or not seeds else [{seed_key: s} for s in seeds]
@@ -130,8 +131,8 @@ def _ordered(run, seed_key):
     return run
 
 
-def _matches(point, entry):
-    return all(key in point and point[key] == value for key, value in entry.items())
+def _matches(run, entry):
+    return all(key in run and run[key] == value for key, value in entry.items())
 
 
 def _zipped(group, number):
