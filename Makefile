@@ -28,6 +28,9 @@ test: env ## run the whole test suite: fast, slow and SLURM tests (what CI runs)
 test-fast: env ## run the fast default suite (a few minutes on 2 cores)
 	$(VENV)/bin/python -m pytest -q
 
+bench: env ## run every benchmark in bench/ (each prints its figures)
+	for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
 clean-env: ## remove .venv
 	rm -rf $(VENV)
 
