@@ -182,3 +182,12 @@ def test_sigterm_stops_the_batch_and_passes_one_sigterm_on(results_dir):
         "j0": ("failed", 7), "j1": ("failed", 7), "j2": ("skipped", None)}
     assert out["j2"]["reason"] == "interrupted" and not (results_dir / "j2").exists()
     assert all(log.read_text() == "started\ngot TERM\n" for log in logs)
+
+
+def test_a_run_folder_that_cannot_be_made_fails_that_run_only(results_dir):
+    (results_dir / "file").write_text("")
+    specs = [spec(results_dir, "ok", "true"), {"name": "bad", "run_dir": str(results_dir / "file" / "bad"),
+                                               "argv": ["true"]}]
+    out = outcomes(tool("runbatch", input=lines(specs), check=1))
+    assert out["ok"]["status"] == "finished"
+    assert out["bad"]["status"] == "failed" and "Not a directory" in out["bad"]["reason"]

@@ -63,7 +63,10 @@ class Executor:
             if self._stop.is_set():
                 outcome = _outcome(spec, "skipped", reason="interrupted")
             else:
-                outcome = self._run_one(spec, gpu)
+                try:
+                    outcome = self._run_one(spec, gpu)
+                except OSError as e:  # the run folder cannot be made or written: this run fails, not the batch
+                    outcome = _outcome(spec, "failed", reason=f"{e.strerror}: {e.filename}", gpu=gpu)
             with self._lock:
                 self.report(outcome)
 
@@ -135,7 +138,8 @@ class Executor:
                 except OSError:
                     pass
             if self.tick:
-                self.tick()
+                with self._lock:
+                    self.tick()
 
 
 def _outcome(spec, status, exit_code=None, signal=None, duration=0.0, attempts=0, reason=None, gpu=None):
