@@ -102,12 +102,14 @@ def draw_png(agg, x, y, hue, path, logx):
 
 
 def series(agg, x, hue):
-    """[(label, xs, means)] for the text renderer."""
+    """([(label, xs, means)], names of x or None) for the text renderer; words on X become positions 0, 1, ..."""
+    names = None if pd.api.types.is_numeric_dtype(agg[x]) else sorted(agg[x].unique(), key=str)
     out = []
     for label, frame in groups(agg, hue):
         frame = frame.sort_values(x)
-        out.append((label, [float(v) for v in frame[x]], [float(v) for v in frame["mean"]]))
-    return out
+        xs = [float(v) for v in frame[x]] if names is None else [float(names.index(v)) for v in frame[x]]
+        out.append((label, xs, [float(v) for v in frame["mean"]]))
+    return out, names and [str(n) for n in names]
 
 
 def _fmt(value):
