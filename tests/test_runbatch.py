@@ -1,6 +1,7 @@
 """runbatch on generic jobs: outcomes, logs, idempotence, failures, retries, GPUs, dry run, two runners at once."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -191,3 +192,11 @@ def test_a_run_folder_that_cannot_be_made_fails_that_run_only(results_dir):
     out = outcomes(tool("runbatch", input=lines(specs), check=1))
     assert out["ok"]["status"] == "finished"
     assert out["bad"]["status"] == "failed" and "Not a directory" in out["bad"]["reason"]
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(results_dir):
+    specs = lines([spec(results_dir, f"p{i}", "true") for i in range(3)])
+    assert tool("runbatch", input=specs, check=0).stderr == ""  # stderr is a pipe here
+    shutil.rmtree(results_dir)
+    bar = tool("runbatch", "--progress", "always", input=specs, check=0).stderr
+    assert bar.startswith("\r[") and "3/3  running 0  failed 0" in bar and bar.endswith("\n")

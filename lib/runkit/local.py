@@ -51,6 +51,11 @@ class Executor:
                 except ProcessLookupError:
                     pass
 
+    @property
+    def running(self):
+        """How many jobs are running now."""
+        return len(self._running)
+
     def _gpu(self, slot):
         return self.gpus[slot % len(self.gpus)] if self.gpus else None
 
