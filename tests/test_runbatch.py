@@ -199,4 +199,4 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(results_dir):
     assert tool("runbatch", input=specs, check=0).stderr == ""  # stderr is a pipe here
     shutil.rmtree(results_dir)
     bar = tool("runbatch", "--progress", "always", input=specs, check=0).stderr
-    assert bar.lstrip().startswith("[") and "3/3  running 0  failed 0" in bar  # (text mode reads \\r as \\n)
+    assert bar.lstrip().startswith("[") and "3/3  running 0  failed 0" in bar  # text mode reads \r as \n
