@@ -7,7 +7,7 @@ export DATA_DIR ?= $(CURDIR)/data
 export PATH := $(CURDIR)/tools:$(CURDIR)/$(VENV)/bin:$(PATH)
 TOOLS := train gridgen runbatch collect plot sync
 
-.PHONY: help env test test-fast bench clean-env tune_lr
+.PHONY: help env test test-fast bench clean-env sync tune_lr
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -30,6 +30,10 @@ test-fast: env ## run the fast default suite (a few minutes on 2 cores)
 
 bench: env ## run every benchmark in bench/ (each prints its figures)
 	for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+sync: env ## keep SYNC_DEST (host:path, set in e.sh) in step with this checkout; SYNC_FLAGS=--once for one sync
+	@if [ -z "$(SYNC_DEST)" ]; then echo "make sync: SYNC_DEST is not set; export SYNC_DEST=host:path (see e.sh)" >&2; exit 2; fi
+	$(CURDIR)/tools/sync $(SYNC_FLAGS) $(CURDIR) "$(SYNC_DEST)"
 
 clean-env: ## remove .venv
 	rm -rf $(VENV)

@@ -9,6 +9,6 @@ fi
 case ":$PATH:" in *":$_runkit_root/tools:"*) ;; *) export PATH="$_runkit_root/tools:$PATH" ;; esac
 export RESULTS_DIR="${RESULTS_DIR:-$_runkit_root/results}"
 export DATA_DIR="${DATA_DIR:-$_runkit_root/data}"
-# export SYNC_DEST=cluster:~/proj                 # used by `make sync`
+# export SYNC_DEST=cluster:proj                   # used by `make sync`; proj is under your home there
 # export RUNBATCH_SLURM_PARTITION=gpu             # runbatch --slurm defaults (see runbatch --help)
 unset _runkit_root

@@ -1,0 +1,397 @@
+"""sync against real rsync, the real watchman service, and a real sshd on loopback that the tests start."""
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, tool
+
+SYNC = str(REPO / "tools" / "sync")
+needs_watchman = pytest.mark.skipif(not shutil.which("watchman"), reason="needs the watchman binary (apt-get "
+                                    "install watchman)")
+
+
+def write(path, text="x\n"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def files(folder):
+    """Every file under a folder, as sorted relative paths."""
+    return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A source tree with things to sync and things that must stay behind; RESULTS_DIR is SRC/runs."""
+    src = tmp_path / "src"
+    for name in ["train.py", "lib/pkg/data/loader.py", "sub/notes.md", ".gitignore", "sub/.gitignore",
+                 ".syncignore", "cache.log", "sub/scratch.tmp", "sub/deep/scratch.tmp", "top.tmp", "big.bin",
+                 ".git/HEAD", ".venv/bin/python", "results/run1/FINISHED", "data/digits.npz",
+                 "runs/run2/FINISHED"]:
+        write(src / name)
+    (src / ".gitignore").write_text("*.log\n")
+    (src / "sub/.gitignore").write_text("*.tmp\n")  # nested: applies under sub/ only
+    (src / ".syncignore").write_text("/big.bin\n")
+    monkeypatch.setenv("RESULTS_DIR", str(src / "runs"))
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    yield src
+    if shutil.which("watchman"):
+        subprocess.run(["watchman", "watch-del", str(src)], capture_output=True)
+
+
+SENT = [".gitignore", ".syncignore", "lib/pkg/data/loader.py", "sub/.gitignore", "sub/notes.md", "top.tmp",
+        "train.py"]
+KEPT = ["data/train.npz", "remote.log", "results/run0/FINISHED", "runs/run0/FINISHED"]
+
+
+def remote_outputs(dest):
+    """Outputs that exist only on the destination (KEPT: a sync must never delete them) and a stale file."""
+    for name in KEPT + ["stale.py"]:
+        write(dest / name)
+
+
+def test_once_sends_code_and_keeps_remote_outputs(project, tmp_path):
+    dest = tmp_path / "dest"
+    remote_outputs(dest)
+    proc = tool(SYNC, "--once", project, dest, check=0)
+    assert files(dest) == sorted(SENT + KEPT)
+    assert f"sync: 8 files synced to {dest} in " in proc.stderr  # 7 sent, stale.py deleted
+    assert proc.stdout == ""
+
+
+def test_results_folder_that_is_a_symlink_survives(project, tmp_path):
+    dest, scratch = tmp_path / "dest", tmp_path / "scratch"
+    write(scratch / "run0/FINISHED")
+    dest.mkdir()
+    (dest / "results").symlink_to(scratch)  # clusters often point results at a scratch disk
+    shutil.rmtree(project / "results")
+    tool(SYNC, "--once", project, dest, check=0)
+    assert (dest / "results").is_symlink() and (dest / "results/run0/FINISHED").exists()
+
+
+def test_results_dir_that_is_a_local_symlink_is_not_sent(project, tmp_path):
+    shutil.rmtree(project / "runs")
+    (project / "runs").symlink_to(tmp_path / "scratch")  # RESULTS_DIR=SRC/runs, on a scratch disk
+    dest = tmp_path / "dest"
+    write(dest / "runs/run0/FINISHED")
+    tool(SYNC, "--once", project, dest, check=0)
+    assert not (dest / "runs").is_symlink() and (dest / "runs/run0/FINISHED").exists()
+
+
+def test_dry_run_lists_changes_and_changes_nothing(project, tmp_path):
+    dest = tmp_path / "dest"
+    remote_outputs(dest)
+    before = files(dest)
+    proc = tool(SYNC, "--dry-run", project, dest, check=0)
+    assert files(dest) == before
+    lines = proc.stdout.splitlines()
+    assert ">f+++++++++ train.py" in lines and "*deleting   stale.py" in lines
+    assert not [line for line in lines if "results" in line or "data/" in line.replace("pkg/data/", "")]
+    assert "would change (dry run)" in proc.stderr
+
+
+@pytest.mark.parametrize("src, dest, message", [
+    ("missing", "{tmp}/dest", "SRC missing is not a folder"),
+    ("{src}", "{src}/inside", "overlaps SRC"),
+    ("{src}", "{tmp}", "overlaps SRC"),
+    ("{src}", "{tmp}/no/such/dest", "parent folder"),
+    ("{src}", "host:", "whole home or root folder"),
+    ("{src}", "host:~", "whole home or root folder"),
+    ("{src}", "host::module/x", "rsync daemon"),
+])
+def test_bad_arguments_exit_2_and_write_nothing(project, tmp_path, src, dest, message):
+    before = files(tmp_path)
+    proc = tool(SYNC, "--once", src.format(src=project), dest.format(src=project, tmp=tmp_path), check=2,
+                cwd=tmp_path)
+    assert message in proc.stderr and len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert files(tmp_path) == before
+
+
+@pytest.mark.parametrize("flags", [["--settle", "0"], ["--retries", "0"], ["--bogus"], ["--settle", "soon"]])
+def test_bad_flags_exit_2(project, tmp_path, flags):
+    proc = tool(SYNC, *flags, project, tmp_path / "dest", check=2)
+    assert "see sync --help" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not (tmp_path / "dest").exists()
+
+
+def bin_with(tmp_path, *programs):
+    """A PATH folder holding only the named programs, to show what sync does when the others are missing."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for name in programs:
+        (folder / name).symlink_to(shutil.which(name))
+    return str(folder)
+
+
+@pytest.mark.parametrize("have, args, missing", [
+    ((), ["--once"], "rsync is not installed"),
+    (("rsync",), ["--once", "--rsh", "ssh -p 1"], "ssh is not installed"),
+    (("rsync",), [], "watchman is not installed"),
+])
+def test_missing_program_exits_2(project, tmp_path, have, args, missing):
+    dest = "127.0.0.1:/tmp/x" if "--rsh" in args else str(tmp_path / "dest")
+    env = dict(os.environ, PATH=bin_with(tmp_path, *have))
+    proc = tool(sys.executable, SYNC, *args, project, dest, check=2, env=env)
+    assert missing in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "dest").exists()
+
+
+def test_unreachable_host_exits_2_at_once(project, tmp_path):
+    port = free_port()  # nothing listens there
+    start = time.monotonic()
+    proc = tool(SYNC, "--once", "--rsh", f"ssh -F /dev/null -p {port}", project, "127.0.0.1:/tmp/x", check=2)
+    assert "cannot reach 127.0.0.1" in proc.stderr and "Connection refused" in proc.stderr
+    assert time.monotonic() - start < 10
+
+
+class Watching:
+    """`sync SRC DEST` running in the background; its stderr lines are collected as they come."""
+
+    def __init__(self, *argv, env=None):
+        self.proc = subprocess.Popen([SYNC, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)
+        self.lines = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def syncs(self):
+        return [line for line in self.lines if " synced to " in line]
+
+    def wait_for(self, condition, what, timeout=20):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.proc.poll() is None, f"sync exited {self.proc.returncode}: {self.lines}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}; stderr: {self.lines}"
+            time.sleep(0.05)
+
+    def settled(self, quiet=1.0):
+        """The number of syncs once none has been logged for `quiet` seconds (a sync logs after it copied)."""
+        count = -1
+        while count != len(self.syncs()):
+            count = len(self.syncs())
+            time.sleep(quiet)
+        return count
+
+    def stop(self):
+        """Ctrl-C: a clean exit 0, no traceback."""
+        self.proc.send_signal(signal.SIGINT)
+        assert self.proc.wait(timeout=10) == 0, self.lines
+        time.sleep(0.1)
+        assert self.lines[-1] == "sync: stopped" and not any("Traceback" in line for line in self.lines)
+
+
+def follow_edits(project, dest, watching):
+    """Edits, new files, renames, deletions, ignored files and a burst each reach DEST as they should."""
+    watching.wait_for(lambda: len(watching.syncs()) == 1, "the initial sync")
+    assert files(dest) == sorted(SENT + KEPT)
+
+    (project / "train.py").write_text("edited\n")
+    write(project / "sub/new.py")
+    (project / "sub/notes.md").rename(project / "sub/renamed.md")
+    (project / ".syncignore").unlink()
+    write(project / "ignored.log")
+    write(project / "results/run3/FINISHED")
+    watching.wait_for(lambda: (dest / "sub/renamed.md").exists() and not (dest / ".syncignore").exists(),
+                      "edits to arrive")
+    assert (dest / "train.py").read_text() == "edited\n" and (dest / "sub/new.py").exists()
+    assert (dest / "big.bin").exists()  # no longer ignored once .syncignore is gone
+    assert not (dest / "sub/notes.md").exists() and not (dest / "ignored.log").exists()
+    assert not (dest / "results/run3").exists()
+
+    before = watching.settled()
+    for i in range(200):  # a burst, faster than --settle: one sync
+        write(project / f"burst/f{i}.py", str(i))
+    watching.wait_for(lambda: len(list((dest / "burst").glob("*.py"))) == 200 if (dest / "burst").exists()
+                      else False, "the burst to arrive")
+    assert watching.settled() == before + 1, watching.syncs()
+    assert "sync: 200 files synced" in watching.syncs()[-1]
+
+    shutil.rmtree(project / "burst")
+    watching.wait_for(lambda: not (dest / "burst").exists(), "deletions to arrive")
+    for name in KEPT:
+        assert (dest / name).exists(), f"remote output {name} was deleted"
+
+
+@needs_watchman
+def test_watch_follows_changes_to_a_local_folder(project, tmp_path):
+    dest = tmp_path / "dest"
+    remote_outputs(dest)
+    watching = Watching("--settle", "0.5", project, dest)
+    try:
+        follow_edits(project, dest, watching)
+        watching.stop()
+    finally:
+        watching.proc.kill()
+
+
+@needs_watchman
+def test_a_git_checkout_is_one_sync(tmp_path):
+    src, dest = tmp_path / "repo", tmp_path / "dest"
+    git = ["git", "-C", str(src), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for i in range(100):
+        write(src / f"pkg/m{i}.py", "main\n")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(src)], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "main"], check=True)
+    subprocess.run(git + ["checkout", "-qb", "other"], check=True)
+    for i in range(100):
+        write(src / f"pkg/m{i}.py", "other\n")
+    subprocess.run(git + ["commit", "-qam", "other"], check=True)
+    watching = Watching("--settle", "0.3", src, dest)
+    try:
+        watching.wait_for(lambda: len(watching.syncs()) == 1, "the initial sync")
+        before = watching.settled()
+        subprocess.run(git + ["checkout", "-q", "main"], check=True)
+        watching.wait_for(lambda: all((dest / f"pkg/m{i}.py").read_text() == "main\n" for i in range(100)),
+                          "the checkout to arrive")
+        assert watching.settled() == before + 1, watching.syncs()
+        assert "sync: 100 files synced" in watching.syncs()[-1]
+        assert not (dest / ".git").exists()
+        watching.stop()
+    finally:
+        watching.proc.kill()
+        subprocess.run(["watchman", "watch-del", str(src)], capture_output=True)
+
+
+@needs_watchman
+def test_watch_starts_the_watchman_service_when_it_is_not_running(project, tmp_path):
+    state = Path(tempfile.mkdtemp(prefix="wm", dir="/tmp"))  # short: the socket path must fit 108 bytes
+    env = dict(os.environ, TMPDIR=str(state))  # watchman keeps its socket under TMPDIR: a service of our own
+    try:
+        watching = Watching("--settle", "0.2", project, tmp_path / "dest", env=env)
+        try:
+            watching.wait_for(lambda: len(watching.syncs()) == 1, "the initial sync")
+            assert (state / f"{getpass.getuser()}-state" / "sock").exists()
+            write(project / "later.py")
+            watching.wait_for(lambda: (tmp_path / "dest/later.py").exists(), "a change to arrive")
+            watching.stop()
+        finally:
+            watching.proc.kill()
+    finally:
+        subprocess.run(["watchman", "shutdown-server"], env=env, capture_output=True, timeout=30)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sshd:
+    """A real sshd on 127.0.0.1 that accepts one key generated for the test; `rsh` is the ssh to reach it."""
+
+    def __init__(self, folder):
+        self.folder, self.port = folder, free_port()
+        folder.mkdir()
+        for key in ("host_key", "client_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / key)], check=True)
+        (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
+        host_key = (folder / "host_key.pub").read_text().split()
+        (folder / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_key[0]} {host_key[1]}\n")
+        (folder / "sshd_config").write_text("\n".join([
+            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {folder / 'host_key'}",
+            f"AuthorizedKeysFile {folder / 'authorized_keys'}", "StrictModes no", "UsePAM no",
+            "PasswordAuthentication no", "KbdInteractiveAuthentication no", f"PidFile {folder / 'sshd.pid'}",
+            ""]))
+        self.rsh = (f"ssh -F /dev/null -p {self.port} -i {folder / 'client_key'} -o IdentitiesOnly=yes "
+                    f"-o UserKnownHostsFile={folder / 'known_hosts'} -o StrictHostKeyChecking=yes")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
+                                     stdout=subprocess.DEVNULL, stderr=open(self.folder / "sshd.log", "a"))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                assert self.proc.poll() is None, (self.folder / "sshd.log").read_text()
+                assert time.monotonic() < deadline, "sshd did not start listening"
+                time.sleep(0.05)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+@pytest.fixture
+def sshd(tmp_path):
+    if not (os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen")):
+        pytest.skip("needs openssh-server and openssh-client (sshd, ssh, ssh-keygen)")
+    if not os.path.isdir("/run/sshd"):
+        if os.geteuid() != 0:
+            pytest.skip("sshd needs its privilege separation folder /run/sshd; create it as root")
+        os.makedirs("/run/sshd", mode=0o755)
+    server = Sshd(tmp_path / "ssh")
+    server.start()
+    yield server
+    if server.proc.poll() is None:
+        server.stop()
+
+
+def test_once_over_ssh_keeps_remote_outputs(project, tmp_path, sshd):
+    dest = tmp_path / "remote"
+    remote_outputs(dest)
+    proc = tool(SYNC, "--once", "--rsh", sshd.rsh, project, f"127.0.0.1:{dest}", check=0)
+    assert files(dest) == sorted(SENT + KEPT)
+    assert f"sync: 8 files synced to 127.0.0.1:{dest} in " in proc.stderr
+
+
+def test_missing_remote_parent_folder_exits_2(project, tmp_path, sshd):
+    proc = tool(SYNC, "--once", "--rsh", sshd.rsh, project, f"127.0.0.1:{tmp_path}/no/such/proj", check=2)
+    assert f"127.0.0.1 has no folder {tmp_path}/no/such; create it first" in proc.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_missing_key_fails_fast_instead_of_prompting(project, tmp_path, sshd):
+    rsh = sshd.rsh.replace(str(sshd.folder / "client_key"), str(tmp_path / "no_such_key"))
+    proc = tool(SYNC, "--once", "--rsh", rsh, project, f"127.0.0.1:{tmp_path}/remote", check=2, timeout=30,
+                stdin=subprocess.DEVNULL)
+    assert "cannot reach 127.0.0.1" in proc.stderr and "Permission denied" in proc.stderr
+    assert not (tmp_path / "remote").exists()
+
+
+@needs_watchman
+def test_watch_over_ssh_follows_changes(project, tmp_path, sshd):
+    dest = tmp_path / "remote"
+    remote_outputs(dest)
+    watching = Watching("--settle", "0.5", "--rsh", sshd.rsh, project, f"127.0.0.1:{dest}")
+    try:
+        follow_edits(project, dest, watching)
+        watching.stop()
+    finally:
+        watching.proc.kill()
+
+
+@needs_watchman
+def test_watch_retries_while_the_remote_is_away(project, tmp_path, sshd):
+    dest = tmp_path / "remote"
+    watching = Watching("--settle", "0.2", "--rsh", sshd.rsh, project, f"127.0.0.1:{dest}")
+    try:
+        watching.wait_for(lambda: len(watching.syncs()) == 1, "the initial sync")
+        sshd.stop()
+        write(project / "while_away.py")
+        watching.wait_for(lambda: any("retrying in 2 s" in line for line in watching.lines), "two retries")
+        sshd.start()
+        watching.wait_for(lambda: (dest / "while_away.py").exists(), "the sync after the remote came back")
+        watching.stop()
+    finally:
+        watching.proc.kill()
