@@ -97,7 +97,7 @@ class Executor:
                 runs.mark_failed(run_dir, f"killed by {name}", "Signal")
                 status, extra = "killed", dict(signal=name)
             else:
-                runs.mark_failed(run_dir, f"exited with code {code}", "ExitCode")
+                runs.mark_failed(run_dir, f"exited with code {code} (see stderr.log)", "ExitCode")
                 status, extra = "failed", dict(exit_code=code)
             if attempts > self.retries or self._stop.is_set():
                 return _outcome(spec, status, duration=time.monotonic() - started, **extra, **done)
@@ -109,7 +109,7 @@ class Executor:
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         try:
-            runs.clear_failure(run_dir)
+            runs.remove(run_dir, runs.ERROR)  # a new attempt starts
             runs.touch(run_dir, runs.HEARTBEAT)
             with open(runs.path(run_dir, runs.STDOUT), "ab") as out, open(runs.path(run_dir, runs.STDERR), "ab") as err:
                 try:

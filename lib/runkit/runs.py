@@ -7,6 +7,7 @@ import csv
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 import time
 
@@ -29,6 +30,8 @@ LOCK = ".lock"                   # flock-ed by the process that owns the run
 HISTORY_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time"]
 HEARTBEAT_EVERY = 10.0
 HEARTBEAT_STALE = 60.0
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 STATUSES = ("finished", "running", "failed", "dead", "incomplete", "corrupt")
 
 
@@ -50,6 +53,7 @@ def write_atomic(file_path, data):
     folder = os.path.dirname(file_path) or "."
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(file_path) + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions open() would
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
@@ -62,6 +66,7 @@ def write_atomic(file_path, data):
 
 
 def write_json(run_dir, name, obj):
+    """Write a JSON file of the run atomically."""
     write_atomic(path(run_dir, name), json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
@@ -91,14 +96,6 @@ def mark_failed(run_dir, error, kind):
     """Record why the last attempt failed (error.json), unless the job recorded it itself."""
     if not os.path.exists(path(run_dir, ERROR)):
         write_json(run_dir, ERROR, {"error": error, "type": kind, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-
-
-def clear_failure(run_dir):
-    """A new attempt starts: the last one's error.json no longer describes the run."""
-    try:
-        os.unlink(path(run_dir, ERROR))
-    except FileNotFoundError:
-        pass
 
 
 # ---- ownership -------------------------------------------------------------------------------
@@ -238,3 +235,31 @@ def _find(folder, found):
     for entry in entries:
         if not entry.name.startswith(".") and entry.is_dir():
             _find(entry.path, found)
+
+
+# ---- starting over ---------------------------------------------------------------------------
+
+def remove(run_dir, *names):
+    """Remove files of the run (FINISHED when more epochs are asked for, error.json when an attempt starts)."""
+    for name in names:
+        try:
+            os.unlink(path(run_dir, name))
+        except FileNotFoundError:
+            pass
+
+
+def clear(run_dir):
+    """Remove everything train wrote, for `train --restart`; keeps the lock and a runner's raw output."""
+    keep = {LOCK, STDOUT, STDERR}
+    for name in os.listdir(run_dir):
+        if name in keep:
+            continue
+        target = path(run_dir, name)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+        else:
+            os.unlink(target)
+
+
+def checkpoint_path(run_dir):
+    return os.path.join(run_dir, CHECKPOINTS, "last.ckpt")

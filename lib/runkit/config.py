@@ -1,0 +1,91 @@
+"""Gin configuration for train: parse config files and -b bindings, flatten them, compare two runs' bindings.
+
+The rule: config files apply in the order given, then each -b binding (see runkit.bindings); a later
+binding of the same parameter wins. Every component must be registered before parsing, so that an unknown
+name or parameter is an error at parse time, before any run folder is touched.
+"""
+import json
+import os
+
+import gin
+
+from runkit import bindings as binding_text
+
+# Bindings that may change between attempts of one run: asking for more epochs continues a finished run.
+RESUMABLE_CHANGES = ("training_loop.n_epochs",)
+
+
+class ConfigError(ValueError):
+    """A config file or binding that cannot be used; the message names it."""
+
+
+def register_components():
+    """Import every plug-in package and the loop, so that their gin names exist."""
+    import runkit.callbacks  # noqa: F401
+    import runkit.data  # noqa: F401
+    import runkit.loop  # noqa: F401
+    import runkit.models  # noqa: F401
+    import runkit.optim  # noqa: F401
+
+
+def parse(configs, bindings=()):
+    """Clear gin, parse the files then the bindings; return every binding flattened as {"fn.param": value}."""
+    for config in configs:
+        if not os.path.isfile(config):
+            raise ConfigError(f"config file {config} does not exist")
+    pieces = binding_text.split(bindings)
+    for piece in pieces:
+        binding_text.parse(piece)  # one clear message for a malformed binding, before gin sees it
+    register_components()
+    gin.clear_config()
+    try:
+        gin.parse_config_files_and_bindings(list(configs), pieces)
+    except (ValueError, SyntaxError, ImportError) as e:
+        raise ConfigError(_first_line(e)) from None
+    return flatten()
+
+
+def flatten():
+    """The bindings gin holds now as {"fn.param": JSON value}; references and macros keep their text."""
+    flat = {}
+    for (scope, selector), params in gin.config._CONFIG.items():  # gin has no public listing of bindings
+        if selector == "gin.macro":
+            flat[scope] = _plain(params["value"])
+            continue
+        name = selector.rsplit(".", 1)[-1]
+        for param, value in params.items():
+            flat[f"{scope + '/' if scope else ''}{name}.{param}"] = _plain(value)
+    return dict(sorted(flat.items()))
+
+
+def _plain(value):
+    """A value as it reads back from JSON: tuples become lists, gin references their text."""
+    if isinstance(value, (bool, int, float, str, type(None))):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return repr(value)
+
+
+def differences(old, new, allowed=RESUMABLE_CHANGES):
+    """Bindings that differ between a stored run and this command, as 'name: old -> new' texts."""
+    missing = object()
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        if key in allowed:
+            continue
+        a, b = old.get(key, missing), new.get(key, missing)
+        if json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True):
+            changed.append(f"{key}: {_show(a, missing)} -> {_show(b, missing)}")
+    return changed
+
+
+def _show(value, missing):
+    return "(unset)" if value is missing else binding_text.format_value(value)
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -1,0 +1,202 @@
+"""train as a user runs it: a real process on the digits data, its run folder, reruns and bad input."""
+import json
+import os
+import re
+import textwrap
+
+import pytest
+from conftest import REPO, tool
+
+from runkit import runs
+
+MLP = REPO / "configs" / "digits_mlp.gin"
+RUN_FILES = [runs.CONFIG, runs.BINDINGS, runs.COMMAND, runs.META, runs.HISTORY, runs.METRICS,
+             runs.CHECKPOINTS + "/last.ckpt", runs.TENSORBOARD, runs.LOG, runs.HEARTBEAT, runs.FINISHED]
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread per training process: on a busy 2-core machine the spinning OpenMP threads of
+    several processes slow each other down many times over. (Results depend on the thread count, so
+    every run a test compares runs with the same.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        yield
+
+
+def without_time(rows):
+    return [{k: v for k, v in row.items() if k != "time"} for row in rows]
+
+
+def snapshot(folder):
+    """Every file under folder with its size and modification time: equal snapshots mean nothing was touched."""
+    found = {}
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            stat = os.stat(os.path.join(root, name))
+            found[os.path.relpath(os.path.join(root, name), folder)] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One finished digits_mlp run, shared by the tests that only read it or refuse to change it."""
+    run = tmp_path_factory.mktemp("runs") / "mlp"
+    proc = tool("train", run, MLP, check=0)
+    return run, proc
+
+
+def test_fresh_run_writes_the_whole_run_folder(finished):
+    run, proc = finished
+    for name in RUN_FILES:
+        assert os.path.exists(run / name), name
+    assert runs.status(run) == "finished"
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0]) == runs.read_json(run, runs.METRICS)
+    history = runs.read_history(run)
+    assert [row["epoch"] for row in history] == list(range(1, 11))
+    metrics = json.loads(lines[0])
+    assert metrics["final"] == history[-1]
+    assert metrics["best"]["val_acc"] == max(row["val_acc"] for row in history) > 0.8  # chance is 0.1
+    assert runs.load_C(run)["optimizer.lr"] == 0.05
+    assert "optimizer.momentum = 0.9" in (run / runs.CONFIG).read_text()
+    meta = runs.read_json(run, runs.META)
+    assert meta["git_commit"] and meta["torch"] and meta["end_time"] and meta["attempts"] == 1
+    assert "epoch 10/10" in (run / runs.LOG).read_text() and "epoch 10/10" in proc.stderr
+    assert os.listdir(run / runs.TENSORBOARD)
+
+
+def test_rerunning_a_finished_run_does_nothing(finished):
+    run, first = finished
+    before = snapshot(run)
+    proc = tool("train", run, MLP, check=0)
+    assert json.loads(proc.stdout) == json.loads(first.stdout) and proc.stdout.count("\n") == 1
+    assert snapshot(run) == before
+
+
+def test_a_changed_binding_is_refused_naming_it(finished):
+    run, _ = finished
+    before = snapshot(run)
+    proc = tool("train", run, MLP, "-b", "optimizer.lr=0.1#training_loop.n_epochs=12", check=2)
+    assert proc.stderr.count("\n") == 1 and "optimizer.lr: 0.05 -> 0.1" in proc.stderr
+    assert "--restart" in proc.stderr and proc.stdout == ""
+    assert snapshot(run) == before
+
+
+def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, finished):
+    from runkit.train import train
+    run, _ = finished
+    copy = tmp_path / "copy"
+    tool("cp", "-r", run, copy, check=0)
+    metrics = train(str(copy), [str(MLP)], ["training_loop.n_epochs=12"])  # the Python API
+    history = runs.read_history(copy)
+    assert len(history) == 12 and without_time(history[:10]) == without_time(runs.read_history(run))
+    assert metrics["final"] == history[-1] and runs.status(copy) == "finished"
+    assert "resumed from epoch 10" in (copy / runs.LOG).read_text()
+
+    tool("train", copy, MLP, "--restart", check=0)
+    assert without_time(runs.read_history(copy)) == without_time(runs.read_history(run))
+    assert runs.read_json(copy, runs.META)["attempts"] == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (["-b", "training_loop.no_such_thing=1"], "no_such_thing"),
+    (["-b", "training_loop.model='transformer9000'"], "unknown model 'transformer9000'; known: "),
+    (["-b", "optimizer.lr"], "not of the form name.param=value"),
+    (["missing.gin"], "missing.gin does not exist"),
+])
+def test_bad_input_exits_2_with_one_line_and_touches_nothing(tmp_path, args, says):
+    run = tmp_path / "run"
+    configs = [MLP] if args[0] == "-b" else [tmp_path / args[0]]
+    proc = tool("train", run, *configs, *(args if args[0] == "-b" else []), check=2)
+    assert says in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("train: ") and proc.stdout == ""
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("binding, says", [
+    ("no_such_function.x=1", "No configurable matching 'no_such_function'"),
+    ("optimizer.lr=fast", "not a literal"),
+    ("optimizer.name='lbfgs'", "unknown optimizer.name 'lbfgs'"),
+    ("training_loop.callbacks=['nope']", "unknown callback 'nope'"),
+])
+def test_bad_config_raises_before_anything_is_written(tmp_path, binding, says):
+    from runkit.train import train
+    with pytest.raises(Exception, match=re.escape(says)) as caught:
+        train(str(tmp_path / "run"), [str(MLP)], [binding])
+    assert type(caught.value).__name__ in ("ConfigError", "UnknownName", "BindingError")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_held_by_another_process_is_refused(tmp_path):
+    run = tmp_path / "run"
+    fd = runs.try_lock(run)
+    try:
+        proc = tool("train", run, MLP, check=2)
+    finally:
+        os.close(fd)
+    assert "run is held by another process" in proc.stderr and os.listdir(run) == [runs.LOCK]
+
+
+def test_nan_loss_fails_with_error_json(tmp_path):
+    run = tmp_path / "run"
+    proc = tool("train", run, MLP, "-b", "optimizer.lr=1e12", check=1)
+    assert "NaN" in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("train: ")
+    error = runs.read_json(run, runs.ERROR)
+    assert error["type"] == "NonFiniteLoss" and runs.status(run) == "failed"
+    assert not os.path.exists(run / runs.FINISHED) and proc.stdout == ""
+
+
+FAIL_ONCE = '''
+"""A user's callback, imported from a gin config: fails the run once, at a given step."""
+import os
+
+from runkit.callbacks import Callback
+from runkit.registry import CALLBACKS
+
+
+@CALLBACKS.register("fail_once")
+class FailOnce(Callback):
+    def __init__(self, at_step, marker):
+        self.at_step, self.marker = at_step, marker
+
+    def on_step_end(self, loop):
+        if loop.step == self.at_step and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            raise RuntimeError("injected failure")
+'''
+
+
+def test_a_failed_run_resumes_to_the_same_result(tmp_path, finished, monkeypatch):
+    (tmp_path / "fail_once.py").write_text(FAIL_ONCE)
+    config = tmp_path / "fail.gin"
+    config.write_text(textwrap.dedent(f"""\
+        import fail_once
+        training_loop.callbacks = ['fail_once']
+        fail_once.at_step = 250
+        fail_once.marker = '{tmp_path / "failed-once"}'
+        """))
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ['PYTHONPATH']}")
+    run = tmp_path / "run"
+    proc = tool("train", run, MLP, config, check=1)
+    assert "injected failure" in proc.stderr and runs.status(run) == "failed"
+    assert runs.read_json(run, runs.ERROR)["error"] == "injected failure"
+    assert len(runs.read_history(run)) == 5  # 45 steps an epoch: failed in epoch 6
+
+    tool("train", run, MLP, config, check=0)
+    assert runs.status(run) == "finished" and not os.path.exists(run / runs.ERROR)
+    reference, _ = finished
+    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
+    assert runs.read_json(run, runs.META)["attempts"] == 2
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_writes_one_run_folder(tmp_path):
+    run = tmp_path / "run"
+    proc = tool("train", run, MLP, "-b", "training_loop.accelerator='cpu'#training_loop.devices=2"
+                "#training_loop.strategy='ddp'#training_loop.n_epochs=3", check=0)
+    assert proc.stdout.count("\n") == 1 and "GLOBAL_RANK: 1" in proc.stderr
+    history = runs.read_history(run)
+    assert [row["step"] for row in history] == [23, 46, 69]  # 1437 images, 32 a batch, split over 2 ranks
+    assert runs.status(run) == "finished" and history[-1]["val_acc"] > 0.8
