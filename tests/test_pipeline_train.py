@@ -87,13 +87,16 @@ def test_interrupted_runbatch_resumes_the_run(tmp_path, results_dir):
                     "fixed: {training_loop.n_epochs: 30}\n")
     sh(f"gridgen {grid} > specs.jsonl", cwd=tmp_path)
     run_dir = results_dir / "resume" / "run"
-    first = subprocess.Popen(["runbatch", "specs.jsonl"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen(["runbatch", "specs.jsonl"], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(_lines(run_dir / "history.csv")) < 3:
         time.sleep(0.2)
     first.terminate()  # runbatch passes SIGTERM on; train checkpoints and stops
-    outcome = json.loads(first.communicate(timeout=120)[0])
+    out, err = first.communicate(timeout=120)
+    outcome = json.loads(out)
     assert first.returncode == 1 and outcome["status"] in ("failed", "killed"), outcome
+    assert err.startswith("runbatch: interrupted")
     before = _lines(run_dir / "history.csv")[1:]
     assert 0 < len(before) < 30
     again = json.loads(sh("runbatch specs.jsonl", cwd=tmp_path).stdout)

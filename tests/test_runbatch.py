@@ -84,6 +84,18 @@ def test_gpus_and_env(results_dir):
         assert gpu == out[f"g{i}"]["gpu"] and fd.isdigit() and x == str(i)
 
 
+def test_jobs_share_the_cores(results_dir, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    job = spec(results_dir, "omp", "sh", "-c", "echo $OMP_NUM_THREADS")
+    cores = len(os.sched_getaffinity(0))
+    tool("runbatch", "-j", "2", input=lines([job]), check=0)
+    assert (results_dir / "omp" / runs.STDOUT).read_text() == f"{max(1, cores // 2)}\n"
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    shutil.rmtree(results_dir / "omp")
+    tool("runbatch", "-j", "2", input=lines([job]), check=0)
+    assert (results_dir / "omp" / runs.STDOUT).read_text() == "7\n"
+
+
 def test_the_child_holds_the_lock(results_dir):
     job = spec(results_dir, "slow", "sleep", "2")
     proc = subprocess.Popen(["runbatch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
