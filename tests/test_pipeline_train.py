@@ -1,5 +1,7 @@
-"""The pipeline with real `train` on the digits data: gridgen | runbatch | collect | plot, and make tune_lr."""
+"""The pipeline with real `train`: gridgen | runbatch | collect | plot on digits, make tune_lr, its CIFAR-10 switch
+(on a tiny CIFAR-10 archive written by the test: no network)."""
 import json
+import os
 import subprocess
 import time
 
@@ -120,3 +122,15 @@ def test_cifar10_is_one_variable(results_dir):
     assert len(specs) == 12 and {s["bindings"]["training_loop.dataset"] for s in specs} == {"cifar10"}
     assert "-b" in specs[0]["argv"] and "training_loop.dataset='cifar10'" in specs[0]["argv"]
     assert "no experiments/tune_lr/svhn.yaml" in sh("make -s -o .venv/.done tune_lr DATASET=svhn", check=2).stderr
+
+
+def test_the_cifar10_sweep_trains_on_cifar10(tmp_path, results_dir):
+    from cifar_archive import write_cifar_archive
+    write_cifar_archive(os.environ["DATA_DIR"], per_batch=20)
+    shorter = '.argv += ["-b", "training_loop.n_epochs=1", "-b", "cifar10.download=False"]'
+    out = sh("gridgen experiments/tune_lr/cifar10.yaml"
+             f" | jq -c 'select(.params.lr == 0.001 and .params.seed == 0) | {shorter}' | runbatch").stdout
+    assert json.loads(out)["status"] == "finished"
+    row = json.loads(sh("collect --format jsonl --full-names $RESULTS_DIR/tune_lr_cifar10").stdout)
+    assert row["name"] == "lr=0.001_seed=0" and row["final_epoch"] == 1
+    assert "cifar10" in (results_dir / "tune_lr_cifar10" / "lr=0.001_seed=0" / "bindings.json").read_text()
