@@ -7,7 +7,7 @@ export DATA_DIR ?= $(CURDIR)/data
 export PATH := $(CURDIR)/tools:$(CURDIR)/$(VENV)/bin:$(PATH)
 TOOLS := train gridgen runbatch collect plot sync
 
-.PHONY: help env test test-fast bench clean-env sync
+.PHONY: help env test test-fast bench clean-env sync tune_lr
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -28,9 +28,23 @@ test: env ## run the whole test suite: fast, slow and SLURM tests (what CI runs)
 test-fast: env ## run the fast default suite (a few minutes on 2 cores)
 	$(VENV)/bin/python -m pytest -q
 
+bench: env ## run every benchmark in bench/ (each prints its figures)
+	for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
 sync: env ## keep SYNC_DEST (host:path, set in e.sh) in step with this checkout; SYNC_FLAGS=--once for one sync
 	@if [ -z "$(SYNC_DEST)" ]; then echo "make sync: SYNC_DEST is not set; export SYNC_DEST=host:path (see e.sh)" >&2; exit 2; fi
 	$(CURDIR)/tools/sync $(SYNC_FLAGS) $(CURDIR) "$(SYNC_DEST)"
 
 clean-env: ## remove .venv
 	rm -rf $(VENV)
+
+# tune_lr: DATASET=cifar10 switches the sweep to experiments/tune_lr/cifar10.yaml (runs in tune_lr_cifar10).
+DATASET ?= digits
+JOBS ?= 2
+TUNE_LR_NAME := tune_lr$(if $(filter-out digits,$(DATASET)),_$(DATASET))
+TUNE_LR_GRID := experiments/tune_lr/$(if $(filter-out digits,$(DATASET)),$(DATASET),grid).yaml
+
+tune_lr: env ## train the learning-rate sweep on digits (DATASET=cifar10 for CIFAR-10) and plot it
+	@test -f $(TUNE_LR_GRID) || { echo "make: no $(TUNE_LR_GRID): DATASET is digits or cifar10" >&2; exit 2; }
+	set -o pipefail; gridgen $(TUNE_LR_GRID) | runbatch -j $(JOBS)
+	set -o pipefail; collect $(RESULTS_DIR)/$(TUNE_LR_NAME) | plot lr -o $(RESULTS_DIR)/$(TUNE_LR_NAME)/$(TUNE_LR_NAME).png

@@ -77,3 +77,27 @@ def format_value(value):
 def format(key, value):
     """('a.b', 1) -> 'a.b=1'."""
     return f"{check_key(key)}={format_value(value)}"
+
+
+def short_names(keys):
+    """{binding name: its shortest unambiguous suffix}: 'optimizer.lr' -> 'lr' unless another key ends in 'lr'.
+
+    Suffixes are taken by whole parts (split on '.' and '/'); a key that is itself a suffix of another keeps
+    its full name. gridgen names runs and collect names columns with this one rule.
+    """
+    parts = {key: re.split(r"[./]", key) for key in keys}
+    short = {}
+    for key, mine in parts.items():
+        for n in range(1, len(mine) + 1):
+            if not any(other != key and theirs[-n:] == mine[-n:] for other, theirs in parts.items()):
+                short[key] = _join_suffix(key, n)
+                break
+        else:
+            short[key] = key
+    return short
+
+
+def _join_suffix(key, n):
+    """The last n parts of key, with their original separators."""
+    cut = [m.end() for m in re.finditer(r"[./]", key)]
+    return key if n > len(cut) else key[cut[-n]:]

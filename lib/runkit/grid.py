@@ -1,0 +1,307 @@
+"""Grid files (docs/grid.md): a YAML description of a set of runs, expanded into run specs.
+
+Expansion is deterministic: the same file gives the same specs, in the same order, with the same names,
+on every machine. Everything that can be wrong with a file is a GridError naming the key and the fix.
+"""
+import math
+import os
+import random
+import re
+
+import yaml
+
+from runkit import bindings, spec
+
+KEYS = ("experiment", "command", "configs", "fixed", "grid", "zip", "sample", "seeds", "seed_binding",
+        "include", "exclude")
+DEFAULT_COMMAND = ["train", "{run_dir}", "{configs}", "{bindings}"]
+DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
+SIGNIFICANT = 4  # sampled floats keep 4 significant digits, so names stay short and show the exact value
+
+
+class GridError(ValueError):
+    """A grid file that cannot be expanded; the message says where and how to fix it."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads 1e-3 as a string; a grid of learning rates wants the number."""
+
+
+def _mapping_without_duplicates(loader, node, deep=False):
+    """A key written twice (optimizer.lr in two places) is an error, not a silent last-one-wins."""
+    seen = set()
+    for key_node, _value in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise GridError(f"line {key_node.start_mark.line + 1}: {key!r} is written twice in one mapping")
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                        lambda loader, node: _mapping_without_duplicates(loader, node, deep=True))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."))
+
+
+def load(path):
+    """The grid file as a dict; GridError for a missing file, a YAML error or unknown keys."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            grid = yaml.load(f, Loader=_Loader)
+    except OSError as e:
+        raise GridError(f"cannot read {path}: {e.strerror}") from None
+    except GridError as e:
+        raise GridError(f"{path} {e}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise GridError(f"{path}{where}: YAML syntax error ({problem})") from None
+    if not isinstance(grid, dict):
+        raise GridError(f"{path}: a grid file is a YAML mapping with keys {', '.join(KEYS)} (see docs/grid.md)")
+    unknown = sorted(set(grid) - set(KEYS))
+    if unknown:
+        raise GridError(f"{path}: unknown key {unknown[0]!r}; known keys: {', '.join(KEYS)} (see docs/grid.md)")
+    return grid
+
+
+def expand(grid, grid_path, results_dir):
+    """Run specs (dicts) for every run the grid describes, in order; GridError if there are none or names clash."""
+    experiment = grid.get("experiment", os.path.basename(os.path.dirname(os.path.abspath(grid_path))))
+    if not spec.check_name(experiment):
+        raise GridError(f"experiment {experiment!r} is not safe as a folder name (letters, digits, . _ , = + -)")
+    configs = [_find_config(c, grid_path) for c in _list(grid, "configs", str)]
+    runs = _runs(grid)
+    if not runs:
+        raise GridError("the grid makes no runs (every point excluded, or nothing to vary): see docs/grid.md")
+    command = _command(grid)
+    folder = os.path.join(os.path.abspath(results_dir), experiment)
+    out, seen = [], {}
+    for number, (run, (name, params)) in enumerate(zip(runs, _names(runs)), 1):
+        if name in seen:
+            raise GridError(f"runs {seen[name]} and {number} are both named {name!r} (the same bindings, or "
+                            "values that read alike): remove the duplicate or vary something else")
+        seen[name] = number
+        run_dir = os.path.join(folder, name)
+        out.append({"name": name, "run_dir": run_dir, "argv": _argv(command, run_dir, name, configs, run),
+                    "experiment": experiment, "configs": configs, "bindings": run, "params": params})
+    return out
+
+
+# ---- the set of runs ---------------------------------------------------------------------------
+
+def _runs(grid):
+    """Binding dicts, one per run: fixed x seeds x grid x zip x sample, minus exclude, plus include."""
+    fixed = _bindings(grid.get("fixed", {}), "fixed")
+    axes = [[{key: value} for value in _values(values, f"grid: {key}")]
+            for key, values in _bindings(grid.get("grid", {}), "grid", values=False).items()]
+    axes += [_zipped(group, n) for n, group in enumerate(_list(grid, "zip", dict), 1)]
+    if "sample" in grid:
+        axes.append(_sampled(grid["sample"]))
+    seed_key = bindings.check_key(grid.get("seed_binding", "training_loop.seed"))
+    seeds = _seeds(grid.get("seeds"))
+    seed_axis = [[{seed_key: s} for s in seeds]] if seeds else []
+
+    points = [{}]
+    for axis in seed_axis + axes:  # the seed axis outermost: a whole sweep with seed 0 comes first
+        points = [{**point, **choice} for point in points for choice in axis]
+    known = set(fixed) | {key for point in points for key in point}
+    excludes = [_bindings(e, f"exclude entry {n}") for n, e in enumerate(_list(grid, "exclude", dict), 1)]
+    for n, entry in enumerate(excludes, 1):
+        for key in entry:
+            if key not in known:
+                raise GridError(f"exclude entry {n} names {key!r}, which no axis or fixed binding sets")
+    runs = [_ordered({**fixed, **p}, seed_key) for p in points]
+    runs = [run for run in runs if not any(_matches(run, e) for e in excludes)]
+    for n, entry in enumerate(_list(grid, "include", dict), 1):
+        entry = _bindings(entry, f"include entry {n}")
+        repeats = [{}] if seed_key in entry or not seeds else [{seed_key: s} for s in seeds]
+        runs += [_ordered({**fixed, **entry, **r}, seed_key) for r in repeats]
+    nothing_set = not (fixed or seed_axis or axes or "include" in grid)
+    return [] if nothing_set else runs
+
+
+def _ordered(run, seed_key):
+    """The seed binding last, so names read 'lr=0.1_seed=0'."""
+    if seed_key in run:
+        run[seed_key] = run.pop(seed_key)
+    return run
+
+
+def _matches(run, entry):
+    return all(key in run and run[key] == value for key, value in entry.items())
+
+
+def _zipped(group, number):
+    where = f"zip group {number}"
+    group = _bindings(group, where, values=False)
+    columns = {key: _values(values, f"{where}: {key}") for key, values in group.items()}
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise GridError(f"{where}: lists of different lengths ({', '.join(f'{k}: {len(v)}' for k, v in columns.items())}); "
+                        "zipped values vary together, so give each the same number")
+    return [dict(zip(columns, row)) for row in zip(*columns.values())]
+
+
+def _sampled(sample):
+    """N points drawn with a seeded generator: the same file draws the same points."""
+    if not isinstance(sample, dict) or set(sample) - {"n", "seed", "params"} or "n" not in sample:
+        raise GridError("sample: expected {n: N, seed: S, params: {binding: {uniform|loguniform|randint|choice: ...}}}")
+    n, seed = sample["n"], sample.get("seed", 0)
+    if not isinstance(n, int) or n < 1 or not isinstance(seed, int):
+        raise GridError("sample: n must be a positive integer and seed an integer")
+    params = _bindings(sample.get("params", {}), "sample: params", values=False)
+    if not params:
+        raise GridError("sample: params is empty; name at least one binding and its distribution")
+    draw = {key: _distribution(key, d) for key, d in params.items()}
+    rng = random.Random(seed)
+    return [{key: f(rng) for key, f in draw.items()} for _ in range(n)]
+
+
+def _distribution(key, dist):
+    where = f"sample: {key}"
+    if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
+        raise GridError(f"{where}: expected one of {{{': [...]}, {'.join(DISTRIBUTIONS)}: [...]}}")
+    kind, args = next(iter(dist.items()))
+    if kind == "choice":
+        choices = _values(args, where)
+        return lambda rng: rng.choice(choices)
+    if not (isinstance(args, list) and len(args) == 2 and all(_is_number(a) for a in args) and args[0] < args[1]):
+        raise GridError(f"{where}: {kind} needs [low, high] with low < high")
+    low, high = args
+    if kind == "randint":
+        if not all(isinstance(a, int) for a in args):
+            raise GridError(f"{where}: randint bounds must be integers")
+        return lambda rng: rng.randint(low, high)
+    if kind == "loguniform":
+        if low <= 0:
+            raise GridError(f"{where}: loguniform needs a positive low bound")
+        return lambda rng: _round(math.exp(rng.uniform(math.log(low), math.log(high))))
+    return lambda rng: _round(rng.uniform(low, high))
+
+
+def _round(x):
+    return float(f"{x:.{SIGNIFICANT}g}")
+
+
+def _is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _seeds(seeds):
+    if seeds is None:
+        return []
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0:
+        return list(range(seeds))
+    if isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        return seeds
+    raise GridError("seeds: expected a count (seeds: 3 means 0, 1, 2) or a list of integers")
+
+
+# ---- checking pieces ---------------------------------------------------------------------------
+
+def _bindings(mapping, where, values=True):
+    """A {binding: value} mapping with checked names (and values gin can read, unless they are lists of them)."""
+    if not isinstance(mapping, dict):
+        raise GridError(f"{where}: expected a mapping of binding names (like optimizer.lr) to values")
+    for key, value in mapping.items():
+        try:
+            bindings.check_key(str(key))
+            if values:
+                bindings.format_value(value)
+        except bindings.BindingError as e:
+            raise GridError(f"{where}: {e}") from None
+    return {str(k): v for k, v in mapping.items()}
+
+
+def _values(values, where):
+    if not isinstance(values, list):
+        raise GridError(f"{where}: expected a list of values, like [0.1, 0.01]")
+    if not values:
+        raise GridError(f"{where}: the list of values is empty")
+    for value in values:
+        try:
+            bindings.format_value(value)
+        except bindings.BindingError as e:
+            raise GridError(f"{where}: {e}") from None
+    return values
+
+
+def _list(grid, key, kind):
+    items = grid.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(i, kind) for i in items):
+        raise GridError(f"{key}: expected a list of {'strings' if kind is str else 'mappings'}")
+    return items
+
+
+def _find_config(name, grid_path):
+    """A config path as written, or relative to the grid file's folder or any folder above it."""
+    if os.path.isabs(name):
+        candidates = [name]
+    else:
+        folder, candidates = os.path.dirname(os.path.abspath(grid_path)), []
+        while True:
+            candidates.append(os.path.join(folder, name))
+            if os.path.dirname(folder) == folder:
+                break
+            folder = os.path.dirname(folder)
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return candidate
+    raise GridError(f"configs: {name} not found next to the grid file or in a folder above it")
+
+
+def _command(grid):
+    command = grid.get("command", DEFAULT_COMMAND)
+    if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
+        raise GridError("command: expected a non-empty list of strings, like [train, '{run_dir}', '{configs}', '{bindings}']")
+    return command
+
+
+def _argv(command, run_dir, name, configs, run):
+    """The command with its placeholders filled: {run_dir} and {name} as one word, {configs} and {bindings} as many."""
+    argv = []
+    for word in command:
+        if word == "{configs}":
+            argv += configs
+        elif word == "{bindings}":
+            for key, value in run.items():
+                argv += ["-b", bindings.format(key, value)]
+        else:
+            argv.append(word.replace("{run_dir}", run_dir).replace("{name}", name))
+    return argv
+
+
+# ---- names ----------------------------------------------------------------------------------------
+
+def _names(runs):
+    """(name, {short key: value}) per run: the varying bindings, as 'lr=0.1_seed=0'."""
+    keys = list(dict.fromkeys(key for run in runs for key in run))
+    missing = object()
+    varying = [k for k in keys if len({_text(run.get(k, missing)) for run in runs}) > 1]
+    short = bindings.short_names(varying)
+    out = []
+    for run in runs:
+        params = {short[k]: run[k] for k in varying if k in run}
+        name = "_".join(f"{_safe(key)}={_safe(_text(value))}" for key, value in params.items()) or "run"
+        if not spec.check_name(name):
+            raise GridError(f"run name {name!r} is not safe as a file name or is over 200 characters: "
+                            "vary fewer bindings, or use shorter values")
+        out.append((name, params))
+    return out
+
+
+def _text(value):
+    if isinstance(value, (list, tuple)):
+        return ",".join(_text(v) for v in value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _safe(text):
+    """Anything outside letters, digits and . _ , = + - becomes '-'; no '..'."""
+    return re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._,=+-]", "-", text))

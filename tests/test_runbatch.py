@@ -1,0 +1,214 @@
+"""runbatch on generic jobs: outcomes, logs, idempotence, failures, retries, GPUs, dry run, two runners at once."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import tool
+from runkit import runs
+
+
+def spec(results_dir, name, *argv, **extra):
+    return {"name": name, "run_dir": str(results_dir / name), "argv": list(argv), **extra}
+
+
+def lines(specs):
+    return "".join(json.dumps(s) + "\n" for s in specs)
+
+
+def outcomes(proc):
+    return {o["name"]: o for o in map(json.loads, proc.stdout.splitlines())}
+
+
+def test_runs_jobs_logs_output_and_reports_each_outcome(results_dir):
+    specs = [spec(results_dir, "ok", "sh", "-c", "echo out; echo err >&2"),
+             spec(results_dir, "fails", "sh", "-c", "exit 3"),
+             spec(results_dir, "killed", "sh", "-c", "kill -9 $$"),
+             spec(results_dir, "missing", "no-such-command-xyz")]
+    proc = tool("runbatch", "-j", "2", input=lines(specs), check=1)
+    out = outcomes(proc)
+    assert out["ok"]["status"] == "finished" and out["ok"]["exit_code"] == 0
+    assert out["fails"]["status"] == "failed" and out["fails"]["exit_code"] == 3
+    assert out["killed"]["status"] == "killed" and out["killed"]["signal"] == "SIGKILL"
+    assert out["missing"]["status"] == "failed" and "no-such-command-xyz" in out["missing"]["reason"]
+    assert all(o["duration"] >= 0 and o["attempts"] == 1 for o in out.values())
+    assert set(out["ok"]) >= {"name", "run_dir", "status", "exit_code", "signal", "duration", "attempts", "reason"}
+    ok = results_dir / "ok"
+    assert (ok / runs.STDOUT).read_text() == "out\n" and (ok / runs.STDERR).read_text() == "err\n"
+    assert runs.status(ok) == "finished"
+    assert runs.status(results_dir / "fails") == "failed"
+    assert runs.read_json(results_dir / "killed", runs.ERROR)["error"] == "killed by SIGKILL"
+    assert "failed or were killed" in proc.stderr
+
+
+def test_rerun_skips_finished_and_reruns_the_rest(results_dir):
+    flag = results_dir / "flag"
+    specs = [spec(results_dir, "a", "sh", "-c", "echo a >> ../count"),
+             spec(results_dir, "b", "sh", "-c", f"test -e {flag}")]
+    proc = tool("runbatch", input=lines(specs), check=1, cwd=results_dir / ".")
+    assert outcomes(proc)["b"]["status"] == "failed"
+    flag.touch()
+    out = outcomes(tool("runbatch", input=lines(specs), check=0))
+    assert out["a"] == {**out["a"], "status": "skipped", "reason": "finished", "attempts": 0}
+    assert out["b"]["status"] == "finished"
+    assert (results_dir / "b" / runs.STDOUT).exists() and not (results_dir / "b" / runs.ERROR).exists()
+
+
+def test_retries(results_dir):
+    counter = results_dir / "tries"
+    job = spec(results_dir, "flaky", "sh", "-c", f"echo x >> {counter}; test $(wc -l < {counter}) -ge 3")
+    assert outcomes(tool("runbatch", "--retries", "1", input=lines([job]), check=1))["flaky"]["attempts"] == 2
+    out = outcomes(tool("runbatch", "--retries", "5", input=lines([job]), check=0))["flaky"]
+    assert out["status"] == "finished" and out["attempts"] == 1
+
+
+def test_never_through_a_shell(results_dir):
+    trap = results_dir / "pwned"
+    job = spec(results_dir, "echo", "echo", f"; touch {trap}", "$(touch {trap})", "`touch {trap}`")
+    tool("runbatch", input=lines([job]), check=0)
+    assert not trap.exists()
+    assert (results_dir / "echo" / runs.STDOUT).read_text().startswith("; touch")
+
+
+def test_gpus_and_env(results_dir):
+    specs = [spec(results_dir, f"g{i}", "sh", "-c", 'echo "$CUDA_VISIBLE_DEVICES $RUNKIT_LOCK_FD $X"; sleep 0.3',
+                  env={"X": str(i)}) for i in range(4)]
+    out = outcomes(tool("runbatch", "--gpus", "3,5", input=lines(specs), check=0))
+    assert {o["gpu"] for o in out.values()} == {"3", "5"}
+    for i in range(4):
+        gpu, fd, x = (results_dir / f"g{i}" / runs.STDOUT).read_text().split()
+        assert gpu == out[f"g{i}"]["gpu"] and fd.isdigit() and x == str(i)
+
+
+def test_jobs_share_the_cores(results_dir, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    job = spec(results_dir, "omp", "sh", "-c", "echo $OMP_NUM_THREADS")
+    cores = len(os.sched_getaffinity(0))
+    tool("runbatch", "-j", "2", input=lines([job]), check=0)
+    assert (results_dir / "omp" / runs.STDOUT).read_text() == f"{max(1, cores // 2)}\n"
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    shutil.rmtree(results_dir / "omp")
+    tool("runbatch", "-j", "2", input=lines([job]), check=0)
+    assert (results_dir / "omp" / runs.STDOUT).read_text() == "7\n"
+
+
+def test_the_child_holds_the_lock(results_dir):
+    job = spec(results_dir, "slow", "sleep", "2")
+    proc = subprocess.Popen(["runbatch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc.stdin.write(lines([job]))
+    proc.stdin.close()
+    deadline = time.time() + 10
+    while not (results_dir / "slow" / runs.STDOUT).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert runs.is_locked(results_dir / "slow") and runs.status(results_dir / "slow") == "running"
+    out = outcomes(tool("runbatch", input=lines([job]), check=0))
+    assert out["slow"]["status"] == "skipped" and out["slow"]["reason"] == "running"
+    assert proc.wait(timeout=20) == 0
+
+
+def test_two_runbatch_on_the_same_specs_never_run_a_run_twice(results_dir):
+    log = results_dir / "starts.log"
+    specs = [spec(results_dir, f"r{i}", "sh", "-c", f"echo r{i} >> {log}; sleep 0.2") for i in range(12)]
+    procs = [subprocess.Popen(["runbatch", "-j", "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for p in procs:
+        p.stdin.write(lines(specs))
+        p.stdin.close()
+    results = [(p.wait(timeout=60), p.stdout.read()) for p in procs]
+    assert [code for code, _ in results] == [0, 0]
+    started = log.read_text().split()
+    assert sorted(started) == sorted(f"r{i}" for i in range(12))  # each run exactly once
+    statuses = [json.loads(line)["status"] for _, out in results for line in out.splitlines()]
+    assert statuses.count("finished") == 12 and statuses.count("skipped") == 12
+    assert min(len(out.splitlines()) for _, out in results) == 12
+
+
+def test_dry_run_prints_pending_specs_and_writes_nothing(results_dir):
+    done = spec(results_dir, "done", "true")
+    tool("runbatch", input=lines([done]), check=0)
+    todo = spec(results_dir, "todo", "touch", str(results_dir / "ran"))
+    proc = tool("runbatch", "--dry-run", input=lines([done, todo]), check=0)
+    assert [json.loads(line) for line in proc.stdout.splitlines()] == [todo]
+    assert "would run 1 of 2" in proc.stderr
+    assert not (results_dir / "todo").exists() and not (results_dir / "ran").exists()
+
+
+@pytest.mark.parametrize("text,message", [
+    ("not json\n", "line 2 of stdin is not JSON"),
+    ('{"name": "a", "run_dir": "/tmp/x"}\n', "no 'argv'"),
+    ('{"name": "../a", "run_dir": "RD", "argv": ["true"]}\n', "not safe as a file name"),
+    ('{"name": "a", "run_dir": "RD", "argv": ["true"]}\n{"name": "b", "run_dir": "RD", "argv": ["true"]}\n',
+     "is also spec 2"),
+])
+def test_bad_input_exits_2_and_runs_nothing(results_dir, text, message):
+    text = ('{"name": "first", "run_dir": "%s", "argv": ["true"]}\n' % (results_dir / "first")
+            + text.replace("RD", str(results_dir / "rd")))
+    proc = tool("runbatch", input=text, check=2)
+    assert message in proc.stderr and len(proc.stderr.splitlines()) == 1 and proc.stdout == ""
+    assert os.listdir(results_dir) == []
+
+
+def test_bad_options(results_dir):
+    assert "-j must be" in tool("runbatch", "-j", "0", input="", check=2).stderr
+    assert "--gpus" in tool("runbatch", "--gpus", "0,,1", input="", check=2).stderr
+    assert "cannot read" in tool("runbatch", results_dir / "nope.jsonl", check=2).stderr
+
+
+def test_starts_fast_without_torch_lightning_or_pandas(results_dir):
+    job = lines([spec(results_dir, "t", "true")])
+    proc = tool(sys.executable, "-X", "importtime", os.path.join(os.path.dirname(__file__), "..", "tools", "runbatch"),
+                input=job, check=0)
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
+    assert not imported & {"torch", "pytorch_lightning", "lightning", "pandas", "numpy"}
+    best = min(_time(["runbatch", "--help"]) for _ in range(3))
+    baseline = min(_time([sys.executable, "-c", "pass"]) for _ in range(3))
+    assert best - baseline < 0.1, (best, baseline)
+
+
+def _time(argv):
+    start = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def test_sigterm_stops_the_batch_and_passes_one_sigterm_on(results_dir):
+    job = 'trap "echo got TERM; exit 7" TERM; echo started; sleep 30 & wait'
+    specs = [spec(results_dir, f"j{i}", "sh", "-c", job) for i in range(3)]
+    proc = subprocess.Popen(["runbatch", "-j", "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(lines(specs))
+    proc.stdin.close()
+    deadline = time.time() + 10
+    logs = [results_dir / f"j{i}" / runs.STDOUT for i in range(2)]
+    while not all(log.exists() and log.read_text() for log in logs) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.terminate()
+    proc.wait(timeout=20)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    assert proc.returncode == 1 and err.startswith("runbatch: interrupted")
+    out = {o["name"]: o for o in map(json.loads, out.splitlines())}
+    assert {n: (o["status"], o["exit_code"]) for n, o in out.items()} == {
+        "j0": ("failed", 7), "j1": ("failed", 7), "j2": ("skipped", None)}
+    assert out["j2"]["reason"] == "interrupted" and not (results_dir / "j2").exists()
+    assert all(log.read_text() == "started\ngot TERM\n" for log in logs)
+
+
+def test_a_run_folder_that_cannot_be_made_fails_that_run_only(results_dir):
+    (results_dir / "file").write_text("")
+    specs = [spec(results_dir, "ok", "true"), {"name": "bad", "run_dir": str(results_dir / "file" / "bad"),
+                                               "argv": ["true"]}]
+    out = outcomes(tool("runbatch", input=lines(specs), check=1))
+    assert out["ok"]["status"] == "finished"
+    assert out["bad"]["status"] == "failed" and "Not a directory" in out["bad"]["reason"]
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(results_dir):
+    specs = lines([spec(results_dir, f"p{i}", "true") for i in range(3)])
+    assert tool("runbatch", input=specs, check=0).stderr == ""  # stderr is a pipe here
+    shutil.rmtree(results_dir)
+    bar = tool("runbatch", "--progress", "always", input=specs, check=0).stderr
+    assert bar.lstrip().startswith("[") and "3/3  running 0  failed 0" in bar  # text mode reads \r as \n
