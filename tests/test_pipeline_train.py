@@ -18,7 +18,7 @@ def sh(script, cwd=REPO, check=0, timeout=600):
 
 
 def test_readme_jq_line_on_the_real_grid(results_dir):
-    proc = sh("gridgen experiments/tune_lr/grid.yaml | jq -c 'select(.params.seed == 1)' | runbatch --dry-run")
+    proc = sh("gridgen experiments/tune_lr/grid.yaml | jq -c 'select(.bindings.seed == 1)' | runbatch --dry-run")
     specs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [s["name"] for s in specs] == [f"lr={lr}_seed=1" for lr in
                                           ("0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1.0")]
@@ -119,7 +119,7 @@ def test_cifar10_is_one_variable(results_dir):
     plan = sh("make -n -o .venv/.done tune_lr DATASET=cifar10").stdout
     assert "gridgen experiments/tune_lr/cifar10.yaml" in plan and f"{results_dir}/tune_lr_cifar10 " in plan
     specs = [json.loads(line) for line in sh("gridgen experiments/tune_lr/cifar10.yaml").stdout.splitlines()]
-    assert len(specs) == 12 and {s["bindings"]["training_loop.dataset"] for s in specs} == {"cifar10"}
+    assert len(specs) == 12 and {s["gin_bindings"]["training_loop.dataset"] for s in specs} == {"cifar10"}
     assert "-b" in specs[0]["argv"] and "training_loop.dataset='cifar10'" in specs[0]["argv"]
     assert "no experiments/tune_lr/svhn.yaml" in sh("make -s -o .venv/.done tune_lr DATASET=svhn", check=2).stderr
 
@@ -129,7 +129,7 @@ def test_the_cifar10_sweep_trains_on_cifar10(tmp_path, results_dir):
     write_cifar_archive(os.environ["DATA_DIR"], per_batch=20)
     shorter = '.argv += ["-b", "training_loop.n_epochs=1", "-b", "cifar10.download=False"]'
     out = sh("gridgen experiments/tune_lr/cifar10.yaml"
-             f" | jq -c 'select(.params.lr == 0.001 and .params.seed == 0) | {shorter}' | runbatch").stdout
+             f" | jq -c 'select(.bindings.lr == 0.001 and .bindings.seed == 0) | {shorter}' | runbatch").stdout
     assert json.loads(out)["status"] == "finished"
     row = json.loads(sh("collect --format jsonl --full-names $RESULTS_DIR/tune_lr_cifar10").stdout)
     assert row["name"] == "lr=0.001_seed=0" and row["final_epoch"] == 1

@@ -87,7 +87,7 @@ def expand(grid, grid_path, results_dir):
         seen[name] = number
         run_dir = os.path.join(folder, name)
         out.append({"name": name, "run_dir": run_dir, "argv": _argv(command, run_dir, name, configs, run),
-                    "experiment": experiment, "configs": configs, "bindings": run, "params": params})
+                    "experiment": experiment, "configs": configs, "bindings": params, "gin_bindings": run})
     return out
 
 
