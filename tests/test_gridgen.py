@@ -39,9 +39,9 @@ def test_product_seeds_fixed_and_the_spec_contract(tmp_path, results_dir):
     assert first["argv"] == ["train", first["run_dir"], config, "-b", "training_loop.n_epochs=3",
                              "-b", "optimizer.lr=0.001", "-b", "optimizer.name='sgd'", "-b", "training_loop.seed=0"]
     assert first["configs"] == [config] and first["experiment"] == "tune_lr"
-    assert first["bindings"] == {"training_loop.n_epochs": 3, "optimizer.lr": 0.001, "optimizer.name": "sgd",
+    assert first["gin_bindings"] == {"training_loop.n_epochs": 3, "optimizer.lr": 0.001, "optimizer.name": "sgd",
                                  "training_loop.seed": 0}
-    assert first["params"] == {"lr": 0.001, "name": "sgd", "seed": 0}
+    assert first["bindings"] == {"lr": 0.001, "name": "sgd", "seed": 0}
     for s in specs:
         spec.check(s, "test")
 
@@ -86,12 +86,12 @@ def test_sampling_is_seeded_and_log_uniform(tmp_path, results_dir):
     """
     specs = gridgen(tmp_path, text)
     assert specs == gridgen(tmp_path, text)
-    lrs = [s["bindings"]["optimizer.lr"] for s in specs]
+    lrs = [s["gin_bindings"]["optimizer.lr"] for s in specs]
     assert all(1e-5 <= lr <= 1e-1 for lr in lrs)
     assert min(lrs) < 1e-3 < max(lrs)  # log-uniform: small values are as likely as large ones
-    assert all(16 <= s["bindings"]["mlp.width"] <= 64 for s in specs)
-    assert {s["bindings"]["optimizer.name"] for s in specs} == {"sgd", "adam"}
-    assert all(str(s["bindings"]["optimizer.lr"]) in s["name"] for s in specs)
+    assert all(16 <= s["gin_bindings"]["mlp.width"] <= 64 for s in specs)
+    assert {s["gin_bindings"]["optimizer.name"] for s in specs} == {"sgd", "adam"}
+    assert all(str(s["gin_bindings"]["optimizer.lr"]) in s["name"] for s in specs)
 
 
 def test_command_placeholders(tmp_path, results_dir):
@@ -109,7 +109,7 @@ def test_unsafe_values_make_safe_names(tmp_path, results_dir):
     for s in specs:
         assert spec.check_name(s["name"]) and "/" not in s["name"] and ".." not in s["name"]
         assert os.path.dirname(s["run_dir"]) == str(results_dir / "exp")
-    assert specs[0]["bindings"]["data.path"] == "../x; rm -rf $HOME"
+    assert specs[0]["gin_bindings"]["data.path"] == "../x; rm -rf $HOME"
 
 
 @pytest.mark.parametrize("text,message", [
@@ -128,6 +128,7 @@ def test_unsafe_values_make_safe_names(tmp_path, results_dir):
     ("sample: {n: 3, params: {a.b: {loguniform: [0, 1]}}}\n", "positive low bound"),
     ("sample: {n: 3, params: {a.b: {normal: [0, 1]}}}\n", "expected one of"),
     ("seeds: -1\ngrid: {a.b: [1]}\n", "seeds:"),
+    ("grid:\n  a.b: [1]\n  a.b: [2]\n", "line 3: 'a.b' is written twice"),
 ])
 def test_bad_grids_exit_2_with_one_line_and_print_nothing(tmp_path, results_dir, text, message):
     proc = gridgen(tmp_path, text, check=2)
@@ -170,7 +171,7 @@ def test_expansion_is_the_product_and_names_are_safe_and_unique(tmp_path_factory
     for s in specs:
         assert spec.check_name(s["name"]) and os.path.basename(s["run_dir"]) == s["name"]
         assert not re.search(r"[/\s;&|$`'\"<>()*?!\\]", s["name"])
-        for key, value in s["bindings"].items():
+        for key, value in s["gin_bindings"].items():
             assert bindings.parse(bindings.format(key, value)) == (key, value)
     assert specs == grid.expand(document, str(folder / "grid.yaml"), str(folder / "results"))
 

@@ -38,11 +38,11 @@ def test_gridgen_runbatch_collect_plot(tmp_path, results_dir):
 
 def test_jq_selects_runs_between_gridgen_and_runbatch(tmp_path, results_dir):
     (tmp_path / "grid.yaml").write_text(GRID)
-    proc = sh("gridgen grid.yaml | jq -c 'select(.params.seed == 1)' | runbatch --dry-run", tmp_path)
+    proc = sh("gridgen grid.yaml | jq -c 'select(.bindings.seed == 1)' | runbatch --dry-run", tmp_path)
     names = [json.loads(line)["name"] for line in proc.stdout.splitlines()]
     assert names == [f"lr={lr}_seed=1" for lr in ("0.001", "0.01", "0.1", "1.0")]
     assert list(results_dir.iterdir()) == []
-    sh("gridgen grid.yaml | jq -c 'select(.params.seed == 1)' | runbatch | collect | plot lr -o p.png", tmp_path)
+    sh("gridgen grid.yaml | jq -c 'select(.bindings.seed == 1)' | runbatch | collect | plot lr -o p.png", tmp_path)
     assert len(list((results_dir / "bowl").iterdir())) == 4
 
 

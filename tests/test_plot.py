@@ -60,3 +60,10 @@ def test_bad_tables_exit_2(tmp_path, stdin, args, message):
     proc = tool("plot", *args, input=stdin, check=2, cwd=tmp_path)
     assert message in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert not (tmp_path / "plots").exists()
+
+
+def test_words_on_x(tmp_path):
+    table = "opt,seed,best_val_acc\nsgd,0,0.9\nsgd,1,0.92\nadam,0,0.95\nadam,1,0.94\n"
+    proc = tool("plot", "opt", "--term", "-o", tmp_path / "o.png", input=table, check=0)
+    assert "adam" in proc.stdout.splitlines()[-4] and proc.stdout.splitlines()[-1].split()[:2] == ["adam", "0.945"]
+    assert (tmp_path / "o.png").exists()

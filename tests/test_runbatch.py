@@ -1,6 +1,7 @@
 """runbatch on generic jobs: outcomes, logs, idempotence, failures, retries, GPUs, dry run, two runners at once."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -83,6 +84,18 @@ def test_gpus_and_env(results_dir):
         assert gpu == out[f"g{i}"]["gpu"] and fd.isdigit() and x == str(i)
 
 
+def test_jobs_share_the_cores(results_dir, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    job = spec(results_dir, "omp", "sh", "-c", "echo $OMP_NUM_THREADS")
+    cores = len(os.sched_getaffinity(0))
+    tool("runbatch", "-j", "2", input=lines([job]), check=0)
+    assert (results_dir / "omp" / runs.STDOUT).read_text() == f"{max(1, cores // 2)}\n"
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    shutil.rmtree(results_dir / "omp")
+    tool("runbatch", "-j", "2", input=lines([job]), check=0)
+    assert (results_dir / "omp" / runs.STDOUT).read_text() == "7\n"
+
+
 def test_the_child_holds_the_lock(results_dir):
     job = spec(results_dir, "slow", "sleep", "2")
     proc = subprocess.Popen(["runbatch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -160,3 +173,42 @@ def _time(argv):
     start = time.perf_counter()
     subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
     return time.perf_counter() - start
+
+
+def test_sigterm_stops_the_batch_and_passes_one_sigterm_on(results_dir):
+    job = 'trap "echo got TERM; exit 7" TERM; echo started; sleep 30 & wait'
+    specs = [spec(results_dir, f"j{i}", "sh", "-c", job) for i in range(3)]
+    proc = subprocess.Popen(["runbatch", "-j", "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(lines(specs))
+    proc.stdin.close()
+    deadline = time.time() + 10
+    logs = [results_dir / f"j{i}" / runs.STDOUT for i in range(2)]
+    while not all(log.exists() and log.read_text() for log in logs) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.terminate()
+    proc.wait(timeout=20)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    assert proc.returncode == 1 and err.startswith("runbatch: interrupted")
+    out = {o["name"]: o for o in map(json.loads, out.splitlines())}
+    assert {n: (o["status"], o["exit_code"]) for n, o in out.items()} == {
+        "j0": ("failed", 7), "j1": ("failed", 7), "j2": ("skipped", None)}
+    assert out["j2"]["reason"] == "interrupted" and not (results_dir / "j2").exists()
+    assert all(log.read_text() == "started\ngot TERM\n" for log in logs)
+
+
+def test_a_run_folder_that_cannot_be_made_fails_that_run_only(results_dir):
+    (results_dir / "file").write_text("")
+    specs = [spec(results_dir, "ok", "true"), {"name": "bad", "run_dir": str(results_dir / "file" / "bad"),
+                                               "argv": ["true"]}]
+    out = outcomes(tool("runbatch", input=lines(specs), check=1))
+    assert out["ok"]["status"] == "finished"
+    assert out["bad"]["status"] == "failed" and "Not a directory" in out["bad"]["reason"]
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(results_dir):
+    specs = lines([spec(results_dir, f"p{i}", "true") for i in range(3)])
+    assert tool("runbatch", input=specs, check=0).stderr == ""  # stderr is a pipe here
+    shutil.rmtree(results_dir)
+    bar = tool("runbatch", "--progress", "always", input=specs, check=0).stderr
+    assert bar.lstrip().startswith("[") and "3/3  running 0  failed 0" in bar  # text mode reads \r as \n

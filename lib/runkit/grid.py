@@ -27,6 +27,19 @@ class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads 1e-3 as a string; a grid of learning rates wants the number."""
 
 
+def _mapping_without_duplicates(loader, node, deep=False):
+    """A key written twice (optimizer.lr in two places) is an error, not a silent last-one-wins."""
+    seen = set()
+    for key_node, _value in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise GridError(f"line {key_node.start_mark.line + 1}: {key!r} is written twice in one mapping")
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                        lambda loader, node: _mapping_without_duplicates(loader, node, deep=True))
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
@@ -40,6 +53,8 @@ def load(path):
             grid = yaml.load(f, Loader=_Loader)
     except OSError as e:
         raise GridError(f"cannot read {path}: {e.strerror}") from None
+    except GridError as e:
+        raise GridError(f"{path} {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -72,7 +87,7 @@ def expand(grid, grid_path, results_dir):
         seen[name] = number
         run_dir = os.path.join(folder, name)
         out.append({"name": name, "run_dir": run_dir, "argv": _argv(command, run_dir, name, configs, run),
-                    "experiment": experiment, "configs": configs, "bindings": run, "params": params})
+                    "experiment": experiment, "configs": configs, "bindings": params, "gin_bindings": run})
     return out
 
 
@@ -82,7 +97,7 @@ def _runs(grid):
     """Binding dicts, one per run: fixed x seeds x grid x zip x sample, minus exclude, plus include."""
     fixed = _bindings(grid.get("fixed", {}), "fixed")
     axes = [[{key: value} for value in _values(values, f"grid: {key}")]
-            for key, values in _bindings(grid.get("grid", {}), "grid").items()]
+            for key, values in _bindings(grid.get("grid", {}), "grid", values=False).items()]
     axes += [_zipped(group, n) for n, group in enumerate(_list(grid, "zip", dict), 1)]
     if "sample" in grid:
         axes.append(_sampled(grid["sample"]))
@@ -99,7 +114,8 @@ def _runs(grid):
         for key in entry:
             if key not in known:
                 raise GridError(f"exclude entry {n} names {key!r}, which no axis or fixed binding sets")
-    runs = [_ordered({**fixed, **p}, seed_key) for p in points if not any(_matches(p, e) for e in excludes)]
+    runs = [_ordered({**fixed, **p}, seed_key) for p in points]
+    runs = [run for run in runs if not any(_matches(run, e) for e in excludes)]
     for n, entry in enumerate(_list(grid, "include", dict), 1):
         entry = _bindings(entry, f"include entry {n}")
         repeats = [{}] if seed_key in entry or not seeds else [{seed_key: s} for s in seeds]
@@ -115,13 +131,13 @@ def _ordered(run, seed_key):
     return run
 
 
-def _matches(point, entry):
-    return all(key in point and point[key] == value for key, value in entry.items())
+def _matches(run, entry):
+    return all(key in run and run[key] == value for key, value in entry.items())
 
 
 def _zipped(group, number):
     where = f"zip group {number}"
-    group = _bindings(group, where)
+    group = _bindings(group, where, values=False)
     columns = {key: _values(values, f"{where}: {key}") for key, values in group.items()}
     lengths = {len(v) for v in columns.values()}
     if len(lengths) > 1:
@@ -137,7 +153,7 @@ def _sampled(sample):
     n, seed = sample["n"], sample.get("seed", 0)
     if not isinstance(n, int) or n < 1 or not isinstance(seed, int):
         raise GridError("sample: n must be a positive integer and seed an integer")
-    params = _bindings(sample.get("params", {}), "sample: params")
+    params = _bindings(sample.get("params", {}), "sample: params", values=False)
     if not params:
         raise GridError("sample: params is empty; name at least one binding and its distribution")
     draw = {key: _distribution(key, d) for key, d in params.items()}
@@ -187,14 +203,14 @@ def _seeds(seeds):
 
 # ---- checking pieces ---------------------------------------------------------------------------
 
-def _bindings(mapping, where):
-    """A {binding: value} mapping with checked names and values that gin can read."""
+def _bindings(mapping, where, values=True):
+    """A {binding: value} mapping with checked names (and values gin can read, unless they are lists of them)."""
     if not isinstance(mapping, dict):
         raise GridError(f"{where}: expected a mapping of binding names (like optimizer.lr) to values")
     for key, value in mapping.items():
         try:
             bindings.check_key(str(key))
-            if where.startswith(("fixed", "include", "exclude")):
+            if values:
                 bindings.format_value(value)
         except bindings.BindingError as e:
             raise GridError(f"{where}: {e}") from None

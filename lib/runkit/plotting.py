@@ -63,9 +63,10 @@ def summary(agg, x, y, hue, maximize):
     """Text: for each group, the X with the best mean Y, its spread and how many runs it averages."""
     rows = []
     for label, frame in groups(agg, hue):
-        best = frame.loc[frame["mean"].idxmax() if maximize else frame["mean"].idxmin()]
-        rows.append(([label.partition("=")[2]] if hue else []) +
-                    [_fmt(best[x]), f"{best['mean']:.4g}", f"{best['std']:.2g}", str(int(best["count"]))])
+        at = frame["mean"].idxmax() if maximize else frame["mean"].idxmin()
+        rows.append(([label.partition("=")[2]] if hue else []) +  # column by column: a row would upcast ints
+                    [_fmt(frame[x][at]), f"{frame['mean'][at]:.4g}", f"{frame['std'][at]:.2g}",
+                     str(frame["count"][at])])
     header = ([hue] if hue else []) + [f"best {x}", f"{y} (mean)", "std", "n"]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     return "".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n" for r in [header] + rows)
@@ -101,16 +102,19 @@ def draw_png(agg, x, y, hue, path, logx):
 
 
 def series(agg, x, hue):
-    """[(label, xs, means)] for the text renderer."""
+    """([(label, xs, means)], names of x or None) for the text renderer; words on X become positions 0, 1, ..."""
+    names = None if pd.api.types.is_numeric_dtype(agg[x]) else sorted(agg[x].unique(), key=str)
     out = []
     for label, frame in groups(agg, hue):
         frame = frame.sort_values(x)
-        out.append((label, [float(v) for v in frame[x]], [float(v) for v in frame["mean"]]))
-    return out
+        xs = [float(v) for v in frame[x]] if names is None else [float(names.index(v)) for v in frame[x]]
+        out.append((label, xs, [float(v) for v in frame["mean"]]))
+    return out, names and [str(n) for n in names]
 
 
 def _fmt(value):
+    """As in run names (1.0, 0.001), shortened only when long."""
     if isinstance(value, float):
-        return repr(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+        return repr(value) if len(repr(value)) <= 8 else f"{value:.6g}"
     return str(value)
 

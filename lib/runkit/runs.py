@@ -101,14 +101,6 @@ def mark_failed(run_dir, error, kind):
         write_json(run_dir, ERROR, {"error": error, "type": kind, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
 
-def clear_failure(run_dir):
-    """A new attempt starts: the last one's error.json no longer describes the run."""
-    try:
-        os.unlink(path(run_dir, ERROR))
-    except FileNotFoundError:
-        pass
-
-
 def record_slurm_submission(run_dir, batch_dir, task):
     """The run is task `task` of the job array in batch_dir (runbatch --slurm); its attempts follow."""
     write_json(run_dir, SLURM, {"batch_dir": batch_dir, "task": task, "attempts": []})

@@ -59,7 +59,7 @@ def _run(job, fd):
 
     for signum in FORWARDED:  # before the start: a warning that comes then must not kill this process
         signal.signal(signum, forward)
-    runs.clear_failure(run_dir)
+    runs.remove(run_dir, runs.ERROR)  # a new attempt starts
     runs.touch(run_dir, runs.HEARTBEAT)
     try:
         child = subprocess.Popen(job["argv"], stdin=subprocess.DEVNULL, env=env, pass_fds=(fd,))

@@ -10,8 +10,11 @@ DOTS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][col] bi
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def render(series, width=60, height=15, logx=False, xlabel="x", ylabel="y"):
-    """Text of a plot of series [(label, xs, ys)]: lines in braille, data points as the series' letter."""
+def render(series, width=60, height=15, logx=False, xlabel="x", ylabel="y", xnames=None):
+    """Text of a plot of series [(label, xs, ys)]: lines in braille, data points as the series' letter.
+
+    xnames: the words that x = 0, 1, ... stand for, when X is not a number.
+    """
     points = [(label, [(_tx(x, logx), y) for x, y in zip(xs, ys) if _finite(x, y, logx)]) for label, xs, ys in series]
     every = [p for _label, pts in points for p in pts]
     if not every:
@@ -39,7 +42,7 @@ def render(series, width=60, height=15, logx=False, xlabel="x", ylabel="y"):
         axis = _num(y1) if row == 0 else _num(y0) if row == height - 1 else ""
         cells = "".join(marks.get((row, col)) or chr(BRAILLE + dots[row][col]) for col in range(width))
         lines.append(f"{axis:>{label_width}} |{cells.replace(chr(BRAILLE), ' ')}")
-    left, right = _num(_fx(x0, logx)), _num(_fx(x1, logx))
+    left, right = (xnames[0], xnames[-1]) if xnames else (_num(_fx(x0, logx)), _num(_fx(x1, logx)))
     lines.append(" " * label_width + " +" + "-" * width)
     lines.append(" " * (label_width + 2) + left + right.rjust(width - len(left)))
     lines.append(" " * (label_width + 2) + f"{xlabel}{' (log scale)' if logx else ''}".center(width).rstrip())
