@@ -88,6 +88,9 @@ def test_resubmission_skips_finished_and_queued_runs(slurm_cluster, results_dir)
     first = json.loads(tool("runbatch", "--slurm", input=lines(specs), check=0).stdout)
     again = tool("runbatch", "--slurm", input=lines(specs), check=0)
     assert json.loads(again.stdout) == {"job_id": None, "batch_dir": None, "runs": 0, "skipped": 2}
+    table = tool("collect", "--format", "jsonl", results_dir / "exp", check=0)  # queued or running: listed
+    assert {row["status"] for row in map(json.loads, table.stdout.splitlines())} <= {"incomplete", "running"}
+    assert len(table.stdout.splitlines()) == 2
     wait_until(lambda: all(runs.status(s["run_dir"]) == "finished" for s in specs))
     more = specs + [spec(results_dir, "new", *python("pass"))]
     proc = tool("runbatch", "--slurm", "--wait", "--poll=0.5", input=lines(more), check=0)
