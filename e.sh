@@ -10,7 +10,7 @@ case ":$PATH:" in *":$_runkit_root/tools:"*) ;; *) export PATH="$_runkit_root/to
 export RESULTS_DIR="${RESULTS_DIR:-$_runkit_root/results}"
 export DATA_DIR="${DATA_DIR:-$_runkit_root/data}"
 # export SYNC_DEST=cluster:proj                   # used by `make sync`; proj is under your home there
-# runbatch --slurm defaults (runbatch --help; docs/readme/slurm.md):
+# runbatch --slurm defaults (runbatch --help; README.md):
 # export RUNBATCH_SLURM_PARTITION=gpu RUNBATCH_SLURM_TIME=4:00:00 RUNBATCH_SLURM_GRES=gpu:1
 # export RUNBATCH_SLURM_CPUS=8 RUNBATCH_SLURM_MEM=32G RUNBATCH_SLURM_ACCOUNT=mylab RUNBATCH_SLURM_THROTTLE=8
 # export RUNBATCH_SLURM_EXTRA="--constraint=a100 --mail-type=FAIL"

@@ -24,4 +24,4 @@ def test_every_pin_is_exact():
 def test_makefile_links_every_tool():
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r"^TOOLS := " + " ".join(TOOLS) + "$", makefile, re.MULTILINE)
-    assert {p.name for p in (REPO / "tools").iterdir()} <= set(TOOLS)
+    assert {p.name for p in (REPO / "tools").iterdir()} == set(TOOLS)
