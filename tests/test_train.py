@@ -128,6 +128,7 @@ def test_bad_input_exits_2_with_one_line_and_touches_nothing(tmp_path, args, say
     ("optimizer.lr=fast", "not a literal"),
     ("optimizer.name='lbfgs'", "unknown optimizer.name 'lbfgs'"),
     ("training_loop.callbacks=['nope']", "unknown callback 'nope'"),
+    ("mlp.hidden='wide'", "In call to configurable 'mlp'"),
 ])
 def test_bad_config_raises_before_anything_is_written(tmp_path, binding, says):
     from runkit.train import train

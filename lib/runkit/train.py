@@ -86,7 +86,10 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         raise RunBusy(f"run is held by another process: {run_dir}")
 
     log = Log()
-    loop = loop_module.Loop(settings, run_dir, log)  # data, model, optimizer: still nothing written
+    try:
+        loop = loop_module.Loop(settings, run_dir, log)  # data, model, optimizer: still nothing written
+    except (TypeError, ValueError) as e:  # a component refused the parameters bound to it
+        raise config.ConfigError("; ".join(line.strip() for line in str(e).strip().splitlines())) from e
     if not is_rank_zero():
         loop.start()  # joins rank 0's process group; only rank 0 writes the run folder
         loop.fit()
