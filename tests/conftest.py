@@ -34,3 +34,18 @@ def tool(*argv, input=None, check=None, timeout=600, **kwargs):
     if check is not None:
         assert proc.returncode == check, f"{argv} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread per training process: on a busy 2-core machine the spinning OpenMP threads of
+    several processes slow each other down many times over. (Results depend on the thread count, so
+    every run a test compares runs with the same.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        yield
+
+
+def without_time(rows):
+    """History rows without the wall-clock column, which no two runs share."""
+    return [{k: v for k, v in row.items() if k != "time"} for row in rows]

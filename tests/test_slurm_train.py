@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, tool
+from conftest import REPO, tool, without_time
 from runkit import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
@@ -38,10 +38,6 @@ def sh(command, cwd, check=0):
 def table(folder):
     rows = tool("collect", "--format", "jsonl", folder).stdout.splitlines()
     return {row["name"]: row for row in map(json.loads, rows)}
-
-
-def without_time(rows):
-    return [{k: v for k, v in row.items() if k != "time"} for row in rows]
 
 
 def test_a_digits_grid_finishes_and_collect_agrees_then_resubmission_submits_nothing(

@@ -5,28 +5,15 @@ import re
 import textwrap
 
 import pytest
-from conftest import REPO, tool
+from conftest import REPO, tool, without_time
 
 from runkit import runs
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
 MLP = REPO / "configs" / "digits_mlp.gin"
 RUN_FILES = [runs.CONFIG, runs.BINDINGS, runs.COMMAND, runs.META, runs.HISTORY, runs.METRICS,
              runs.CHECKPOINTS + "/last.ckpt", runs.TENSORBOARD, runs.LOG, runs.HEARTBEAT, runs.FINISHED]
-
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread per training process: on a busy 2-core machine the spinning OpenMP threads of
-    several processes slow each other down many times over. (Results depend on the thread count, so
-    every run a test compares runs with the same.)"""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OMP_NUM_THREADS", "1")
-        yield
-
-
-def without_time(rows):
-    return [{k: v for k, v in row.items() if k != "time"} for row in rows]
 
 
 def snapshot(folder):

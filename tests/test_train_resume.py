@@ -6,27 +6,15 @@ import subprocess
 import time
 
 import pytest
-from conftest import REPO, tool
+from conftest import REPO, tool, without_time
 
 from runkit import runs
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
 CNN = REPO / "configs" / "digits_cnn.gin"
 # about 2.5 s of training in 8 epochs of 23 steps, a checkpoint every 10 steps
 BINDINGS = "training_loop.n_epochs=8#cnn.n_filters=32#checkpoint.every_n_steps=10"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread per training process: on a busy 2-core machine the spinning OpenMP threads of
-    several processes slow each other down many times over. (Results depend on the thread count, so
-    every run a test compares runs with the same.)"""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OMP_NUM_THREADS", "1")
-        yield
-
-
-def without_time(rows):
-    return [{k: v for k, v in row.items() if k != "time"} for row in rows]
 
 
 def start(run):
