@@ -59,6 +59,7 @@ opt.step()
 print(f"{time.time():.6f}")
 """
 IMPORTS = {  # what dominates the time to the first step: imports, cumulative
+    "python -c pass": "pass",
     "torch": "import torch",
     "+ sklearn.datasets (the plain script's)": "import torch, sklearn.datasets",
     "+ runkit's components (train's)": "import sklearn.datasets, runkit.config; runkit.config.register_components()",
@@ -127,22 +128,28 @@ def train_first_step(root):
     return float(next(line for line in err.splitlines() if line.startswith(PREFIX))[len(PREFIX):]) - start
 
 
-def plain_first_step():
+def until_printed(code, env=None):
+    """Seconds from spawning `python -c code` to the time it prints (not to its exit, which is slower)."""
     start = time.time()
-    out = subprocess.run([sys.executable, "-c", PLAIN_FIRST_STEP], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     return float(out.stdout) - start
 
 
 def bench_first_step(repeat):
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "lib"))
+    imports = {name: [] for name in IMPORTS}
+
+    def plain_and_imports():  # the imports alone are timed beside the plain script, under the same load
+        for name, code in IMPORTS.items():
+            imports[name].append(until_printed(code + "; import time; print(time.time())", env))
+        return until_printed(PLAIN_FIRST_STEP)
+
     with tempfile.TemporaryDirectory() as root:
         report.row("train: spawn to first step",
-                   *report.alternate(lambda: train_first_step(root), plain_first_step, repeat))
-    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "lib"))
-    median = lambda code: statistics.median(  # noqa: E731
-        report.seconds([sys.executable, "-c", code], env=env) for _ in range(repeat))
-    bare = median("pass")
+                   *report.alternate(lambda: train_first_step(root), plain_and_imports, repeat))
+    bare = statistics.median(imports.pop("python -c pass"))
     print("  imports alone, median s over python -c pass:",
-          ", ".join(f"{name} {median(code) - bare:.2f}" for name, code in IMPORTS.items()))
+          ", ".join(f"{name} {statistics.median(times) - bare:.2f}" for name, times in imports.items()))
 
 
 def main():
