@@ -28,8 +28,10 @@ test: env ## run the whole test suite: fast, slow and SLURM tests (what CI runs)
 test-fast: env ## run the fast default suite (a few minutes on 2 cores)
 	$(VENV)/bin/python -m pytest -q
 
-bench: env ## run every benchmark in bench/ (each prints its figures)
-	for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+BENCHES := loop runbatch collect startup
+
+bench: env ## run every benchmark in bench/, full (~9 min on 2 cores); .venv/bin/python bench/X.py --quick: one, short
+	for b in $(BENCHES); do $(VENV)/bin/python bench/$$b.py || exit 1; done
 
 sync: env ## keep SYNC_DEST (host:path, set in e.sh) in step with this checkout; SYNC_FLAGS=--once for one sync
 	@if [ -z "$(SYNC_DEST)" ]; then echo "make sync: SYNC_DEST is not set; export SYNC_DEST=host:path (see e.sh)" >&2; exit 2; fi

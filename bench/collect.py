@@ -1,26 +1,35 @@
-"""collect vs a pandas-per-run loader in the style of the original template's load_HC, on synthetic runs.
+#!/usr/bin/env python3
+"""collect against a pandas-per-run loader in the style of the original template's load_HC.
 
-    .venv/bin/python bench/collect.py [N ...]      # default: 1000 10000
+Writes 100,000 finished run folders once (through runkit.runs, in a temporary folder, in parts of 1,000,
+9,000 and 90,000), then times, alternating, `collect PARTS... > /dev/null` as a process (start-up
+included) against a loader that, in this process with pandas already imported (as in a notebook), reads each
+run's history.csv with pandas.read_csv and parses its config.gin line by line. Target: at least 10x faster,
+and linear: the time per 1,000 folders (past collect's fixed cost, its time on a single run) stays flat.
 
-Writes N finished run folders (through runkit.runs) into a temporary folder, then times, wall clock, best
-of 3: `collect DIR > /dev/null` as a process (start-up included) and, in this process, a loader that
-reads each run's history.csv with pandas.read_csv and parses its config.gin line by line.
+    .venv/bin/python bench/collect.py [--quick]      # --quick: 1,000 and 10,000 folders only
 """
+import argparse
 import os
-import subprocess
+import statistics
 import sys
 import tempfile
-import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "lib"))
+import pandas as pd
 
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+sys.path.insert(0, os.path.join(REPO, "lib"))
+
+import report  # noqa: E402
 from runkit import runs  # noqa: E402
 
+PARTS = [1000, 9000, 90000]  # cumulative sizes 1,000, 10,000, 100,000
 
-def make_runs(root, n):
-    for i in range(n):
+
+def make_runs(root, first, n):
+    """n finished run folders numbered from `first`, with the files train writes that collect reads."""
+    for i in range(first, first + n):
         lr, seed = 10 ** -(i % 5), i // 5
         run_dir = os.path.join(root, f"lr={lr}_seed={seed}")
         os.makedirs(run_dir)
@@ -35,40 +44,47 @@ def make_runs(root, n):
         runs.mark_finished(run_dir)
 
 
-def load_hc_style(root):
+def load_hc_style(roots):
     """The seed template's way: a DataFrame per run plus a config parse, concatenated."""
-    import pandas as pd
     frames = []
-    for name in sorted(os.listdir(root)):
-        run_dir = os.path.join(root, name)
-        history = pd.read_csv(os.path.join(run_dir, "history.csv"))
-        with open(os.path.join(run_dir, "config.gin")) as f:
-            for line in f:
-                key, _, value = line.partition(" = ")
-                history[key] = value.strip()
-        frames.append(history)
+    for root in roots:
+        for name in sorted(os.listdir(root)):
+            run_dir = os.path.join(root, name)
+            history = pd.read_csv(os.path.join(run_dir, "history.csv"))
+            with open(os.path.join(run_dir, "config.gin")) as f:
+                for line in f:
+                    key, _, value = line.partition(" = ")
+                    history[key] = value.strip()
+            frames.append(history)
     return pd.concat(frames)
 
 
-def best_of(times, f):
-    out = []
-    for _ in range(times):
-        start = time.perf_counter()
-        f()
-        out.append(time.perf_counter() - start)
-    return min(out)
-
-
-def main(sizes):
-    collect = [sys.executable, str(REPO / "tools" / "collect")]
-    for n in sizes:
-        with tempfile.TemporaryDirectory() as root:
-            make_runs(root, n)
-            ours = best_of(3, lambda: subprocess.run(collect + [root], stdout=subprocess.DEVNULL, check=True))
-            theirs = best_of(3, lambda: load_hc_style(root))
-            print(f"{n:>6} runs: collect {ours:.3f} s, load_HC-style pandas loader {theirs:.3f} s, "
-                  f"ratio {theirs / ours:.1f}x")
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 folders, 2 repeats")
+    args = parser.parse_args()
+    parts, repeat = (PARTS[:2], 2) if args.quick else (PARTS, 3)
+    collect = [sys.executable, os.path.join(REPO, "tools", "collect")]
+    report.header("collect (a process) against a load_HC-style pandas loader (in process)")
+    with tempfile.TemporaryDirectory() as root:
+        one = os.path.join(root, "one")
+        make_runs(one, 0, 1)
+        fixed = statistics.median(report.seconds(collect + [one]) for _ in range(5))
+        per_1k, done = {}, 0
+        for number, n in enumerate(parts):
+            make_runs(os.path.join(root, f"part{number}"), done, n)
+            done += n
+            dirs = [os.path.join(root, f"part{k}") for k in range(number + 1)]
+            ours, anchor = report.alternate(lambda: report.seconds(collect + dirs),
+                                            lambda: report.clock(load_hc_style, dirs), repeat if done < 50000 else 2)
+            report.row(f"collect {done:,} runs", ours, anchor, min_ratio=10)
+            per_1k[done] = ((min(ours) - fixed) / done * 1000, min(anchor) / done * 1000)
+    print(f"  collect's fixed cost (start-up and one run, median): {fixed:.3f} s; per 1,000 folders past it, "
+          "collect / loader: " + ", ".join(f"{n:,}: {c:.3f} / {a:.3f} s" for n, (c, a) in per_1k.items()))
+    flat = max(c for c, _ in per_1k.values()) <= 1.5 * min(c for c, _ in per_1k.values())
+    print(f"  linear: collect's time per 1,000 folders within 1.5x across sizes: {'PASS' if flat else 'MISS'}")
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [1000, 10000])
+    main()

@@ -1,42 +1,47 @@
-"""runbatch -j2 over 300 `true` specs vs `seq 300 | parallel -j2 true`: the cost of running a job.
+#!/usr/bin/env python3
+"""runbatch -j 2 over 300 specs whose argv is `true`, against `seq 300 | parallel -j2 true` (GNU parallel).
 
-    .venv/bin/python bench/runbatch.py [N]      # default 300
+Both as processes, alternating, wall clock. runbatch does more per job than parallel (a run folder, its
+lock, two log files, an outcome line), so this measures what that bookkeeping costs. Target: no slower.
 
-Wall clock, best of 3. runbatch does more per job than parallel (a run folder, its lock, two log files,
-a FINISHED marker and an outcome line), so this measures what that bookkeeping costs.
+    .venv/bin/python bench/runbatch.py [--quick]
 """
+import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+import report
 
-
-def timed(argv, stdin_text):
-    start = time.perf_counter()
-    subprocess.run(argv, input=stdin_text, text=True, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N = 300
 
 
-def main(n):
-    runbatch = [sys.executable, str(REPO / "tools" / "runbatch"), "-j", "2"]
-    ours = []
-    for _ in range(3):
-        with tempfile.TemporaryDirectory() as root:
-            specs = "".join(json.dumps({"name": f"r{i}", "run_dir": os.path.join(root, f"r{i}"), "argv": ["true"]})
-                            + "\n" for i in range(n))
-            ours.append(timed(runbatch, specs))
-    line = f"runbatch -j2, {n} x true: {min(ours):.2f} s"
-    if shutil.which("parallel"):
-        theirs = min(timed(["parallel", "-j2", "true"], "".join(f"{i}\n" for i in range(n))) for _ in range(3))
-        line += f"; seq {n} | parallel -j2 true: {theirs:.2f} s; ratio {min(ours) / theirs:.2f}"
-    print(line)
+def runbatch(n):
+    with tempfile.TemporaryDirectory() as root:
+        specs = "".join(json.dumps({"name": f"r{i}", "run_dir": os.path.join(root, f"r{i}"), "argv": ["true"]})
+                        + "\n" for i in range(n))
+        return report.seconds([sys.executable, os.path.join(REPO, "tools", "runbatch"), "-j", "2"], input=specs,
+                              text=True)
+
+
+def parallel(n):
+    return report.seconds(["parallel", "-j2", "true"], input="".join(f"{i}\n" for i in range(n)), text=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 9")
+    args = parser.parse_args()
+    if not shutil.which("parallel"):
+        sys.exit("bench/runbatch.py: GNU parallel is not installed (apt-get install parallel)")
+    report.header(f"runbatch -j 2 against GNU parallel -j2, {N} jobs of `true`")
+    report.row(f"runbatch -j 2, {N} x true", *report.alternate(lambda: runbatch(N), lambda: parallel(N), 3 if args.quick else 9),
+               min_ratio=1)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
+    main()

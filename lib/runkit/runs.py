@@ -173,8 +173,8 @@ def status(run_dir, now=None):
 def read_json(run_dir, name, default=None):
     """A JSON file of the run; `default` if it does not exist; CorruptRun if it cannot be parsed."""
     try:
-        with open(path(run_dir, name), encoding="utf-8") as f:
-            return json.load(f)
+        with open(path(run_dir, name), "rb") as f:  # bytes: json decodes UTF-8 itself, a little faster
+            return json.loads(f.read())
     except FileNotFoundError:
         return default
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -67,7 +67,14 @@ def _varying(configs):
     """Binding names whose values differ between runs (a binding missing from some runs varies too)."""
     keys = sorted({k for c in configs for k in c})
     missing = "\0missing"
-    return [k for k in keys if len({json.dumps(c.get(k, missing), sort_keys=True) for c in configs}) > 1]
+    return [k for k in keys if len({_comparable(c.get(k, missing)) for c in configs}) > 1]
+
+
+def _comparable(value):
+    """A hashable stand-in equal for equal JSON values only (1, 1.0 and True differ; lists by their JSON)."""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, sort_keys=True)
+    return type(value), repr(value)  # repr: NaN equals NaN
 
 
 def _metric_order(column):
@@ -86,7 +93,9 @@ def write(columns, rows, fmt, stream=None):
     else:
         out = csv.writer(stream, lineterminator="\n")
         out.writerow(columns)
-        out.writerows([_text(row.get(c)) for c in columns] for row in rows)
+        # csv writes None as empty and a float by its repr already: only lists and dicts need converting
+        out.writerows([json.dumps(v) if isinstance(v, (list, tuple, dict)) else v for v in map(row.get, columns)]
+                      for row in rows)
 
 
 def _text(value):
