@@ -32,6 +32,7 @@ class RunMetadata(Callback):
             "torch": torch.__version__,
             "lightning": lightning_fabric.__version__,
             "device": str(loop.fabric.device),
+            "device_name": device_name(loop.fabric.device),
             "argv": sys.argv,
             "slurm": {name: os.environ[name] for name in SLURM_VARIABLES if name in os.environ},
             **git_state(),
@@ -67,3 +68,10 @@ def git_state():
 
 def _now():
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def device_name(device):
+    """What the device is, for figures quoted later: the GPU's model, or the CPU's architecture."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
