@@ -9,7 +9,6 @@ and linear: the time per 1,000 folders (past collect's fixed cost, its time on a
 
     .venv/bin/python bench/collect.py [--quick]      # --quick: 1,000 and 10,000 folders only
 """
-import argparse
 import os
 import statistics
 import sys
@@ -60,11 +59,8 @@ def load_hc_style(roots):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 folders, 2 repeats")
-    args = parser.parse_args()
-    parts, repeat = (PARTS[:2], 2) if args.quick else (PARTS, 3)
+    quick = report.quick_flag(__doc__, "1,000 and 10,000 folders, 2 repeats")
+    parts, repeat = (PARTS[:2], 2) if quick else (PARTS, 3)
     collect = [sys.executable, os.path.join(REPO, "tools", "collect")]
     report.header("collect (a process) against a load_HC-style pandas loader (in process)")
     with tempfile.TemporaryDirectory() as root:

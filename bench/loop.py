@@ -13,7 +13,6 @@ timed alongside.
 
     .venv/bin/python bench/loop.py [--quick]
 """
-import argparse
 import os
 import statistics
 import subprocess
@@ -153,15 +152,12 @@ def bench_first_step(repeat):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats: a smoke run")
-    args = parser.parse_args()
-    repeat = 2 if args.quick else 6
+    quick = report.quick_flag(__doc__, "fewer steps and repeats: a smoke run")
+    repeat = 2 if quick else 6
     report.header("train's loop: steps/s against a plain PyTorch loop; spawn to first step against a plain script")
     for case, (*_, steps, _) in CASES.items():
-        bench_steps(case, steps // 5 if args.quick else steps, repeat)
-    bench_first_step(repeat if args.quick else 5)
+        bench_steps(case, steps // 5 if quick else steps, repeat)
+    bench_first_step(repeat if quick else 5)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Each line gives runkit's figure and the anchor's, both measured in the same run,
 machine may be shared: the best is the least disturbed measurement), their ratio as runkit's speed over
 the anchor's (above 1: runkit is faster), and the target with PASS or MISS, judged on the best figures.
 """
+import argparse
 import statistics
 import subprocess
 import time
@@ -53,3 +54,11 @@ def row(case, ours, anchor, unit="s", min_ratio=None, max_extra_s=None):
         target = "(no target)"
     print(f"{case:<30}{o:>12.4g}{mo:>9.4g}{a:>13.4g}{ma:>9.4g}  {unit:<8}{ratio:>7.3g}{median_ratio:>8.3g}  {target}",
           flush=True)
+
+
+def quick_flag(doc, quick_help):
+    """The one option every bench takes: --quick, a short smoke run. Returns True when it was given."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    return parser.parse_args().quick

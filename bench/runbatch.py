@@ -6,7 +6,6 @@ lock, two log files, an outcome line), so this measures what that bookkeeping co
 
     .venv/bin/python bench/runbatch.py [--quick]
 """
-import argparse
 import json
 import os
 import shutil
@@ -32,14 +31,11 @@ def parallel(n):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 9")
-    args = parser.parse_args()
+    quick = report.quick_flag(__doc__, "3 repeats instead of 9")
     if not shutil.which("parallel"):
         sys.exit("bench/runbatch.py: GNU parallel is not installed (apt-get install parallel)")
     report.header(f"runbatch -j 2 against GNU parallel -j2, {N} jobs of `true`")
-    report.row(f"runbatch -j 2, {N} x true", *report.alternate(lambda: runbatch(N), lambda: parallel(N), 3 if args.quick else 9),
+    report.row(f"runbatch -j 2, {N} x true", *report.alternate(lambda: runbatch(N), lambda: parallel(N), 3 if quick else 9),
                min_ratio=1)
 
 

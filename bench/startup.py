@@ -5,7 +5,6 @@ Target: each within 0.1 s of bare Python (the light tools import no torch, Light
 
     .venv/bin/python bench/startup.py [--quick]
 """
-import argparse
 import os
 import sys
 
@@ -16,11 +15,8 @@ LIGHT_TOOLS = ["gridgen", "runbatch", "collect"]
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--quick", action="store_true", help="5 repeats instead of 20")
-    args = parser.parse_args()
-    repeat = 5 if args.quick else 20
+    quick = report.quick_flag(__doc__, "5 repeats instead of 20")
+    repeat = 5 if quick else 20
     bare = lambda: report.seconds([sys.executable, "-c", "pass"])  # noqa: E731
     report.header("start-up: TOOL --help against python -c pass")
     for tool in LIGHT_TOOLS:
