@@ -5,9 +5,12 @@ function of seed and epoch), which is what makes resuming in the middle of an ep
 pipeline out of the way of small models.
 """
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from runkit.plugins import import_all
+
+if TYPE_CHECKING:
+    import torch
 
 
 class DataMissing(Exception):
