@@ -25,7 +25,7 @@ def code(markdown):
         elif fenced or line.startswith("    "):
             lines.append(line)
         else:
-            lines.append(" ".join(re.findall(r"`([^`]+)`", line)))
+            lines.append(" ; ".join(re.findall(r"`([^`]+)`", line)))  # each span a command of its own
     return lines
 
 
