@@ -118,7 +118,7 @@ def test_one_way_onto_path():
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["script-files"]
     assert sorted(scripts) == sorted(f"tools/{name}" for name in TOOLS)
     makefile, e_sh = (REPO / "Makefile").read_text(), (REPO / "e.sh").read_text()
-    assert "/tools" not in makefile and "TOOLS" not in makefile and "/tools" not in e_sh
+    assert "/tools" not in makefile and "#!" not in makefile and "/tools" not in e_sh  # no PATH entry, no wrapper
     assert re.search(r"^\$\(VENV\)/.done: .*\$\(wildcard tools/\*\)", makefile, re.MULTILINE)  # edits reinstall
 
 
