@@ -131,8 +131,8 @@ def test_the_tests_run_this_checkouts_tools_and_runkit():
                            capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(REPO / "lib"))
     # make's recipes find them first too (RUNKIT_BIN)
-    path = subprocess.run(["make", "-s", "--eval", "show-path:;@echo $$PATH", "show-path"], cwd=REPO,
-                          capture_output=True, text=True, check=True).stdout
+    path = subprocess.run(["make", "-s", "-f", "Makefile", "-f", "-", "show-path"], input="show-path:\n\t@echo $$PATH\n",
+                          cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert path.startswith(SHIMS + os.pathsep)
 
 
