@@ -13,16 +13,28 @@ from runkit import runs
 
 
 def make_run(root, name, config, val_accs=(0.5, 0.7), finished=True):
-    run_dir = root / name
-    run_dir.mkdir(parents=True)
-    runs.write_json(run_dir, runs.BINDINGS, config)
+    """A classification run: history val_acc per epoch, monitor val_acc (max)."""
     history = [{"epoch": e, "step": 10 * (e + 1), "train_loss": 1.0 / (e + 1), "train_acc": acc, "val_loss": 1 - acc,
                 "val_acc": acc, "lr": config.get("optimizer.lr"), "time": 0.5} for e, acc in enumerate(val_accs)]
-    runs.write_history(run_dir, history)
-    if finished:
-        best = max(history, key=lambda r: r["val_acc"])
-        runs.write_json(run_dir, runs.METRICS, {"final": history[-1], "best": {k: best[k] for k in
-                                                                                ("val_acc", "val_loss", "epoch")}})
+    return write_run(root / name, config, history, "val_acc", "max" if finished else None)
+
+
+def write_run(run_dir, config, history, monitor, mode=None, test=None):
+    """A run folder by hand, as the run-folder contract says: history.csv with epoch, step, the metrics logged
+    (any names; a metric first logged later is empty before), lr, time; with a mode, metrics.json and FINISHED."""
+    run_dir.mkdir(parents=True)
+    runs.write_json(run_dir, runs.BINDINGS, config)
+    metrics = [k for row in history for k in row if k not in ("epoch", "step", "lr", "time")]
+    columns = ["epoch", "step", *dict.fromkeys(metrics), "lr", "time"]
+    with open(run_dir / runs.HISTORY, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(history)
+    if mode:
+        pick = max if mode == "max" else min
+        best = pick((r for r in history if r.get(monitor) is not None), key=lambda r: r[monitor])
+        summary = {"monitor": monitor, "mode": mode, "final": history[-1], "best": best}
+        runs.write_json(run_dir, runs.METRICS, {**summary, **({"test": test} if test else {})})
         runs.mark_finished(run_dir)
     return run_dir
 
@@ -45,7 +57,7 @@ def test_one_row_per_run_with_varying_params_and_metrics(grid):
     proc = tool("collect", grid, check=0)
     header = proc.stdout.splitlines()[0].split(",")
     assert header[:5] == ["run_dir", "name", "status", "lr", "seed"]
-    assert header[5:8] == ["best_val_acc", "best_val_loss", "best_epoch"] and header[-1] == "error"
+    assert header[5:9] == ["monitor", "mode", "best_val_acc", "best_epoch"] and header[-1] == "error"
     assert "n_epochs" not in header  # the same in every run: not a column
     rows = read_csv(proc.stdout)
     assert [r["name"] for r in rows] == ["lr=0.01_seed=0", "lr=0.01_seed=1", "lr=0.1_seed=0", "lr=0.1_seed=1"]
@@ -99,8 +111,9 @@ def test_corrupt_files_make_error_rows_not_a_crash(grid):
     with open(grid / "lr=0.01_seed=1" / runs.HISTORY, "a") as f:
         f.write("2,30,0.1\n")  # a row cut short
     proc = tool("collect", "--history", grid, check=2)
-    bad = [r for r in read_csv(proc.stdout) if r["status"] == "corrupt"]
-    assert len(bad) == 1 and "history.csv line 4" in bad[0]["error"]
+    bad = {r["name"]: r["error"] for r in read_csv(proc.stdout) if r["status"] == "corrupt"}
+    assert "history.csv line 4" in bad.pop("lr=0.01_seed=1") and "metrics.json" in bad.pop("lr=0.1_seed=0")
+    assert not bad  # a history table reads metrics.json too, for the monitor
     assert "Traceback" not in proc.stderr
 
 

@@ -6,8 +6,8 @@ import pytest
 from conftest import tool
 from runkit import textplot
 
-TABLE = "name,status,lr,seed,best_val_acc\n" + "".join(
-    f"lr={lr}_seed={s},finished,{lr},{s},{acc + s / 100}\n"
+TABLE = "name,status,lr,seed,monitor,mode,best_val_acc\n" + "".join(
+    f"lr={lr}_seed={s},finished,{lr},{s},val_acc,max,{acc + s / 100}\n"
     for lr, acc in ((0.001, 0.6), (0.01, 0.8), (0.1, 0.9), (1.0, 0.3)) for s in (0, 1, 2))
 
 
@@ -32,8 +32,8 @@ def test_hue_jsonl_input_and_loss_goal(tmp_path):
 
 
 def test_learning_curves_in_the_terminal(tmp_path):
-    table = "optimizer.lr,seed,epoch,val_acc\n" + "".join(
-        f"{lr},{s},{e},{0.5 + e * lr}\n" for lr in (0.1, 0.2) for s in (0, 1) for e in range(4))
+    table = "optimizer.lr,seed,monitor,mode,epoch,val_acc\n" + "".join(
+        f"{lr},{s},val_acc,max,{e},{0.5 + e * lr}\n" for lr in (0.1, 0.2) for s in (0, 1) for e in range(4))
     proc = tool("plot", "epoch", "--hue", "optimizer.lr", "--term", "-o", tmp_path / "c.png", input=table, check=0)
     assert "val_acc" in proc.stdout and "a: optimizer.lr=0.1" in proc.stdout and "b: optimizer.lr=0.2" in proc.stdout
     assert any(0x2800 <= ord(c) <= 0x28FF for c in proc.stdout)
@@ -54,7 +54,9 @@ def test_text_renderer_scales_and_marks_points():
     ("{not json\n", ["lr"], "not a collect table"),
     (TABLE, ["momentum"], "no column 'momentum'"),
     (TABLE, ["lr", "--hue", "opt"], "no column 'opt'"),
-    ("lr,best_val_acc\n0.1,\n", ["lr"], "no row has both"),
+    ("lr,best_val_acc\n0.1,\n", ["lr", "--y", "best_val_acc"], "no row has both"),
+    ("lr,best_val_acc\n0.1,0.5\n", ["lr"], "names no monitored metric"),
+    ("lr,monitor,best_a,best_b\n0.1,a,1,2\n0.2,b,1,2\n", ["lr"], "monitor different metrics (a, b)"),
 ])
 def test_bad_tables_exit_2(tmp_path, stdin, args, message):
     proc = tool("plot", *args, input=stdin, check=2, cwd=tmp_path)
@@ -63,7 +65,7 @@ def test_bad_tables_exit_2(tmp_path, stdin, args, message):
 
 
 def test_words_on_x(tmp_path):
-    table = "opt,seed,best_val_acc\nsgd,0,0.9\nsgd,1,0.92\nadam,0,0.95\nadam,1,0.94\n"
+    table = "opt,seed,monitor,best_val_acc\nsgd,0,val_acc,0.9\nsgd,1,val_acc,0.92\nadam,0,val_acc,0.95\nadam,1,val_acc,0.94\n"
     proc = tool("plot", "opt", "--term", "-o", tmp_path / "o.png", input=table, check=0)
     assert "adam" in proc.stdout.splitlines()[-4] and proc.stdout.splitlines()[-1].split()[:2] == ["adam", "0.945"]
     assert (tmp_path / "o.png").exists()
