@@ -184,6 +184,7 @@ def series(agg, x, keys):
 
 def _fmt(value):
     """As in run names (1.0, 0.001), shortened only when long."""
+    value = value.item() if hasattr(value, "item") else value  # a NumPy number from pandas: its Python twin
     if isinstance(value, float):
         return repr(value) if len(repr(value)) <= 8 else f"{value:.6g}"
     return str(value)
