@@ -141,13 +141,15 @@ def test_curves_average_only_over_seeds(tmp_path, curves):
     assert "mean ± std over 2 seeds" in err
 
 
-def test_rows_without_seeds_are_runs(tmp_path):
+def test_rows_that_are_not_seeds_are_not_called_seeds(tmp_path, curves):
     table = "lr,monitor,best_val_loss\n0.1,val_loss,1\n0.1,val_loss,3\n"
     _, err = sh(f"printf %s {shlex.quote(table)} | plot lr", tmp_path)
-    assert "mean ± std over 2 runs" in err
+    assert "mean ± std over 2 rows" in err
     _, err = sh(f"printf %s {shlex.quote(table.replace('lr,', 'lr,seed,').replace('0.1,', '0.1,0,'))} | plot lr",
                 tmp_path)
-    assert "mean ± std over 2 runs" in err  # the same seed twice: not two seeds
+    assert "mean ± std over 2 rows" in err  # the same seed twice: not two seeds
+    _, err = sh(f"collect --history {shlex.quote(str(curves))} | plot optimizer.lr --y val_acc", tmp_path)
+    assert "mean ± std over 6 rows" in err  # 3 epochs of 2 seeds
 
 
 @pytest.mark.parametrize("y,values,band", [

@@ -82,13 +82,19 @@ def is_seed(column):
     return str(column).endswith("seed")
 
 
-def aggregate(table, x, y, keys):
-    """One row per (group, x): mean, std and n of y over the other rows (the seeds), and the band drawn."""
-    data = table[keys + [x, y]].copy()
+def plotted_rows(table, x, y, keys):
+    """The rows with a numeric Y and an X: the group columns, X, Y and the seed columns that are not keys."""
+    seeds = [c for c in table.columns if is_seed(c) and c not in keys and c != x]
+    data = table[keys + [x, y] + seeds].copy()
     data[y] = pd.to_numeric(data[y], errors="coerce")
     data = data.dropna(subset=[y, x])
     if data.empty:
         raise UsageError(f"no row has both {x} and {y} (are the runs finished? collect shows their status)")
+    return data
+
+
+def aggregate(data, x, y, keys):
+    """One row per (group, x): mean, std and n of y over the other rows (the seeds), and the band drawn."""
     out = data.groupby(keys + [x], sort=True, dropna=False)[y].agg(["mean", "std", "count"]).reset_index()
     out = out.rename(columns={"count": "n"})
     out["std"] = out["std"].fillna(0.0)
@@ -103,14 +109,17 @@ def is_bounded(y, values):
     return str(y).endswith(("acc", "accuracy")) and bool(values.between(0, 1).all())
 
 
-def averaged(agg, table, keys):
-    """What each point is, in words: 'mean ± std over 2 seeds', 'one run per point', ..."""
+def averaged(data, agg, x, keys):
+    """What each point is, in words: 'mean ± std over 2 seeds' only when the rows of every point differ in
+    their seed and in nothing that collect names; else '... over 3 rows' (epochs, or runs that differ
+    otherwise)."""
     low, high = int(agg["n"].min()), int(agg["n"].max())
     if high == 1:
-        return "one run per point"
+        return "one row per point"
     count = str(high) if low == high else f"{low}-{high}"
-    seeds = [c for c in table.columns if is_seed(c) and c not in keys and table[c].nunique() > 1]
-    return f"mean ± std over {count} {'seeds' if seeds else 'runs'}"
+    seeds = [c for c in data.columns if c not in keys + [x] and is_seed(c)]
+    by_seed = bool(seeds) and not data.duplicated(subset=keys + [x] + seeds).any()
+    return f"mean ± std over {count} {'seeds' if by_seed else 'rows'}"
 
 
 def use_log_x(values):
@@ -159,7 +168,7 @@ def draw_png(agg, x, y, keys, path, logx, what):
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(x)
-    ax.set_ylabel(y if what == "one run per point" else f"{y} ({what})")
+    ax.set_ylabel(y if what == "one row per point" else f"{y} ({what})")
     if keys:
         ax.legend(title=None, fontsize="small")
     ax.grid(True, alpha=0.3)
