@@ -110,9 +110,8 @@ def is_bounded(y, values):
 
 
 def averaged(data, agg, x, keys):
-    """What each point is, in words: 'mean ± std over 2 seeds' only when the rows of every point differ in
-    their seed and in nothing that collect names; else '... over 3 rows' (epochs, or runs that differ
-    otherwise)."""
+    """What each point is, in words: 'mean ± std over 2 seeds' only when no two rows of a point share their
+    seed; else '... over 6 rows' (the epochs of each seed, say), so a label never calls other rows seeds."""
     low, high = int(agg["n"].min()), int(agg["n"].max())
     if high == 1:
         return "one row per point"
