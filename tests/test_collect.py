@@ -1,4 +1,4 @@
-"""collect on run folders built by hand as the contract says (docs/run-folder.md): columns, statuses, formats, bad input."""
+"""collect on run folders built by hand as docs/run-folder.md says: columns, statuses, formats, bad input."""
 import csv
 import io
 import json
