@@ -78,6 +78,14 @@ def test_words_on_x(tmp_path):
     assert (tmp_path / "o.png").exists()
 
 
+def test_a_list_valued_hyperparameter_in_json_lines_is_a_group(tmp_path):
+    rows = [{"hidden": h, "seed": s, "lr": 0.1, "monitor": "val_acc", "best_val_acc": acc + s / 10}
+            for h, acc in (([64, 64], 0.5), ([32], 0.7)) for s in (0, 1)]
+    proc = tool("plot", "lr", "-o", tmp_path / "h.png", input="".join(json.dumps(r) + "\n" for r in rows), check=0)
+    assert [line.split("  ")[0] for line in proc.stdout.splitlines()[1:]] == ["[32]", "[64, 64]"]
+    assert "one line per hidden, mean ± std over 2 seeds" in proc.stderr
+
+
 def sh(script, cwd):
     """A pipeline as a user types it (bash -o pipefail); returns (stdout, stderr)."""
     proc = subprocess.run(["bash", "-o", "pipefail", "-c", script], cwd=cwd, capture_output=True, text=True,

@@ -4,6 +4,7 @@ seeds of each group at each X, draw it, say where the best is.
 Uses pandas and matplotlib (plot is not a light tool); nothing else in runkit imports this module.
 """
 import io
+import json
 import os
 
 import pandas as pd
@@ -22,11 +23,19 @@ def read_table(text):
         raise UsageError("stdin is empty: pipe a table in (collect $RESULTS_DIR/tune_lr | plot lr)")
     try:
         if text.lstrip().startswith("{"):
-            return pd.read_json(io.StringIO(text), lines=True)
+            return _lists_as_text(pd.read_json(io.StringIO(text), lines=True))
         return pd.read_csv(io.StringIO(text))
     except ValueError as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UsageError(f"stdin is not a collect table (CSV or JSON lines): {first}") from None
+
+
+def _lists_as_text(table):
+    """A list or dict value (a binding such as hidden=[64, 64]) as its JSON text, as in collect's CSV: a value
+    to group by."""
+    for column in table.select_dtypes(include="object").columns:
+        table[column] = table[column].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
+    return table
 
 
 def choose_y(table, y=None):
