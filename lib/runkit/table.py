@@ -37,7 +37,7 @@ def read_run(run_dir, history=False):
             row["error"] = _failure(run_dir)
     except runs.CorruptRun as e:
         row.update(status="corrupt", error=str(e))
-        config, summary, epochs = config if isinstance(config, dict) else {}, {}, []
+        summary, epochs = {}, []  # the bindings, if they read well, still name the run's hyperparameters
     row.update(_objective(summary))
     if not history:
         row.update(_metrics(summary))
