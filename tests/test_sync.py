@@ -493,3 +493,27 @@ def test_watch_retries_while_the_remote_is_away(project, tmp_path, sshd):
         watching.stop()
     finally:
         watching.proc.kill()
+
+
+def path_without(folder, *programs):
+    """A PATH folder of links to every program on PATH but the named ones: a machine without those."""
+    folder.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        for entry in os.scandir(directory) if os.path.isdir(directory) else ():
+            link = folder / entry.name
+            if entry.name not in programs and not os.path.lexists(link):
+                link.symlink_to(entry.path)
+    return str(folder)
+
+
+def test_without_rsync_watchman_and_ssh_these_tests_pass_or_skip_with_the_reason(tmp_path):
+    """`make test` on a fresh machine: what needs a missing program is skipped and says which; nothing fails."""
+    this = "test_without_rsync_watchman_and_ssh_these_tests_pass_or_skip_with_the_reason"
+    path = path_without(tmp_path / "bin", "rsync", "watchman", "ssh", "sshd", "ssh-keygen")
+    proc = tool(sys.executable, "-m", "pytest", __file__, "-q", "-rs", "-m", "", "-k", f"not {this}",
+                "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'inner'}", env=dict(os.environ, PATH=path),
+                cwd=REPO, check=0)
+    for reason in ["rsync is not installed (apt-get install rsync)",
+                   "rsync and watchman are not installed (apt-get install rsync watchman)",
+                   "sshd, ssh or ssh-keygen is not installed"]:
+        assert reason in proc.stdout, proc.stdout

@@ -47,10 +47,12 @@ elif [ -e {dest} ] || [ -L {dest} ]; then exit 6
 elif cd -P -- {parent} 2>/dev/null; then pwd -P; echo new
 else exit 3; fi
 """
-# Deletes the NUL-separated paths on stdin, inside DEST: a file with rm -f, a folder (ending in /) with
-# rmdir, which leaves a folder that still holds something. What cannot be deleted stays; it is not an error.
-_DELETE = ("cd -P -- {dest} || exit 3; xargs -0 sh -c "
-           "'for p; do case $p in */) rmdir -- \"$p\";; *) rm -f -- \"$p\";; esac; done 2>/dev/null; exit 0' sh")
+# Deletes the NUL-separated paths on stdin (files first, then folders deepest first), inside DEST: files
+# with one rm -f (which leaves folders alone), then each folder (ending in /) with rmdir, which leaves one
+# that still holds something. What cannot be deleted stays; it is not an error. (rsync's
+# --delete-missing-args cannot do this: it deletes a folder with all it holds, or refuses the whole folder.)
+_DELETE = ("cd -P -- {dest} || exit 3; xargs -0 sh -c 'rm -f -- \"$@\" 2>/dev/null; "
+           "for p; do case $p in */) rmdir -- \"$p\" 2>/dev/null;; esac; done; exit 0' sh")
 
 
 @dataclass(frozen=True)
