@@ -190,10 +190,21 @@ def test_a_home_folder_or_one_above_it_is_refused(project, tmp_path, dest):
     write(home / "sub/.profile")
     (tmp_path / "to_home").symlink_to(home)
     before = files(tmp_path)
-    proc = tool(SYNC, "--once", project, dest.format(home=home, tmp=tmp_path), check=2, cwd=tmp_path,
+    proc = tool(SYNC, "--once", "--force", project, dest.format(home=home, tmp=tmp_path), check=2, cwd=tmp_path,
                 env=dict(os.environ, HOME=str(home)))
     assert "a home folder or a folder above one" in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert files(tmp_path) == before
+
+
+@needs("rsync")
+def test_a_remote_shell_that_prints_a_banner_is_refused(project, tmp_path):
+    """A login script that prints on stdout must not make sync misread where DEST is and what it holds."""
+    rsh = tmp_path / "chatty-ssh"
+    rsh.write_text('#!/bin/sh\nshift\necho "Welcome to the cluster"\nexec sh -c "$*"\n')  # runs here, chatting
+    rsh.chmod(0o755)
+    proc = tool(SYNC, "--once", "--rsh", rsh, project, f"cluster:{tmp_path}/dest", check=2)
+    assert "is the shell clean" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not (tmp_path / "dest").exists()
 
 
 @pytest.mark.parametrize("flags", [["--settle", "0"], ["--retries", "0"], ["--bogus"], ["--settle", "soon"]])

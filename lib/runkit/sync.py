@@ -199,7 +199,10 @@ def open_destination(plan, force=False):
     except subprocess.TimeoutExpired:
         raise UsageError(f"DEST host {host} did not answer within 60 s; check the host name") from None
     _check_probe_status(plan, proc)
-    login, home, real, state, text = proc.stdout.split("\n", 4)
+    login, home, real, state, text = (proc.stdout.split("\n", 4) + [""] * 4)[:5]
+    if state not in ("record", "full", "empty", "new") or not all(p.startswith("/") for p in (login, home, real)):
+        raise UsageError(f"DEST {dest}: {host or 'sh'} answered with something else than paths ({_clip(login)}); "
+                         "is the shell clean (no login script that prints)?")
     if state == "new":
         real = posixpath.join(real, posixpath.basename(dest.path))
     homes = [home, login] if host else [home]  # ssh starts in the home folder, which $HOME may not name
@@ -356,6 +359,10 @@ def _rsync_error(stderr):
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     specific = [line for line in lines if line.startswith(("rsync:", "ssh:")) or "Connection" in line]
     return (specific or lines or ["no message"])[0]
+
+
+def _clip(text, width=60):
+    return text if len(text) <= width else text[:width] + "..."
 
 
 def _last_line(text):
