@@ -315,7 +315,7 @@ def _sync(plan, sent, dry_run):
 def _items(output):
     """(itemized change, name) for every path of rsync's -ii output but DEST itself, names unescaped."""
     items = []
-    for line in output.splitlines():
+    for line in output.split("\n"):  # not splitlines(), which also splits at characters a name may hold
         match = _ITEM.match(line)
         if match and match[2] != "./":
             items.append((match[1], _ESCAPED.sub(lambda m: chr(int(m[1], 8)), match[2])))
