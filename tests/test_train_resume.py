@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
 CNN = REPO / "configs" / "digits_cnn.gin"
 # about 2.5 s of training in 8 epochs of 23 steps, a checkpoint every 10 steps
-BINDINGS = "training_loop.n_epochs=8#cnn.n_filters=32#checkpoint.every_n_steps=10"
+BINDINGS = "training_loop.n_epochs=8#cnn.n_filters=32#training_loop.checkpoint_every_n_steps=10"
 
 
 def start(run):
@@ -61,11 +61,11 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
         assert runs.status(run) != "finished", f"the run finished before kill {attempt} (seed {seed})"
 
     resumed = tool("train", run, CNN, "-b", BINDINGS, check=0)
-    assert "resumed from epoch" in resumed.stderr
+    assert "resumed at epoch" in resumed.stderr
 
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference)), seed
     final, expected = (runs.read_json(r, runs.METRICS) for r in (run, reference))
-    assert final["best"] == expected["best"], seed
+    assert without_time([final["best"]]) == without_time([expected["best"]]), seed
     assert without_time([final["final"]]) == without_time([expected["final"]]), seed
     assert resumed.stdout.count("\n") == 1 and straight.stdout.count("\n") == 1
     assert runs.read_json(run, runs.META)["attempts"] == 4
