@@ -17,8 +17,8 @@ CNN = REPO / "configs" / "digits_cnn.gin"
 BINDINGS = "training_loop.n_epochs=8#cnn.n_filters=32#training_loop.checkpoint_every_n_steps=10"
 
 
-def start(run):
-    return subprocess.Popen(["train", str(run), str(CNN), "-b", BINDINGS], stdout=subprocess.PIPE,
+def start(run, argv=None):
+    return subprocess.Popen(argv or ["train", str(run), str(CNN), "-b", BINDINGS], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -69,6 +69,33 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
     assert without_time([final["final"]]) == without_time([expected["final"]]), seed
     assert resumed.stdout.count("\n") == 1 and straight.stdout.count("\n") == 1
     assert runs.read_json(run, runs.META)["attempts"] == 4
+
+
+def test_workers_with_random_augmentation_resume_exactly_after_kill_9(tmp_path):
+    """Images read from disk by 2 DataLoader workers with random crops and flips, a checkpoint every 3 steps:
+    kill -9 at random moments (mid-epoch, mid-write), rerun, and the history equals an uninterrupted run's."""
+    from image_folder import write_image_folder
+    root = write_image_folder(tmp_path / "images")
+    config = REPO / "configs" / "image_folder_cnn.gin"
+    bindings = (f"image_folder.root='{root}'#training_loop.n_epochs=4#training_loop.checkpoint_every_n_steps=3"
+                "#image_folder.batch_size=8#image_folder.image_size=12#cnn.dropout=0.2")
+    argv = lambda run: ["train", str(run), str(config), "-b", bindings]  # noqa: E731
+    rng = random.Random()
+    seed = rng.randrange(10**6)
+    rng.seed(seed)
+    reference = tmp_path / "uninterrupted"
+    tool(*argv(reference), check=0)
+    window = runs.read_history(reference)[-1]["time"] / 3
+    run = tmp_path / "interrupted"
+    for attempt in (1, 2):
+        proc = start(run, argv(run))
+        wait_for_attempt(run, attempt, proc)
+        time.sleep(rng.uniform(0.0, window))
+        proc.kill()
+        proc.wait()
+    tool(*argv(run), check=0)
+    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference)), seed
+    assert runs.read_history(run)[-1]["val_acc"] > 0.5  # 3 classes: it learned from the images
 
 
 def test_slurm_job_id_names_the_array_task():

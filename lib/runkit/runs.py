@@ -40,6 +40,9 @@ os.umask(_UMASK)
 STATUSES = ("finished", "running", "failed", "dead", "incomplete", "corrupt")
 
 
+held_locks = set()  # the run locks this process holds (train adds its own): forked helpers close them
+
+
 class CorruptRun(Exception):
     """A file of the run folder is half-written or unreadable; the message names it."""
 

@@ -106,6 +106,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
     lock = inherited if inherited is not None else runs.try_lock(run_dir)
     if lock is None:
         raise RunBusy(f"run is held by another process: {run_dir}")
+    runs.held_locks.add(lock)
     try:
         if restart:
             runs.clear(run_dir)
@@ -114,6 +115,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
             return _attempt(job, run_dir, flat, command, log)
     finally:
         log.close()
+        runs.held_locks.discard(lock)
         if inherited is None:
             os.close(lock)  # the Python API may train the same run again in this process
 

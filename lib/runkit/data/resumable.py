@@ -120,8 +120,27 @@ class SampleBatches(_Resumable):
         self.batches = _EpochBatches(self)
         self.loader = DataLoader(SeededSamples(dataset, seed), batch_sampler=self.batches,
                                  num_workers=num_workers, persistent_workers=num_workers > 0,
-                                 pin_memory=pin_memory, generator=generator(seed, -1))
+                                 pin_memory=pin_memory, generator=generator(seed, -1),
+                                 worker_init_fn=_worker_init if num_workers else None)
 
     def __iter__(self):  # a generator: the start is read when the first batch is asked for, not before
         self.batches.start = self._start()
         yield from self.loader
+
+
+def _worker_init(_worker_id):
+    """A worker must not outlive train nor keep its run: it dies with its parent, and closes its copy of the
+    run's lock (a lock held by a forked worker would keep a killed run 'held by another process')."""
+    import os
+    from runkit import runs
+    for fd in runs.held_locks:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: Linux; elsewhere the call fails quietly
+    except (OSError, AttributeError):
+        pass
