@@ -118,8 +118,8 @@ def test_cifar10_is_one_variable(results_dir):
     plan = sh("make -n -o .venv/.done tune_lr DATASET=cifar10").stdout
     assert "gridgen experiments/tune_lr/cifar10.yaml" in plan and f"{results_dir}/tune_lr_cifar10 " in plan
     specs = [json.loads(line) for line in sh("gridgen experiments/tune_lr/cifar10.yaml").stdout.splitlines()]
-    assert len(specs) == 12 and {s["gin_bindings"]["training_loop.dataset"] for s in specs} == {"cifar10"}
-    assert "-b" in specs[0]["argv"] and "training_loop.dataset='cifar10'" in specs[0]["argv"]
+    assert len(specs) == 12 and {s["gin_bindings"]["training_loop.data"] for s in specs} == {"cifar10"}
+    assert "-b" in specs[0]["argv"] and "training_loop.data='cifar10'" in specs[0]["argv"]
     assert "no experiments/tune_lr/svhn.yaml" in sh("make -s -o .venv/.done tune_lr DATASET=svhn", check=2).stderr
 
 
