@@ -127,7 +127,7 @@ def test_cifar10_is_one_variable(results_dir):
 def test_the_cifar10_sweep_trains_on_cifar10(tmp_path, results_dir):
     from cifar_archive import write_cifar_archive
     write_cifar_archive(os.environ["DATA_DIR"], per_batch=20)
-    shorter = '.argv += ["-b", "training_loop.n_epochs=1", "-b", "cifar10.download=False"]'
+    shorter = '.argv += ["-b", "training_loop.n_epochs=1", "-b", "cifar10.download=False", "-b", "cifar10.n_val=20"]'
     out = sh("gridgen experiments/tune_lr/cifar10.yaml"
              f" | jq -c 'select(.bindings.lr == 0.001 and .bindings.seed == 0) | {shorter}' | runbatch").stdout
     assert json.loads(out)["status"] == "finished"
