@@ -74,7 +74,7 @@ class Job:
         self.trainer = trainer(
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
             callbacks=[cls() for cls in callback_classes] + [self.recorder],
-            logger=[make(run_dir) for make in logger_functions] or False, plugins=plugins,
+            logger=make_loggers(logger_functions, run_dir) or False, plugins=plugins,
             **{k: v for k, v in defaults.items() if f"trainer.{k}" not in flat})
 
     def fit(self, ckpt_path):
@@ -86,6 +86,16 @@ class Job:
         results = self.trainer.test(self.task, datamodule=self.data, ckpt_path=best_path, verbose=False,
                                     weights_only=True)
         return {k: float(v) for part in results for k, v in part.items()}
+
+
+def make_loggers(functions, run_dir):
+    """The loggers; one whose package is missing (mlflow is not in requirements.txt) is bad config."""
+    try:
+        return [make(run_dir) for make in functions]
+    except (ImportError, ModuleNotFoundError) as e:
+        from runkit.config import ConfigError
+        raise ConfigError(f"a logger in training_loop.loggers needs a package that is not installed "
+                          f"({str(e).split(';')[0]}): pip install it, or choose another logger") from None
 
 
 def check_optimizer_bindings():
