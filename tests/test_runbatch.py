@@ -212,3 +212,96 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(results_dir):
     shutil.rmtree(results_dir)
     bar = tool("runbatch", "--progress", "always", input=specs, check=0).stderr
     assert bar.lstrip().startswith("[") and "3/3  running 0  failed 0" in bar  # text mode reads \r as \n
+
+
+EPOCHS = os.path.join(os.path.dirname(__file__), "jobs", "epochs.py")
+GRID = """\
+experiment: exp
+configs: [base.gin]
+command: [{python}, {job}, "{{run_dir}}", "{{configs}}", "{{bindings}}"]
+fixed: {{training_loop.n_epochs: {epochs}, optimizer.momentum: {momentum}}}
+grid: {{optimizer.lr: [0.1, 0.01]}}
+"""
+
+
+def sweep(tmp_path, *flags, epochs=1, momentum=0.9, check=0):
+    """gridgen GRID | runbatch FLAGS, with the stand-in job: {name: outcome}."""
+    path = tmp_path / "grid.yaml"
+    path.write_text(GRID.format(python=sys.executable, job=EPOCHS, epochs=epochs, momentum=momentum))
+    specs = tool("gridgen", path, check=0).stdout
+    return outcomes(tool("runbatch", *flags, input=specs, check=check))
+
+
+def epochs(results_dir, name):
+    return runs.read_json(results_dir / "exp" / name, "epochs.json")
+
+
+def test_a_changed_spec_is_a_conflict_and_more_epochs_a_continuation(tmp_path, results_dir):
+    (tmp_path / "base.gin").write_text("# the model\nmlp.hidden = (64,)\n")
+    assert {o["status"] for o in sweep(tmp_path).values()} == {"finished"}
+    assert epochs(results_dir, "lr=0.1") == {"starts": 1, "epochs": [[1, 1, 0.9]]}
+
+    # More epochs: train resumes the finished run (never skipped as finished, never started over).
+    assert {o["status"] for o in sweep(tmp_path, epochs=2).values()} == {"finished"}
+    assert epochs(results_dir, "lr=0.1") == {"starts": 2, "epochs": [[1, 1, 0.9], [2, 2, 0.9]]}
+    assert {o["reason"] for o in sweep(tmp_path, epochs=2).values()} == {"finished"}
+
+    # Another binding: a conflict naming it; the folder is left as it was.
+    before = (results_dir / "exp" / "lr=0.1" / "epochs.json").read_text()
+    out = sweep(tmp_path, epochs=2, momentum=0.5, check=1)
+    assert {o["status"] for o in out.values()} == {"conflict"}
+    assert out["lr=0.1"]["changed"] == ["optimizer.momentum: 0.9 -> 0.5"]
+    assert out["lr=0.1"]["attempts"] == 0 and "optimizer.momentum: 0.9 -> 0.5" in out["lr=0.1"]["reason"]
+    assert (results_dir / "exp" / "lr=0.1" / "epochs.json").read_text() == before
+    assert runs.status(results_dir / "exp" / "lr=0.1") == "finished"
+
+    # A config file's bindings (not its comments) count too.
+    (tmp_path / "base.gin").write_text("# the model, wider\nmlp.hidden = (64,)\n")
+    assert {o["reason"] for o in sweep(tmp_path, epochs=2).values()} == {"finished"}
+    (tmp_path / "base.gin").write_text("mlp.hidden = (128,)\n")
+    out = sweep(tmp_path, epochs=2, check=1)
+    assert out["lr=0.1"]["status"] == "conflict" and "base.gin" in out["lr=0.1"]["reason"]
+
+    # Deliberately: --restart-changed clears the run and starts it over with the new spec.
+    out = sweep(tmp_path, "--restart-changed", epochs=2, momentum=0.5)
+    assert {o["status"] for o in out.values()} == {"finished"}
+    assert epochs(results_dir, "lr=0.1") == {"starts": 1, "epochs": [[1, 1, 0.5], [2, 1, 0.5]]}
+    assert {o["reason"] for o in sweep(tmp_path, epochs=2, momentum=0.5).values()} == {"finished"}
+
+
+def test_a_folder_train_made_by_hand_is_compared_by_its_bindings(tmp_path, results_dir):
+    (tmp_path / "base.gin").write_text("")
+    run_dir = results_dir / "exp" / "lr=0.1"
+    run_dir.mkdir(parents=True)
+    tool(sys.executable, EPOCHS, run_dir, "-b", "optimizer.lr=0.1", "-b", "optimizer.momentum=0.9",
+         "-b", "training_loop.n_epochs=1", check=0)
+    runs.mark_finished(run_dir)
+    out = sweep(tmp_path, momentum=0.5, check=1)
+    assert out["lr=0.1"]["changed"] == ["optimizer.momentum: 0.9 -> 0.5"]
+    assert out["lr=0.01"]["status"] == "finished"
+    assert sweep(tmp_path, check=1)["lr=0.1"]["reason"] == "finished"  # lr=0.01 now conflicts the other way
+
+
+def test_dry_run_names_conflicts_and_lists_continuations(tmp_path, results_dir):
+    (tmp_path / "base.gin").write_text("")
+    sweep(tmp_path)
+    path = tmp_path / "grid.yaml"
+    path.write_text(GRID.format(python=sys.executable, job=EPOCHS, epochs=3, momentum=0.9))
+    proc = tool("runbatch", "--dry-run", input=tool("gridgen", path, check=0).stdout, check=0)
+    assert len(proc.stdout.splitlines()) == 2 and "would run 2 of 2" in proc.stderr
+    path.write_text(GRID.format(python=sys.executable, job=EPOCHS, epochs=1, momentum=0.1))
+    proc = tool("runbatch", "--dry-run", input=tool("gridgen", path, check=0).stdout, check=0)
+    assert proc.stdout == "" and proc.stderr.count("conflict: optimizer.momentum: 0.9 -> 0.1") == 2
+
+
+def test_a_grown_grid_reruns_only_the_new_runs(tmp_path, results_dir):
+    (tmp_path / "base.gin").write_text("")
+    sweep(tmp_path)
+    path = tmp_path / "grid.yaml"
+    path.write_text(GRID.format(python=sys.executable, job=EPOCHS, epochs=1, momentum=0.9)
+                    .replace("grid: {optimizer.lr: [0.1, 0.01]}",
+                             "grid: {optimizer.lr: [0.1, 0.01, 1.0], optimizer.momentum: [0.9, 0.5]}"))
+    out = outcomes(tool("runbatch", input=tool("gridgen", path, check=0).stdout, check=0))
+    assert sorted(n for n, o in out.items() if o["status"] == "finished") == [
+        "lr=0.01_momentum=0.5", "lr=0.1_momentum=0.5", "lr=1.0", "lr=1.0_momentum=0.5"]
+    assert out["lr=0.1"]["reason"] == out["lr=0.01"]["reason"] == "finished"
