@@ -305,3 +305,99 @@ def test_a_grown_grid_reruns_only_the_new_runs(tmp_path, results_dir):
     assert sorted(n for n, o in out.items() if o["status"] == "finished") == [
         "lr=0.01_momentum=0.5", "lr=0.1_momentum=0.5", "lr=1.0", "lr=1.0_momentum=0.5"]
     assert out["lr=0.1"]["reason"] == out["lr=0.01"]["reason"] == "finished"
+
+
+def test_a_run_stopped_by_a_signal_is_stopped_everywhere(tmp_path, results_dir):
+    job = spec(results_dir, "r0", sys.executable, EPOCHS, str(results_dir / "r0"), "-b", "training_loop.n_epochs=50",
+               "-b", "job.sleep=0.2")
+    proc = subprocess.Popen(["runbatch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    proc.stdin.write(lines([job]))
+    proc.stdin.close()
+    deadline = time.time() + 30
+    while not runs.read_json(results_dir / "r0", "epochs.json", {"epochs": []})["epochs"] and time.time() < deadline:
+        time.sleep(0.05)
+    proc.terminate()  # runbatch passes one SIGTERM on; the job stops after its epoch and exits 143
+    assert proc.wait(timeout=30) == 1
+    out = json.loads(proc.stdout.read())
+    assert (out["status"], out["exit_code"], out["signal"]) == ("stopped", 143, "SIGTERM")
+    assert runs.status(results_dir / "r0") == "stopped" and not (results_dir / "r0" / runs.ERROR).exists()
+    table = tool("collect", "--format", "jsonl", results_dir, check=0)
+    assert json.loads(table.stdout)["status"] == "stopped"
+    out = outcomes(tool("runbatch", input=lines([dict(job, argv=job["argv"][:-2] + ["-b", "job.sleep=0"])]),
+                        check=1))  # job.sleep is a binding too: changing it is a conflict
+    assert out["r0"]["status"] == "conflict"
+    out = outcomes(tool("runbatch", input=lines([job]), check=0))  # rerun resumes it
+    assert out["r0"]["status"] == "finished" and runs.read_json(results_dir / "r0", "epochs.json")["starts"] == 2
+
+
+PROBER = """\
+import fcntl, os, sys, time
+from runkit import runs
+flock = fcntl.flock
+def slow_flock(fd, operation):  # a probe process descheduled while it holds what it took (a busy machine)
+    flock(fd, operation)
+    time.sleep(0.005)
+fcntl.flock = slow_flock
+while True:  # probe, as collect does, the runs that runbatch is about to claim: the next ones not started
+    for d in [d for d in sys.argv[1:] if not os.path.exists(os.path.join(d, runs.STDOUT))][:2]:
+        runs.is_locked(d)
+"""
+
+
+def test_a_status_probe_never_makes_runbatch_skip_a_run(results_dir):
+    specs = [spec(results_dir, f"r{i}", "true") for i in range(30)]
+    for s in specs:
+        os.makedirs(s["run_dir"])
+        os.close(runs.try_lock(s["run_dir"]))  # a lock file to probe
+    prober = subprocess.Popen([sys.executable, "-c", PROBER, *(s["run_dir"] for s in specs)])
+    try:
+        out = outcomes(tool("runbatch", "-j", "2", input=lines(specs), check=0))
+    finally:
+        prober.kill()
+        prober.wait()
+    assert [n for n, o in out.items() if o["status"] != "finished"] == []
+
+
+def test_a_job_killed_outside_runbatch_is_not_running(results_dir):
+    # What train does when run by hand: take the run's lock, keep HEARTBEAT fresh; then kill -9.
+    run_dir = results_dir / "by_hand"
+    code = ("import sys, time\nfrom runkit import runs\nfd = runs.try_lock(sys.argv[1])\n"
+            "runs.touch(sys.argv[1], runs.HEARTBEAT)\nprint('ready', flush=True)\ntime.sleep(60)")
+    job = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], stdout=subprocess.PIPE, text=True)
+    assert job.stdout.readline() == "ready\n"
+    assert runs.status(run_dir) == "running"
+    job.kill()
+    job.wait()
+    table = tool("collect", "--format", "jsonl", results_dir, check=0)
+    assert json.loads(table.stdout)["status"] == "dead"  # not 'running' for the next minute
+    out = outcomes(tool("runbatch", input=lines([spec(results_dir, "by_hand", "true")]), check=0))
+    assert out["by_hand"]["status"] == "finished"
+
+
+def site(tmp_path, code):
+    """A sitecustomize that changes the platform under a tool (a file system, an OS) for one test."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(code)
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "site"), os.environ["PYTHONPATH"]]))
+
+
+def test_a_file_system_without_locks_is_one_line_and_exit_2(tmp_path, results_dir):
+    env = site(tmp_path, "import errno, fcntl\n"
+                         "def flock(fd, op): raise OSError(errno.ENOSYS, 'Function not implemented')\n"
+                         "fcntl.flock = flock\n")
+    specs = [spec(results_dir / "exp", f"r{i}", "true") for i in range(3)]
+    for flags in ([], ["--slurm", "--dry-run"]):
+        proc = tool("runbatch", *flags, input=lines(specs), env=env, check=2)
+        assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert "cannot lock files in" in proc.stderr and "-o flock" in proc.stderr
+        assert os.listdir(results_dir) == []
+
+
+def test_runs_where_the_os_cannot_say_which_cores_it_may_use(tmp_path, results_dir, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    env = site(tmp_path, "import os\ndel os.sched_getaffinity\n")  # as on macOS
+    out = outcomes(tool("runbatch", input=lines([spec(results_dir, "r0", "sh", "-c", "echo $OMP_NUM_THREADS")]),
+                        env=env, check=0))
+    assert out["r0"]["status"] == "finished"
+    assert (results_dir / "r0" / runs.STDOUT).read_text() == f"{os.cpu_count()}\n"
