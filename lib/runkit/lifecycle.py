@@ -70,9 +70,13 @@ class Run:
             runs.mark_finished(self.run_dir)  # a generic job says it finished by exiting 0
 
     def fail(self, error, kind):
+        """error.json (unless the job wrote its own): the last attempt failed."""
+        runs.remove(self.run_dir, runs.STOPPED)
         runs.mark_failed(self.run_dir, error, kind)
 
     def stop(self, signal_name):
+        """STOPPED: a signal stopped the last attempt after a checkpoint; rerunning resumes it."""
+        runs.remove(self.run_dir, runs.ERROR)
         runs.write_atomic(runs.path(self.run_dir, runs.STOPPED),
                           f"{signal_name} {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
 

@@ -31,7 +31,7 @@ def main(specs_file, task_id, *flags):
     if restarts > limit:
         # Requeued again and again without finishing: stop here rather than loop forever.
         why = f"requeued {restarts} time{'s' * (restarts != 1)} (limit {limit}: runbatch --max-requeues)"
-        runs.mark_failed(run_dir, why, "TooManyRequeues")
+        lifecycle.Run(run_dir).fail(why, "TooManyRequeues")
         return _end(run_dir, attempt, exit_code=1, status="failed", reason=why)
     try:
         run, verdict = batch.claim(job, "--restart-changed" in flags, retry=restarts > 0)
