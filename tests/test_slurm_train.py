@@ -84,7 +84,7 @@ def test_a_run_preempted_mid_training_ends_as_an_uninterrupted_one(slurm_cluster
     assert all(runs.status(s["run_dir"]) == "finished" for s in (run, twin))
 
     attempts = runs.read_slurm(run["run_dir"])["attempts"]
-    assert [(a["status"], a["restart_count"]) for a in attempts] == [("preempted", 0), ("finished", 1)]
+    assert [(a["status"], a["restart_count"]) for a in attempts] == [("stopped", 0), ("finished", 1)]
     log = open(f"{run['run_dir']}/slurm-{job}_0.log").read()
     assert "DUE TO JOB REQUEUE" in log and "resumed from epoch" in log
     assert without_time(runs.read_history(run["run_dir"])) == without_time(runs.read_history(twin["run_dir"]))
