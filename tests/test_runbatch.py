@@ -158,21 +158,13 @@ def test_bad_options(results_dir):
     assert "cannot read" in tool("runbatch", results_dir / "nope.jsonl", check=2).stderr
 
 
-def test_starts_fast_without_torch_lightning_or_pandas(results_dir):
+def test_imports_neither_torch_lightning_gin_nor_pandas(results_dir):
+    # How fast it starts is bench/startup.py's to measure; what it imports decides it.
     job = lines([spec(results_dir, "t", "true")])
     proc = tool(sys.executable, "-X", "importtime", os.path.join(os.path.dirname(__file__), "..", "tools", "runbatch"),
                 input=job, check=0)
     imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
-    assert not imported & {"torch", "pytorch_lightning", "lightning", "pandas", "numpy"}
-    best = min(_time(["runbatch", "--help"]) for _ in range(3))
-    baseline = min(_time([sys.executable, "-c", "pass"]) for _ in range(3))
-    assert best - baseline < 0.1, (best, baseline)
-
-
-def _time(argv):
-    start = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
+    assert not imported & {"torch", "pytorch_lightning", "lightning", "pandas", "numpy", "gin"}
 
 
 def test_sigterm_stops_the_batch_and_passes_one_sigterm_on(results_dir):

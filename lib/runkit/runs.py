@@ -222,11 +222,15 @@ def alive(run_dir, now=None):
     """True if a live process owns the run.
 
     On the host that took the lock, the lock tells the truth (a `kill -9` frees it at once); for a run
-    whose lock was taken on another machine, where locks may not be shared, a fresh HEARTBEAT does.
+    whose lock was taken on another machine, where locks may not be shared, a fresh HEARTBEAT does, as it
+    does on a file system without locks.
     """
     host = lock_host(run_dir)
     if host is None or host == HOST:
-        return is_locked(run_dir)
+        try:
+            return is_locked(run_dir)
+        except NoLocks:
+            pass  # no locks here (runbatch refuses such a file system; collect still reads it): the heartbeat
     try:
         return (now or time.time()) - os.stat(path(run_dir, HEARTBEAT)).st_mtime < HEARTBEAT_STALE
     except FileNotFoundError:
