@@ -2,6 +2,8 @@
 
 Required keys: `name` (safe as a file name), `run_dir` (a path), `argv` (a non-empty list of strings).
 Optional: `env` ({name: string}, added to the job's environment). Every other key passes through untouched.
+Also what a run is made from (made_from, recorded as RUN_DIR/spec.json) and what changed between two
+records (changes): the rule of docs/spec.md, 'Changed specs'.
 """
 import hashlib
 import json
