@@ -393,3 +393,26 @@ def test_runs_where_the_os_cannot_say_which_cores_it_may_use(tmp_path, results_d
                         env=env, check=0))
     assert out["r0"]["status"] == "finished"
     assert (results_dir / "r0" / runs.STDOUT).read_text() == f"{os.cpu_count()}\n"
+
+
+@pytest.mark.slow
+def test_train_continues_a_finished_sweep_and_refuses_a_changed_one(tmp_path, results_dir, one_thread):
+    from conftest import REPO, without_time
+    path = tmp_path / "grid.yaml"
+
+    def sweep_train(epochs, momentum, *flags, check=0):
+        path.write_text(f"experiment: digits\nconfigs: [{REPO}/configs/digits_mlp.gin]\n"
+                        f"fixed: {{training_loop.n_epochs: {epochs}, optimizer.momentum: {momentum}}}\n"
+                        "grid: {optimizer.lr: [0.05]}\n")
+        return outcomes(tool("runbatch", *flags, input=tool("gridgen", path, check=0).stdout, check=check))["lr=0.05"]
+
+    run_dir = results_dir / "digits" / "lr=0.05"
+    assert sweep_train(1, 0.9)["status"] == "finished"
+    first = without_time(runs.read_history(run_dir))
+    assert sweep_train(2, 0.9)["status"] == "finished"  # train resumed the finished run for one more epoch
+    history = without_time(runs.read_history(run_dir))
+    assert len(history) == 2 and history[:1] == first
+    out = sweep_train(2, 0.5, check=1)
+    assert out["status"] == "conflict" and out["changed"] == ["optimizer.momentum: 0.9 -> 0.5"]
+    assert sweep_train(2, 0.5, "--restart-changed")["status"] == "finished"
+    assert runs.load_C(run_dir)["optimizer.momentum"] == 0.5 and len(runs.read_history(run_dir)) == 2
