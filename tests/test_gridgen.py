@@ -199,12 +199,12 @@ GROWING = [
     # a second rate
     "fixed: {training_loop.n_epochs: 2, optimizer.momentum: 0.9, training_loop.seed: 0}\ngrid: {optimizer.lr: [0.1, 0.01]}\n",
     # momentum becomes an axis; its old value stays in fixed
-    "fixed: {training_loop.n_epochs: 2, optimizer.momentum: 0.9, training_loop.seed: 0}\n"
-    "grid: {optimizer.lr: [0.1, 0.01], optimizer.momentum: [0.9, 0.5]}\n",
+    ("fixed: {training_loop.n_epochs: 2, optimizer.momentum: 0.9, training_loop.seed: 0}\n"
+     "grid: {optimizer.lr: [0.1, 0.01], optimizer.momentum: [0.9, 0.5]}\n"),
     # seeds, the old seed kept in fixed; a zip group; an include entry
-    "fixed: {training_loop.n_epochs: 2, optimizer.momentum: 0.9, training_loop.seed: 0}\n"
-    "grid: {optimizer.lr: [0.1, 0.01], optimizer.momentum: [0.9, 0.5]}\nseeds: [0, 1]\n"
-    "include: [{optimizer.lr: 1.0}]\n",
+    ("fixed: {training_loop.n_epochs: 2, optimizer.momentum: 0.9, training_loop.seed: 0}\n"
+     "grid: {optimizer.lr: [0.1, 0.01], optimizer.momentum: [0.9, 0.5]}\nseeds: [0, 1]\n"
+     "include: [{optimizer.lr: 1.0}]\n"),
 ]
 
 
@@ -231,7 +231,9 @@ def test_an_axis_of_one_value_names_the_run(tmp_path, results_dir):
 def doc_snippets(path):
     """The YAML blocks (indented by 4) of a markdown file that are grid files."""
     blocks, block = [], []
-    for line in open(path, encoding="utf-8").read().splitlines() + ["(end)"]:
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    for line in text.splitlines() + ["(end)"]:
         if line.startswith("    ") or (block and not line.strip()):
             block.append(line[4:])
             continue
