@@ -193,18 +193,15 @@ def test_yaml_float_notation(tmp_path):
     assert yaml.safe_load("x: 1e-3")["x"] == "1e-3"  # why grid has its own loader
 
 
+PINNED = "fixed: {training_loop.n_epochs: 2, optimizer.momentum: 0.9, training_loop.seed: 0}\n"
 GROWING = [
-    # a sweep of one rate, momentum pinned
-    "fixed: {training_loop.n_epochs: 2, optimizer.momentum: 0.9, training_loop.seed: 0}\ngrid: {optimizer.lr: [0.1]}\n",
-    # a second rate
-    "fixed: {training_loop.n_epochs: 2, optimizer.momentum: 0.9, training_loop.seed: 0}\ngrid: {optimizer.lr: [0.1, 0.01]}\n",
+    PINNED + "grid: {optimizer.lr: [0.1]}\n",  # a sweep of one rate
+    PINNED + "grid: {optimizer.lr: [0.1, 0.01]}\n",  # a second rate
     # momentum becomes an axis; its old value stays in fixed
-    ("fixed: {training_loop.n_epochs: 2, optimizer.momentum: 0.9, training_loop.seed: 0}\n"
-     "grid: {optimizer.lr: [0.1, 0.01], optimizer.momentum: [0.9, 0.5]}\n"),
-    # seeds, the old seed kept in fixed; a zip group; an include entry
-    ("fixed: {training_loop.n_epochs: 2, optimizer.momentum: 0.9, training_loop.seed: 0}\n"
-     "grid: {optimizer.lr: [0.1, 0.01], optimizer.momentum: [0.9, 0.5]}\nseeds: [0, 1]\n"
-     "include: [{optimizer.lr: 1.0}]\n"),
+    PINNED + "grid: {optimizer.lr: [0.1, 0.01], optimizer.momentum: [0.9, 0.5]}\n",
+    # seeds, the old seed kept in fixed; an include entry
+    PINNED + "grid: {optimizer.lr: [0.1, 0.01], optimizer.momentum: [0.9, 0.5]}\nseeds: [0, 1]\n"
+             "include: [{optimizer.lr: 1.0}]\n",
 ]
 
 
