@@ -87,13 +87,17 @@ def claim(s, restart_changed=False, retry=False):
     run = lifecycle.Run(s["run_dir"])
     if not run.claim():
         return None, Verdict("skipped", "running")
-    verdict = decide(s, restart_changed, ignore_running=True)
-    if verdict.action != "run":
+    try:
+        verdict = decide(s, restart_changed, ignore_running=True)
+        if verdict.action != "run":
+            run.release()
+            return None, verdict
+        if verdict.start == "restart":
+            run.clear()
+        elif verdict.start == "continue":
+            runs.remove(s["run_dir"], runs.FINISHED)
+        run.record(spec.made_from(s))
+    except BaseException:
         run.release()
-        return None, verdict
-    if verdict.start == "restart":
-        run.clear()
-    elif verdict.start == "continue":
-        runs.remove(s["run_dir"], runs.FINISHED)
-    run.record(spec.made_from(s))
+        raise
     return run, verdict

@@ -50,10 +50,10 @@ class Run:
 
     def start(self, argv, env=None, **popen):
         """Start the job holding the run's lock (RUNKIT_LOCK_FD); the Popen, or OSError if it cannot start."""
-        runs.remove(self.run_dir, runs.ERROR, runs.STOPPED)  # a new attempt starts
-        runs.touch(self.run_dir, runs.HEARTBEAT)
         env = {**(env if env is not None else os.environ), "RUNKIT_LOCK_FD": str(self.fd)}
         try:
+            runs.remove(self.run_dir, runs.ERROR, runs.STOPPED)  # a new attempt starts
+            runs.touch(self.run_dir, runs.HEARTBEAT)
             return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, pass_fds=(self.fd,), **popen)
         finally:
             self.release()  # the child holds the lock now; it dies with the child
