@@ -65,7 +65,9 @@ def made_from(spec):
     The command is the argv with the run folder, the config files and the -b bindings taken out (they are
     compared on their own), so that moving the results or the checkout changes nothing.
     """
-    configs = spec.get("configs") or [w for w in spec["argv"][1:] if w.endswith(".gin") and os.path.isfile(w)]
+    configs = spec.get("configs")
+    if not (isinstance(configs, list) and all(isinstance(c, str) for c in configs)):
+        configs = [w for w in spec["argv"][1:] if w.endswith(".gin") and os.path.isfile(w)]
     command, found = _command_and_bindings(spec["argv"], spec["run_dir"], configs)
     given = spec.get("gin_bindings")
     return {"name": spec["name"], "argv": spec["argv"], "command": command,
