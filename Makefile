@@ -4,28 +4,32 @@ PYTHON ?= python3
 VENV := .venv
 export RESULTS_DIR ?= $(CURDIR)/results
 export DATA_DIR ?= $(CURDIR)/data
-export PATH := $(CURDIR)/tools:$(CURDIR)/$(VENV)/bin:$(PATH)
-TOOLS := train gridgen runbatch collect plot sync
+# The tools are where installing runkit puts them, .venv/bin (RUNKIT_BIN: the tests point it at this checkout).
+RUNKIT_BIN ?= $(CURDIR)/$(VENV)/bin
+export PATH := $(RUNKIT_BIN):$(PATH)
 
-.PHONY: help env test test-fast bench clean-env sync tune_lr
+.PHONY: help env lint test test-fast bench clean-env sync tune_lr
 .DEFAULT_GOAL := help
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-env: $(VENV)/.done ## build .venv with the exact pins of requirements.txt (no-op when up to date)
+env: $(VENV)/.done ## build .venv: requirements.txt's exact pins, then runkit (pip install -e .; tools in .venv/bin)
 
-$(VENV)/.done: requirements.txt pyproject.toml
+# pip copies the tools into .venv/bin: an edited tool is installed again.
+$(VENV)/.done: requirements.txt pyproject.toml $(wildcard tools/*)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements.txt
-	$(VENV)/bin/pip install -q --no-deps -e . --config-settings editable_mode=compat
-	for t in $(TOOLS); do printf '#!/bin/sh\nexec "%s/$(VENV)/bin/python" "%s/tools/%s" "$$@"\n' "$(CURDIR)" "$(CURDIR)" $$t > $(VENV)/bin/$$t; chmod +x $(VENV)/bin/$$t; done
+	$(VENV)/bin/pip install -q -e .
 	touch $@
 
-test: env ## run the whole test suite: fast, slow and SLURM tests (what CI runs)
+lint: env ## ruff: undefined names, unused imports, syntax errors (pyproject.toml's [tool.ruff])
+	$(VENV)/bin/ruff check -q .
+
+test: lint ## ruff, then the whole test suite: fast, slow and SLURM tests (what CI runs)
 	$(VENV)/bin/python -m pytest -m "" -q
 
-test-fast: env ## run the fast default suite (a few minutes on 2 cores)
+test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
 	$(VENV)/bin/python -m pytest -q
 
 BENCHES := loop runbatch collect startup
@@ -35,7 +39,7 @@ bench: env ## run every benchmark in bench/, full (~9 min on 2 cores); .venv/bin
 
 sync: env ## keep SYNC_DEST (host:path, set in e.sh) in step with this checkout; SYNC_FLAGS=--once for one sync
 	@if [ -z "$(SYNC_DEST)" ]; then echo "make sync: SYNC_DEST is not set; export SYNC_DEST=host:path (see e.sh)" >&2; exit 2; fi
-	$(CURDIR)/tools/sync $(SYNC_FLAGS) $(CURDIR) "$(SYNC_DEST)"
+	$(RUNKIT_BIN)/sync $(SYNC_FLAGS) $(CURDIR) "$(SYNC_DEST)"
 
 clean-env: ## remove .venv
 	rm -rf $(VENV)

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
-"""How fast is train? Its loop's steps/s against a plain PyTorch loop, and its time to the first step.
+"""How fast is train? Its steps/s against a bare pl.Trainer and a plain PyTorch loop, and its time to the
+first step.
 
-Steps/s: both loops batch the same in-memory tensors (a fresh permutation per epoch, index, forward,
-backward, step) in this process, alternating. runkit's Loop runs with its essential callbacks (checkpoints
-every checkpoint.every_n_steps steps) but without per-epoch validation, which the plain loop lacks.
-Targets: 0.95 of plain PyTorch for a small CNN on 32x32 inputs, 0.8 for a tiny MLP on the digits.
+Steps/s, in this process, alternating, over the same in-memory data, without validation:
+- runkit: `train`'s Trainer as runkit.fit builds it (kit defaults, RunRecorder with its checkpoints every
+  checkpoint_every_n_steps, TensorBoard), the classification task, the data module cutting batches on the
+  device;
+- bare Trainer: `pl.Trainer(max_epochs=...)` with Lightning's defaults, a LightningModule that logs its loss
+  with `self.log`, a DataLoader over a TensorDataset: what a user writes first;
+- plain: a loop anyone would write (permutation, index, forward, backward, step).
+Steps are timed from the first batch to the last (setup excluded) by a callback.
+Targets: runkit >= 0.95 of plain PyTorch for a small CNN on 32x32 inputs; >= 1.5x the bare Trainer for the
+tiny digits MLP.
 
 First step: wall clock from spawning `train RUN configs/digits_mlp.gin` to its first optimizer step (seen
-through bench/first_step.py, a callback gin imports into the real tool), against a plain PyTorch script
-that imports torch, loads the digits and takes one step. No target; the imports that dominate it are
-timed alongside.
+through bench/first_step.py, a callback gin imports into the real tool), against a plain PyTorch script.
 
     .venv/bin/python bench/loop.py [--quick]
 """
@@ -24,27 +29,123 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 sys.path.insert(0, os.path.join(REPO, "lib"))
 
+import pytorch_lightning as pl  # noqa: E402
 import report  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from first_step import PREFIX  # noqa: E402
-from runkit import config  # noqa: E402
-from runkit.data import Dataset  # noqa: E402
-from runkit.registry import DATASETS, MODELS  # noqa: E402
+from runkit import config, fit  # noqa: E402
+from runkit.data import TensorData  # noqa: E402
+from runkit.registry import DATA, MODELS  # noqa: E402
 
 
-@DATASETS.register("bench_random32")
-def random32(n=2048):
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
-    return Dataset(x, y, x[:256], y[:256], n_classes=10)
+@DATA.register("bench_random32")
+class Random32(TensorData):
+    input_shape, n_classes = (3, 32, 32), 10
+
+    def load(self, n=2048):
+        g = torch.Generator().manual_seed(0)
+        x, y = torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
+        return {"train": (x, y), "val": (x[:256], y[:256])}
 
 
-CASES = {  # name: (model, dataset, batch size, steps per timing, target ratio)
-    "cnn_random32": ("cnn", "bench_random32", 128, 60, 0.95),
-    "mlp_digits": ("mlp", "digits", 32, 2000, 0.8),
+CASES = {  # name: (model, data, batch size, epochs per timing, target, what the target compares with)
+    "cnn_random32": ("cnn", "bench_random32", 128, 2, 0.95, "plain"),
+    "mlp_digits": ("mlp", "digits", 32, 30, 1.5, "bare"),
 }
+
+
+class StepTimer(pl.Callback):
+    """Steps/s from the first batch's start to the last batch's end."""
+
+    def on_train_batch_start(self, trainer, *args):
+        if getattr(self, "start", None) is None:
+            self.start, self.first = time.perf_counter(), trainer.global_step
+
+    def on_train_batch_end(self, trainer, *args):
+        self.end, self.last = time.perf_counter(), trainer.global_step
+
+    def rate(self):
+        return (self.last - self.first + 1) / (self.end - self.start)
+
+
+class BareModule(pl.LightningModule):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.net(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9)
+
+
+def runkit_steps(case, epochs):
+    model, data, batch_size, *_ = CASES[case]
+    with tempfile.TemporaryDirectory() as run_dir:
+        flat = config.parse([], [f"training_loop.data='{data}'", f"classification.model='{model}'",
+                                 f"{data}.batch_size={batch_size}", f"training_loop.n_epochs={epochs}",
+                                 "trainer.limit_val_batches=0", "optimizer.lr=0.05", "optimizer.momentum=0.9"])
+        job = fit.Job(fit.training_loop(), run_dir, flat, log=lambda message: None)
+        timer = StepTimer()
+        job.trainer.callbacks.insert(0, timer)
+        job.fit(None)
+        return timer.rate()
+
+
+def bare_steps(case, epochs):
+    model, data, batch_size, *_ = CASES[case]
+    x, y = DATA.get(data)().load()["train"]
+    torch.manual_seed(0)
+    module = BareModule(MODELS.get(model)(tuple(x.shape[1:]), 10))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True)
+    timer = StepTimer()
+    with tempfile.TemporaryDirectory() as root:
+        trainer = pl.Trainer(max_epochs=epochs, limit_val_batches=0, default_root_dir=root, callbacks=[timer])
+        trainer.fit(module, loader)
+    return timer.rate()
+
+
+def plain_steps(case, epochs):
+    """The loop anyone would write: permutation, index, forward, loss, backward, step."""
+    model_name, data, batch_size, *_ = CASES[case]
+    x_all, y_all = DATA.get(data)().load()["train"]
+    torch.manual_seed(0)
+    model = MODELS.get(model_name)(tuple(x_all.shape[1:]), 10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    n, done = len(y_all), 0
+    started = time.perf_counter()
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
+        for i in range(0, n, batch_size):
+            index = order[i:i + batch_size]
+            loss = F.cross_entropy(model(x_all[index]), y_all[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            done += 1
+    return done / (time.perf_counter() - started)
+
+
+def bench_steps(case, epochs, repeat):
+    *_, target, anchor_name = CASES[case]
+    anchors = {"plain": plain_steps, "bare": bare_steps}
+    ours = lambda: runkit_steps(case, epochs)  # noqa: E731
+    anchor = lambda: anchors[anchor_name](case, epochs)  # noqa: E731
+    other = lambda: anchors["bare" if anchor_name == "plain" else "plain"](case, epochs)  # noqa: E731
+    ours(), anchor()  # warm up both
+    figures, anchor_figures = report.alternate(ours, anchor, repeat)
+    threads = torch.get_num_threads()
+    report.row(f"{case} vs {anchor_name} ({threads} thr)", figures, anchor_figures, unit="steps/s",
+               min_ratio=target)
+    report.row(f"{case} vs {'bare' if anchor_name == 'plain' else 'plain'}", figures,
+               [other() for _ in range(max(1, repeat // 2))], unit="steps/s")
+
 
 PLAIN_FIRST_STEP = """\
 import time, torch
@@ -63,54 +164,6 @@ IMPORTS = {  # what dominates the time to the first step: imports, cumulative
     "+ sklearn.datasets (the plain script's)": "import torch, sklearn.datasets",
     "+ runkit's components (train's)": "import sklearn.datasets, runkit.config; runkit.config.register_components()",
 }
-
-
-def runkit_steps(loop, steps):
-    """Steps/s of loop.train_epoch over `steps` steps, epoch after epoch as fit would run them."""
-    done, started = 0, time.perf_counter()
-    while done < steps:
-        loop.batch = 0
-        loop.train_epoch()
-        done += loop.batches_per_epoch
-        loop.epoch += 1
-    return done / (time.perf_counter() - started)
-
-
-def plain_steps(model, optimizer, x_all, y_all, batch_size, steps):
-    """The loop anyone would write: permutation, index, forward, loss, backward, step."""
-    done, epoch, started = 0, 0, time.perf_counter()
-    n = len(y_all)
-    while done < steps:
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
-        for i in range(0, n, batch_size):
-            index = order[i:i + batch_size]
-            loss = F.cross_entropy(model(x_all[index]), y_all[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            done += 1
-        epoch += 1
-    return done / (time.perf_counter() - started)
-
-
-def bench_steps(case, steps, repeat):
-    from runkit.loop import Loop, training_loop
-    from runkit.optim import optimizer
-    model_name, dataset_name, batch_size, _, target = CASES[case]
-    config.parse([], [])
-    with tempfile.TemporaryDirectory() as run_dir:
-        loop = Loop(training_loop(model=model_name, dataset=dataset_name, batch_size=batch_size, n_epochs=10**6),
-                    run_dir, log=lambda message: None)
-        loop.start()
-        data = loop.data
-        torch.manual_seed(0)
-        model = MODELS.get(model_name)(data.input_shape, data.n_classes)
-        opt = optimizer(model.parameters())
-        plain = lambda: plain_steps(model, opt, data.train_x, data.train_y, batch_size, steps)  # noqa: E731
-        ours = lambda: runkit_steps(loop, steps)  # noqa: E731
-        ours(), plain()  # warm up both
-        report.row(f"{case} ({torch.get_num_threads()} threads)", *report.alternate(ours, plain, repeat),
-                   unit="steps/s", min_ratio=target)
 
 
 def train_first_step(root):
@@ -155,8 +208,8 @@ def main():
     quick = report.quick_flag(__doc__, "fewer steps and repeats: a smoke run")
     repeat = 2 if quick else 6
     report.header("train's loop: steps/s against a plain PyTorch loop; spawn to first step against a plain script")
-    for case, (*_, steps, _) in CASES.items():
-        bench_steps(case, steps // 5 if quick else steps, repeat)
+    for case, (_, _, _, epochs, _, _) in CASES.items():
+        bench_steps(case, max(1, epochs // 5) if quick else epochs, repeat)
     bench_first_step(repeat if quick else 5)
 
 

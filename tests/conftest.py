@@ -1,19 +1,89 @@
 """Test setup: tools run as real processes from this checkout, on PATH, with this checkout's runkit.
 
-PATH gets <repo>/tools and the running interpreter's bin first; PYTHONPATH gets <repo>/lib, so a worktree
-tests its own code even when .venv's editable install points elsewhere.
+Installing the package puts the tools in the environment's bin/ (`make env`: .venv/bin), but those copies
+come from whichever checkout was installed last, and a worktree may share its .venv with another. So the
+tests put first on PATH a folder of shims, one per tool, each running this checkout's tools/TOOL with the
+running interpreter, and put <repo>/lib first on PYTHONPATH: a checkout always tests its own code. The
+Makefile takes its tools from RUNKIT_BIN, which points at the same shims here.
+
+`requires("rsync", "jq")` marks a test that needs programs which a fresh machine may lack: it is skipped,
+with the reason, where one is missing (RUNKIT_TESTS_NEED_ALL=1, which .ci/run sets after installing them
+all, turns that skip into a failure). `pytest.mark.slurm` tests need SLURM and root in the same way.
 """
+import atexit
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-os.environ["PATH"] = os.pathsep.join([str(REPO / "tools"), os.path.dirname(sys.executable), os.environ["PATH"]])
+TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync")
+SLURM_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
+# Where each program comes from, for the skip reason.
+DEBIAN_PACKAGE = {"sshd": "openssh-server", "ssh": "openssh-client", "ssh-keygen": "openssh-client",
+                  "munged": "munge", "slurmctld": "slurmctld", "slurmd": "slurmd"}
+DEBIAN_PACKAGE.update(dict.fromkeys(("sbatch", "squeue", "scancel", "scontrol", "sinfo"), "slurm-client"))
+
+
+def _make_shims():
+    shims = tempfile.mkdtemp(prefix="runkit-tools-")
+    atexit.register(shutil.rmtree, shims, True)
+    for name in TOOLS:
+        path = os.path.join(shims, name)
+        with open(path, "w") as f:
+            f.write(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(REPO / 'tools' / name))} \"$@\"\n")
+        os.chmod(path, 0o755)
+    return shims
+
+
+SHIMS = _make_shims()
+os.environ["PATH"] = os.pathsep.join([SHIMS, os.path.dirname(sys.executable), os.environ["PATH"]])
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "lib"), os.environ.get("PYTHONPATH")]))
+os.environ["RUNKIT_BIN"] = SHIMS
 sys.path.insert(0, str(REPO / "lib"))
+
+
+def missing(*programs, path=None):
+    """The programs not found on PATH (nor in /usr/sbin and /sbin, where daemons such as sshd live)."""
+    search = os.pathsep.join([os.environ.get("PATH", "") if path is None else path, "/usr/sbin", "/sbin"])
+    return [p for p in programs if not shutil.which(p, path=search)]
+
+
+def requires(*programs):
+    """Mark a test (or a module: `pytestmark = requires(...)`) that runs these programs: skipped where one
+    is missing, with the reason."""
+    return pytest.mark.requires(*programs)
+
+
+_MISSING = pytest.StashKey[str]()
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        absent = missing(*(p for mark in item.iter_markers("requires") for p in mark.args))
+        if item.get_closest_marker("slurm"):
+            absent += missing(*SLURM_PROGRAMS)
+        if absent:
+            packages = sorted({DEBIAN_PACKAGE.get(p, p) for p in absent})
+            reason = f"needs {', '.join(dict.fromkeys(absent))} (apt-get install {' '.join(packages)}; .ci/run does)"
+        elif item.get_closest_marker("slurm") and os.geteuid() != 0:
+            reason = "the local SLURM cluster (scripts/slurm-cluster) needs root"
+        else:
+            continue
+        if os.environ.get("RUNKIT_TESTS_NEED_ALL") == "1":
+            item.stash[_MISSING] = reason  # fails in setup: see below
+        else:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_runtest_setup(item):
+    if _MISSING in item.stash:
+        pytest.fail(f"{item.stash[_MISSING]}, but RUNKIT_TESTS_NEED_ALL=1 says everything is installed", pytrace=False)
 
 
 @pytest.fixture

@@ -16,8 +16,13 @@ from cifar_archive import write_cifar_archive
 import runkit.data.cifar10 as cifar_module
 from runkit.cli import UsageError
 from runkit.data import DataMissing
-from runkit.data.cifar10 import MEAN, STD, cifar10, crop_and_flip
-from runkit.registry import DATASETS
+from runkit.data.cifar10 import CIFAR10, MEAN, STD, crop_and_flip
+from runkit.registry import DATA
+
+
+def cifar10(**kwargs):
+    """The splits as tensors: {"train": (x, y), "val": (x, y), "test": (x, y)}."""
+    return CIFAR10(**kwargs).load()
 
 
 @pytest.fixture
@@ -30,29 +35,32 @@ def normalized(images):
     return (images / 255.0 - mean) / std
 
 
-def test_reads_every_batch_normalized(archive):
+def test_reads_every_batch_normalized_and_validates_on_held_out_training_images(archive):
     data_dir, written = archive
-    data = cifar10(data_dir=data_dir, download=False)
+    data = cifar10(data_dir=data_dir, download=False, n_val=20)
     train_images = np.concatenate([written[f"data_batch_{i}"][0] for i in range(1, 6)])
     train_labels = np.concatenate([written[f"data_batch_{i}"][1] for i in range(1, 6)])
-    assert data.train_x.shape == (100, 3, 32, 32) and data.val_x.shape == (20, 3, 32, 32)
-    assert data.train_x.dtype == torch.float32 and data.train_y.dtype == torch.int64
-    assert data.n_classes == 10 and data.input_shape == (3, 32, 32)
-    np.testing.assert_array_equal(data.train_y.numpy(), train_labels)
-    np.testing.assert_array_equal(data.val_y.numpy(), written["test_batch"][1])
-    np.testing.assert_allclose(data.train_x.numpy(), normalized(train_images), atol=1e-5)
-    np.testing.assert_allclose(data.val_x.numpy(), normalized(written["test_batch"][0]), atol=1e-5)
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = data["train"], data["val"], data["test"]
+    assert train_x.shape == (80, 3, 32, 32) and val_x.shape == (20, 3, 32, 32) and test_x.shape == (20, 3, 32, 32)
+    assert train_x.dtype == torch.float32 and train_y.dtype == torch.int64
+    assert CIFAR10.n_classes == 10 and CIFAR10.input_shape == (3, 32, 32)
+    # validation is held out of the training batches; the test batch is only the test split
+    held = torch.cat([train_x, val_x])
+    assert sorted(torch.cat([train_y, val_y]).tolist()) == sorted(train_labels.tolist())
+    expected = torch.from_numpy(normalized(train_images)).float()
+    assert all(any(torch.allclose(image, e, atol=1e-5) for e in expected) for image in held[::10])
+    np.testing.assert_array_equal(test_y.numpy(), written["test_batch"][1])
+    np.testing.assert_allclose(test_x.numpy(), normalized(written["test_batch"][0]), atol=1e-5)
 
 
 def test_subsets_keep_the_first_images(archive):
     data_dir, written = archive
-    data = cifar10(data_dir=data_dir, download=False, n_train=30, n_val=5)
-    assert len(data.train_x) == 30 and len(data.val_y) == 5
+    data = cifar10(data_dir=data_dir, download=False, n_train=30, n_val=5, n_test=4)
+    assert len(data["train"][1]) == 30 and len(data["val"][1]) == 5 and len(data["test"][1]) == 4
     first_two = np.concatenate([written["data_batch_1"][1], written["data_batch_2"][1]])
-    np.testing.assert_array_equal(data.train_y.numpy(), first_two[:30])
-    np.testing.assert_allclose(data.val_x.numpy(), normalized(written["test_batch"][0][:5]), atol=1e-5)
-    with pytest.raises(UsageError, match="fewer than the 101 asked for: lower cifar10.n_train"):
-        cifar10(data_dir=data_dir, download=False, n_train=101)
+    assert sorted(torch.cat([data["train"][1], data["val"][1]]).tolist()) == sorted(first_two[:35].tolist())
+    with pytest.raises(UsageError, match="fewer than the 106 asked for: lower cifar10.n_train"):
+        cifar10(data_dir=data_dir, download=False, n_train=101, n_val=5)
     with pytest.raises(UsageError, match="cifar10.n_val = 0"):
         cifar10(data_dir=data_dir, download=False, n_val=0)
 
@@ -62,10 +70,12 @@ def test_same_images_as_torchvisions_reader(archive, monkeypatch):
     data_dir, _ = archive
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
     reference = torchvision.datasets.CIFAR10(data_dir, train=True, download=False)
-    data = cifar10(data_dir=data_dir, download=False, augment=False)
-    expected = torch.from_numpy(reference.data).permute(0, 3, 1, 2).numpy()
-    np.testing.assert_allclose(data.train_x.numpy(), normalized(expected), atol=1e-5)
-    assert data.train_y.tolist() == reference.targets and data.augment is None
+    module = CIFAR10(data_dir=data_dir, download=False, augment=False, n_val=20)
+    data = module.load()
+    expected = torch.from_numpy(reference.data).permute(0, 3, 1, 2)
+    order = torch.randperm(100, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(data["train"][0].numpy(), normalized(expected[order[20:]].numpy()), atol=1e-5)
+    assert data["train"][1].tolist() == [reference.targets[i] for i in order[20:]] and module.augment is None
 
 
 def test_data_dir_binds_in_gin(archive, monkeypatch):
@@ -73,14 +83,14 @@ def test_data_dir_binds_in_gin(archive, monkeypatch):
     monkeypatch.setenv("DATA_DIR", str(data_dir / "elsewhere"))
     try:
         gin.parse_config(f"cifar10.data_dir = '{data_dir}'\ncifar10.download = False\ncifar10.n_val = 3")
-        assert len(DATASETS.get("cifar10")().val_y) == 3
+        assert len(DATA.get("cifar10")().load()["val"][1]) == 3
     finally:
         gin.clear_config()
 
 
 def test_augment_is_a_padded_crop_or_its_mirror_and_follows_the_seed(archive):
     data_dir, _ = archive
-    x = cifar10(data_dir=data_dir, download=False).train_x[:16]
+    x = cifar10(data_dir=data_dir, download=False, n_val=20)["train"][0][:16]
     first = crop_and_flip(x, torch.Generator().manual_seed(1))
     assert first.shape == x.shape
     assert torch.equal(first, crop_and_flip(x, torch.Generator().manual_seed(1)))
@@ -122,9 +132,9 @@ def test_downloads_and_extracts_when_missing(tmp_path, monkeypatch):
         monkeypatch.setattr(cifar_module, "URL", f"http://127.0.0.1:{server.server_port}/cifar-10-python.tar.gz")
         md5 = hashlib.md5((served / "cifar-10-python.tar.gz").read_bytes()).hexdigest()
         monkeypatch.setattr(cifar_module, "MD5", md5)
-        data = cifar10(data_dir=tmp_path / "data", n_val=4)
+        data = cifar10(data_dir=tmp_path / "data", n_val=4, n_test=4)
         server.shutdown()
-    np.testing.assert_array_equal(data.val_y.numpy(), written["test_batch"][1][:4])
+    np.testing.assert_array_equal(data["test"][1].numpy(), written["test_batch"][1][:4])
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [".cifar-10.lock", "cifar-10-batches-py"]
 
 
@@ -136,4 +146,4 @@ def test_incomplete_folder_is_not_downloaded_over(archive):
 
 
 def test_registered():
-    assert "cifar10" in DATASETS.names()
+    assert "cifar10" in DATA.names()

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, requires
 
 JOB = Path(__file__).parent / "jobs" / "lr_bowl.py"
 GRID = f"""\
@@ -36,6 +36,7 @@ def test_gridgen_runbatch_collect_plot(tmp_path, results_dir):
     assert "a: optimizer.lr=0.001" in curves.stdout
 
 
+@requires("jq")
 def test_jq_selects_runs_between_gridgen_and_runbatch(tmp_path, results_dir):
     (tmp_path / "grid.yaml").write_text(GRID)
     proc = sh("gridgen grid.yaml | jq -c 'select(.bindings.seed == 1)' | runbatch --dry-run", tmp_path)

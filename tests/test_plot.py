@@ -1,13 +1,18 @@
 """plot: PNG, best-X summary, log scale, learning curves, the terminal renderer, bad tables."""
+import csv
+import io
 import json
+import shlex
+import subprocess
 
 import pytest
 
 from conftest import tool
 from runkit import textplot
+from test_collect import make_run, regression, write_run
 
-TABLE = "name,status,lr,seed,best_val_acc\n" + "".join(
-    f"lr={lr}_seed={s},finished,{lr},{s},{acc + s / 100}\n"
+TABLE = "name,status,lr,seed,monitor,mode,best_val_acc\n" + "".join(
+    f"lr={lr}_seed={s},finished,{lr},{s},val_acc,max,{acc + s / 100}\n"
     for lr, acc in ((0.001, 0.6), (0.01, 0.8), (0.1, 0.9), (1.0, 0.3)) for s in (0, 1, 2))
 
 
@@ -32,8 +37,8 @@ def test_hue_jsonl_input_and_loss_goal(tmp_path):
 
 
 def test_learning_curves_in_the_terminal(tmp_path):
-    table = "optimizer.lr,seed,epoch,val_acc\n" + "".join(
-        f"{lr},{s},{e},{0.5 + e * lr}\n" for lr in (0.1, 0.2) for s in (0, 1) for e in range(4))
+    table = "optimizer.lr,seed,monitor,mode,epoch,val_acc\n" + "".join(
+        f"{lr},{s},val_acc,max,{e},{0.5 + e * lr}\n" for lr in (0.1, 0.2) for s in (0, 1) for e in range(4))
     proc = tool("plot", "epoch", "--hue", "optimizer.lr", "--term", "-o", tmp_path / "c.png", input=table, check=0)
     assert "val_acc" in proc.stdout and "a: optimizer.lr=0.1" in proc.stdout and "b: optimizer.lr=0.2" in proc.stdout
     assert any(0x2800 <= ord(c) <= 0x28FF for c in proc.stdout)
@@ -54,7 +59,9 @@ def test_text_renderer_scales_and_marks_points():
     ("{not json\n", ["lr"], "not a collect table"),
     (TABLE, ["momentum"], "no column 'momentum'"),
     (TABLE, ["lr", "--hue", "opt"], "no column 'opt'"),
-    ("lr,best_val_acc\n0.1,\n", ["lr"], "no row has both"),
+    ("lr,best_val_acc\n0.1,\n", ["lr", "--y", "best_val_acc"], "no row has both"),
+    ("lr,best_val_acc\n0.1,0.5\n", ["lr"], "names no monitored metric"),
+    ("lr,monitor,best_a,best_b\n0.1,a,1,2\n0.2,b,1,2\n", ["lr"], "monitor different metrics (a, b)"),
 ])
 def test_bad_tables_exit_2(tmp_path, stdin, args, message):
     proc = tool("plot", *args, input=stdin, check=2, cwd=tmp_path)
@@ -63,7 +70,105 @@ def test_bad_tables_exit_2(tmp_path, stdin, args, message):
 
 
 def test_words_on_x(tmp_path):
-    table = "opt,seed,best_val_acc\nsgd,0,0.9\nsgd,1,0.92\nadam,0,0.95\nadam,1,0.94\n"
+    table = "opt,seed,monitor,best_val_acc\n" + "".join(
+        f"{opt},{seed},val_acc,{acc}\n" for opt, seed, acc in (("sgd", 0, 0.9), ("sgd", 1, 0.92), ("adam", 0, 0.95),
+                                                                 ("adam", 1, 0.94)))
     proc = tool("plot", "opt", "--term", "-o", tmp_path / "o.png", input=table, check=0)
     assert "adam" in proc.stdout.splitlines()[-4] and proc.stdout.splitlines()[-1].split()[:2] == ["adam", "0.945"]
     assert (tmp_path / "o.png").exists()
+
+
+def test_a_list_valued_hyperparameter_in_json_lines_is_a_group(tmp_path):
+    rows = [{"hidden": h, "seed": s, "lr": 0.1, "monitor": "val_acc", "best_val_acc": acc + s / 10}
+            for h, acc in (([64, 64], 0.5), ([32], 0.7)) for s in (0, 1)]
+    proc = tool("plot", "lr", "-o", tmp_path / "h.png", input="".join(json.dumps(r) + "\n" for r in rows), check=0)
+    assert [line.split("  ")[0] for line in proc.stdout.splitlines()[1:]] == ["[32]", "[64, 64]"]
+    assert "one line per hidden, mean ± std over 2 seeds" in proc.stderr
+
+
+def sh(script, cwd):
+    """A pipeline as a user types it (bash -o pipefail); returns (stdout, stderr)."""
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", script], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, f"{script}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout, proc.stderr
+
+
+def test_a_regression_sweep_plots_its_monitor(tmp_path, results_dir):
+    root = results_dir / "reg"
+    for lr in (0.01, 0.1, 1.0):
+        for seed in (0, 1):
+            write_run(root / f"lr={lr}_seed={seed}", {"optimizer.lr": lr, "training_loop.seed": seed},
+                      regression(lr, seed), "val_mse", "min")
+    collect = f"collect {shlex.quote(str(root))}"
+    for y in ("", " --y val_mse", " --y best_val_mse"):
+        out, err = sh(f"{collect} | plot lr{y}", tmp_path)
+        assert out.splitlines()[0].split()[:3] == ["best", "lr", "best_val_mse"]
+        assert out.splitlines()[1].split()[:2] == ["0.1", "0.505"]  # the lowest, as the runs' mode says
+        assert "lowest (the runs' mode for val_mse)" in err and (tmp_path / "plots/best_val_mse_vs_lr.png").exists()
+    out, _ = sh(f"collect --history {shlex.quote(str(root))} | plot epoch --points", tmp_path)
+    assert {r["epoch"]: r["n"] for r in csv.DictReader(io.StringIO(out)) if r["optimizer.lr"] == "0.1"} == {
+        "0": "2", "1": "2", "2": "2"}  # the monitor, val_mse, per epoch
+
+
+def test_the_goal_comes_from_the_mode_not_the_name(tmp_path):
+    table = "lr,monitor,mode,best_val_wer\n0.1,val_wer,min,0.2\n0.2,val_wer,min,0.1\n0.3,val_wer,min,0.3\n"
+    out, err = sh(f"printf %s {shlex.quote(table)} | plot lr", tmp_path)
+    assert out.splitlines()[1].split()[:2] == ["0.2", "0.1"]
+    assert "lowest (the runs' mode for val_wer)" in err
+    out, err = sh(f"printf %s {shlex.quote(table)} | plot lr --y best_val_wer --goal max", tmp_path)
+    assert out.splitlines()[1].split()[:2] == ["0.3", "0.3"] and "highest (--goal)" in err
+
+
+@pytest.fixture
+def curves(results_dir):
+    """Learning curves of 3 learning rates x 2 weight decays x 2 seeds, written as train writes them."""
+    root = results_dir / "curves"
+    for lr in (0.1, 0.2, 0.3):
+        for wd in (0.0, 0.5):
+            for seed in (0, 1):
+                make_run(root, f"lr={lr}_wd={wd}_seed={seed}", {"optimizer.lr": lr, "optimizer.weight_decay": wd,
+                                                                 "training_loop.seed": seed},
+                         [round(0.5 + e * lr - wd / 10 + seed / 100, 4) for e in range(3)])
+    return root
+
+
+def test_curves_average_only_over_seeds(tmp_path, curves):
+    out, err = sh(f"collect --history {shlex.quote(str(curves))} | plot epoch --points", tmp_path)
+    points = list(csv.DictReader(io.StringIO(out)))
+    assert list(points[0]) == ["optimizer.lr", "weight_decay", "epoch", "mean", "std", "n", "low", "high"]
+    assert len(points) == 3 * 2 * 3 and {p["n"] for p in points} == {"2"}
+    assert "one line per optimizer.lr, weight_decay, mean ± std over 2 seeds" in err
+    first = points[2]  # lr 0.1, wd 0.0, epoch 2: (0.7 + 0.71) / 2
+    assert (first["optimizer.lr"], first["weight_decay"], first["epoch"], first["mean"]) == ("0.1", "0.0", "2",
+                                                                                             "0.705")
+    out, err = sh(f"collect --history {shlex.quote(str(curves))} | plot epoch --hue weight_decay --term -o c.png",
+                  tmp_path)
+    assert "a: weight_decay=0.0, optimizer.lr=0.1" in out and "f: weight_decay=0.5, optimizer.lr=0.3" in out
+    out, err = sh(f"collect {shlex.quote(str(curves))} | plot lr", tmp_path)
+    assert [line.split()[:2] for line in out.splitlines()] == [["weight_decay", "best"], ["0.0", "0.3"],
+                                                               ["0.5", "0.3"]]
+    assert "mean ± std over 2 seeds" in err
+
+
+def test_rows_that_are_not_seeds_are_not_called_seeds(tmp_path, curves):
+    table = "lr,monitor,best_val_loss\n0.1,val_loss,1\n0.1,val_loss,3\n"
+    _, err = sh(f"printf %s {shlex.quote(table)} | plot lr", tmp_path)
+    assert "mean ± std over 2 rows" in err
+    _, err = sh(f"printf %s {shlex.quote(table.replace('lr,', 'lr,seed,').replace('0.1,', '0.1,0,'))} | plot lr",
+                tmp_path)
+    assert "mean ± std over 2 rows" in err  # the same seed twice: not two seeds
+    _, err = sh(f"collect --history {shlex.quote(str(curves))} | plot optimizer.lr --y val_acc", tmp_path)
+    assert "mean ± std over 6 rows" in err  # 3 epochs of 2 seeds
+
+
+@pytest.mark.parametrize("y,values,band", [
+    ("best_val_acc", (1.0, 0.6), (0.5171573, 1.0)),  # an accuracy: clipped to [0, 1]
+    ("best_val_loss", (0.0, 0.4), (-0.0828427, 0.4828427)),  # not bounded
+    ("best_val_acc", (100.0, 60.0), (51.715729, 108.28427)),  # an accuracy in percent: not a fraction
+])
+def test_the_band_of_an_accuracy_stays_within_0_and_1(tmp_path, y, values, band):
+    table = f"lr,seed,{y}\n" + "".join(f"0.1,{s},{v}\n" for s, v in enumerate(values))
+    out, _ = sh(f"printf %s {shlex.quote(table)} | plot lr --y {y} --points", tmp_path)
+    point, = csv.DictReader(io.StringIO(out))
+    assert (float(point["low"]), float(point["high"])) == pytest.approx(band)

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import tool
+from jobs.epochs import progress
 from runkit import runs
 
 
@@ -225,7 +226,7 @@ def sweep(tmp_path, *flags, epochs=1, momentum=0.9, check=0):
 
 
 def epochs(results_dir, name):
-    return runs.read_json(results_dir / "exp" / name, "epochs.json")
+    return progress(results_dir / "exp" / name)
 
 
 def test_a_changed_spec_is_a_conflict_and_more_epochs_a_continuation(tmp_path, results_dir):
@@ -239,12 +240,12 @@ def test_a_changed_spec_is_a_conflict_and_more_epochs_a_continuation(tmp_path, r
     assert {o["reason"] for o in sweep(tmp_path, epochs=2).values()} == {"finished"}
 
     # Another binding: a conflict naming it; the folder is left as it was.
-    before = (results_dir / "exp" / "lr=0.1" / "epochs.json").read_text()
+    before = (results_dir / "exp" / "lr=0.1" / runs.HISTORY).read_text()
     out = sweep(tmp_path, epochs=2, momentum=0.5, check=1)
     assert {o["status"] for o in out.values()} == {"conflict"}
     assert out["lr=0.1"]["changed"] == ["optimizer.momentum: 0.9 -> 0.5"]
     assert out["lr=0.1"]["attempts"] == 0 and "optimizer.momentum: 0.9 -> 0.5" in out["lr=0.1"]["reason"]
-    assert (results_dir / "exp" / "lr=0.1" / "epochs.json").read_text() == before
+    assert (results_dir / "exp" / "lr=0.1" / runs.HISTORY).read_text() == before
     assert runs.status(results_dir / "exp" / "lr=0.1") == "finished"
 
     # A config file's bindings (not its comments) count too.
@@ -307,7 +308,7 @@ def test_a_run_stopped_by_a_signal_is_stopped_everywhere(tmp_path, results_dir):
     proc.stdin.write(lines([job]))
     proc.stdin.close()
     deadline = time.time() + 30
-    while not runs.read_json(results_dir / "r0", "epochs.json", {"epochs": []})["epochs"] and time.time() < deadline:
+    while not progress(results_dir / "r0")["epochs"] and time.time() < deadline:
         time.sleep(0.05)
     proc.terminate()  # runbatch passes one SIGTERM on; the job stops after its epoch and exits 143
     assert proc.wait(timeout=30) == 1
@@ -320,7 +321,7 @@ def test_a_run_stopped_by_a_signal_is_stopped_everywhere(tmp_path, results_dir):
                         check=1))  # job.sleep is a binding too: changing it is a conflict
     assert out["r0"]["status"] == "conflict"
     out = outcomes(tool("runbatch", input=lines([job]), check=0))  # rerun resumes it
-    assert out["r0"]["status"] == "finished" and runs.read_json(results_dir / "r0", "epochs.json")["starts"] == 2
+    assert out["r0"]["status"] == "finished" and progress(results_dir / "r0")["starts"] == 2
 
 
 PROBER = """\

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from conftest import tool
+from jobs.epochs import progress
 from runkit import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
@@ -184,7 +185,7 @@ def test_resubmission_compares_each_spec_with_its_folder(slurm_cluster, results_
         return outcomes(tool("runbatch", "--slurm", "--wait", "--poll=0.5", *flags, input=lines(specs), check=check))
 
     def history(name):
-        return runs.read_json(results_dir / "exp" / name, "epochs.json")
+        return progress(results_dir / "exp" / name)
 
     assert {o["status"] for o in submit().values()} == {"finished"}
     got = submit(momentum=0.5, check=1)  # a changed binding: not submitted, named
@@ -217,7 +218,7 @@ def test_every_runner_leaves_the_same_status_for_the_same_ending(slurm_cluster, 
 def test_a_run_the_warning_stopped_is_stopped(slurm_cluster, results_dir):  # noqa: F811
     s = epochs_spec(results_dir, "r0", "training_loop.n_epochs=100", "job.sleep=0.2")
     job = json.loads(tool("runbatch", "--slurm", input=lines([s]), check=0).stdout)["job_id"]
-    wait_until(lambda: len(runs.read_json(s["run_dir"], "epochs.json", {"epochs": []})["epochs"]) >= 2)
+    wait_until(lambda: len(progress(s["run_dir"])["epochs"]) >= 2)
     subprocess.run(["scancel", "--signal=USR1", "--batch", f"{job}_0"], check=True, timeout=60)
     wait_until(lambda: runs.status(s["run_dir"]) == "stopped")
     attempt = runs.read_slurm(s["run_dir"])["attempts"][-1]

@@ -10,15 +10,31 @@ from runkit import bindings, runs
 
 
 def test_history_round_trip(tmp_path):
-    rows = [{"epoch": 0, "step": 10, "train_loss": 0.5, "train_acc": 0.8, "val_loss": 0.6,
-             "val_acc": 0.75, "lr": 0.1, "time": 1.5}]
+    rows = [{"epoch": 1, "step": 10, "train_loss": 0.5, "val_mse": 0.6, "lr": 0.1, "time": 1.5}]
     runs.write_history(tmp_path, rows)
     assert runs.read_history(tmp_path) == rows
-    assert list(runs.load_H(tmp_path).columns) == runs.HISTORY_COLUMNS
+    assert list(runs.load_H(tmp_path).columns) == ["epoch", "step", "train_loss", "val_mse", "lr", "time"]
+
+
+def test_history_columns_are_what_was_logged_and_stay_put(tmp_path):
+    import numpy as np
+    rows = [{"epoch": 1, "step": 5, "val_loss": 0.5, "lr": 0.1, "time": 1.0},
+            {"epoch": 2, "step": 10, "val_loss": float("nan"), "note, quoted": np.float32(2.5), "lr": 0.1,
+             "time": 2.0}]
+    runs.write_history(tmp_path, rows)
+    assert (tmp_path / runs.HISTORY).read_text().splitlines()[0] == 'epoch,step,val_loss,"note, quoted",lr,time'
+    back = runs.read_history(tmp_path)
+    assert back[0]["note, quoted"] is None and back[1]["note, quoted"] == 2.5 and back[1]["val_loss"] is None
+
+
+def test_json_files_hold_null_for_nan(tmp_path):
+    runs.write_json(tmp_path, runs.METRICS, {"best": {"val_loss": float("nan"), "x": float("inf")}})
+    assert "NaN" not in (tmp_path / runs.METRICS).read_text()
+    assert runs.read_json(tmp_path, runs.METRICS) == {"best": {"val_loss": None, "x": None}}
 
 
 def test_truncated_history_is_corrupt(tmp_path):
-    (tmp_path / runs.HISTORY).write_text(",".join(runs.HISTORY_COLUMNS) + "\n0,10,0.5\n")
+    (tmp_path / runs.HISTORY).write_text("epoch,step,train_loss,lr,time\n0,10,0.5\n")
     with pytest.raises(runs.CorruptRun, match="line 2"):
         runs.read_history(tmp_path)
 

@@ -63,14 +63,14 @@ def test_a_real_error_fails_once_and_shows_in_wait_and_collect(slurm_cluster, re
     assert outcomes["lr=0.05"]["status"] == "finished"
     failed = outcomes["lr=1000000000000.0"]
     assert failed["status"] == "failed" and failed["exit_code"] == 1 and failed["attempts"] == 1
-    assert runs.read_json(failed["run_dir"], runs.ERROR)["type"] == "NonFiniteLoss"
+    assert runs.read_json(failed["run_dir"], runs.ERROR)["type"] == "NonFiniteMetric"
     assert {n: r["status"] for n, r in table(results_dir / "digits").items()} == {
         "lr=0.05": "finished", "lr=1000000000000.0": "failed"}
     assert "1 of 2 runs failed" in proc.stderr
 
 
 def test_a_run_preempted_mid_training_ends_as_an_uninterrupted_one(slurm_cluster, results_dir, tmp_path):  # noqa: F811
-    bindings = {"training_loop.n_epochs": 8, "cnn.n_filters": 32, "checkpoint.every_n_steps": 10}
+    bindings = {"training_loop.n_epochs": 8, "cnn.n_filters": 32, "training_loop.checkpoint_every_n_steps": 10}
     path = grid(tmp_path, [0], axis="training_loop.seed", config="digits_cnn.gin", **bindings)
     [run] = map(json.loads, tool("gridgen", path, check=0).stdout.splitlines())
     twin = dict(run, name="uninterrupted", run_dir=str(results_dir / "digits" / "uninterrupted"))
@@ -86,8 +86,8 @@ def test_a_run_preempted_mid_training_ends_as_an_uninterrupted_one(slurm_cluster
     attempts = runs.read_slurm(run["run_dir"])["attempts"]
     assert [(a["status"], a["restart_count"]) for a in attempts] == [("stopped", 0), ("finished", 1)]
     log = open(f"{run['run_dir']}/slurm-{job}_0.log").read()
-    assert "DUE TO JOB REQUEUE" in log and "resumed from epoch" in log
+    assert "DUE TO JOB REQUEUE" in log and "resumed at epoch" in log
     assert without_time(runs.read_history(run["run_dir"])) == without_time(runs.read_history(twin["run_dir"]))
     final, expected = (runs.read_json(s["run_dir"], runs.METRICS) for s in (run, twin))
-    assert final["best"] == expected["best"]
+    assert without_time([final["best"]]) == without_time([expected["best"]])
     assert without_time([final["final"]]) == without_time([expected["final"]])

@@ -88,7 +88,7 @@ def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, f
     history = runs.read_history(copy)
     assert len(history) == 12 and without_time(history[:10]) == without_time(runs.read_history(run))
     assert metrics["final"] == history[-1] and runs.status(copy) == "finished"
-    assert "resumed from epoch 10" in (copy / runs.LOG).read_text()
+    assert "resumed at epoch 11" in (copy / runs.LOG).read_text()
 
     tool("train", copy, MLP, "--restart", check=0)
     assert without_time(runs.read_history(copy)) == without_time(runs.read_history(run))
@@ -97,7 +97,9 @@ def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, f
 
 @pytest.mark.parametrize("args, says", [
     (["-b", "training_loop.no_such_thing=1"], "no_such_thing"),
-    (["-b", "training_loop.model='transformer9000'"], "unknown model 'transformer9000'; known: "),
+    (["-b", "classification.model='transformer9000'"], "unknown model 'transformer9000'; known: "),
+    (["-b", "trainer.max_epochs=3"], "trainer.max_epochs is runkit's to set: use training_loop.n_epochs"),
+    (["-b", "trainer.gradient_clip_val='x'"], "gradient_clip_val"),
     (["-b", "optimizer.lr"], "not of the form name.param=value"),
     (["missing.gin"], "missing.gin does not exist"),
 ])
@@ -140,7 +142,7 @@ def test_nan_loss_fails_with_error_json(tmp_path):
     proc = tool("train", run, MLP, "-b", "optimizer.lr=1e12", check=1)
     assert "NaN" in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("train: ")
     error = runs.read_json(run, runs.ERROR)
-    assert error["type"] == "NonFiniteLoss" and runs.status(run) == "failed"
+    assert error["type"] == "NonFiniteMetric" and runs.status(run) == "failed"
     assert not os.path.exists(run / runs.FINISHED) and proc.stdout == ""
 
 
@@ -148,17 +150,18 @@ FAIL_ONCE = '''
 """A user's callback, imported from a gin config: fails the run once, at a given step."""
 import os
 
-from runkit.callbacks import Callback
+import pytorch_lightning as pl
+
 from runkit.registry import CALLBACKS
 
 
 @CALLBACKS.register("fail_once")
-class FailOnce(Callback):
+class FailOnce(pl.Callback):
     def __init__(self, at_step, marker):
         self.at_step, self.marker = at_step, marker
 
-    def on_step_end(self, loop):
-        if loop.step == self.at_step and not os.path.exists(self.marker):
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.at_step and not os.path.exists(self.marker):
             open(self.marker, "w").close()
             raise RuntimeError("injected failure")
 '''
@@ -190,9 +193,36 @@ def test_a_failed_run_resumes_to_the_same_result(tmp_path, finished, monkeypatch
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_writes_one_run_folder(tmp_path):
     run = tmp_path / "run"
-    proc = tool("train", run, MLP, "-b", "training_loop.accelerator='cpu'#training_loop.devices=2"
-                "#training_loop.strategy='ddp'#training_loop.n_epochs=3", check=0)
-    assert proc.stdout.count("\n") == 1 and "GLOBAL_RANK: 1" in proc.stderr
+    proc = tool("train", run, MLP, "-b", "trainer.accelerator='cpu'#trainer.devices=2"
+                "#trainer.strategy='ddp'#training_loop.n_epochs=3", check=0)
+    assert proc.stdout.count("\n") == 1 and "MEMBER: 1/2" in (run / runs.LOG).read_text()
     history = runs.read_history(run)
     assert [row["step"] for row in history] == [23, 46, 69]  # 1437 images, 32 a batch, split over 2 ranks
     assert runs.status(run) == "finished" and history[-1]["val_acc"] > 0.8
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda p: p.write_text("notes"), "exists and is not a folder"),
+    (lambda p: (p.mkdir(), (p / "notes.txt").write_text("mine")), "is not empty and not a run folder"),
+    (lambda p: (p.mkdir(), (p / "lr01").mkdir(), (p / "lr01" / runs.FINISHED).write_text("")), "holds run folders"),
+])
+def test_train_refuses_what_is_not_a_run_folder_and_restart_keeps_it(tmp_path, make, says):
+    target = tmp_path / "target"
+    make(target)
+    before = snapshot(tmp_path)
+    for extra in ([], ["--restart"]):
+        proc = tool("train", target, MLP, *extra, check=2)
+        assert says in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_restart_removes_only_what_train_made(tmp_path, finished):
+    import shutil
+    reference, _ = finished
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    (run / "notes.txt").write_text("my notes")
+    (run / "figures").mkdir()
+    tool("train", run, MLP, "--restart", "-b", "training_loop.n_epochs=1", check=0)
+    assert (run / "notes.txt").read_text() == "my notes" and (run / "figures").is_dir()
+    assert len(runs.read_history(run)) == 1

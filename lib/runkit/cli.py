@@ -4,6 +4,7 @@ Exit codes everywhere: 0 done, 1 the work failed, 2 bad usage or bad input (noth
 A user sees one line `tool: message` on stderr; RUNKIT_TRACEBACK=1 shows the traceback too.
 """
 import json
+import math
 import os
 import sys
 
@@ -74,8 +75,30 @@ def read_jsonl(stream, source="stdin"):
 def write_jsonl(obj, stream=None):
     """Write one JSON object as one line and flush, so a pipe's reader sees it at once."""
     stream = stream or sys.stdout
-    stream.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    stream.write(json_line(obj) + "\n")
     stream.flush()
+
+
+def json_line(obj):
+    """Strict JSON on one line: NaN and infinity become null (jq and most parsers reject bare NaN), and
+    NumPy scalars and arrays become plain numbers and lists (without importing NumPy)."""
+    try:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError):  # the rare slow path: walk the object once
+        return json.dumps(_plain(obj), separators=(",", ":"), allow_nan=False)
+
+
+def _plain(value):
+    """The value with non-finite floats as None, containers walked and NumPy values (item/tolist) unwrapped."""
+    if isinstance(value, dict):
+        return {key: _plain(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None  # float(): a numpy.float64 is a float too
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return _plain(value.tolist())  # a NumPy scalar's tolist() is its Python number
+    return value
 
 
 def _clip(line, width=60):

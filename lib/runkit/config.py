@@ -20,12 +20,14 @@ class ConfigError(ValueError):
 
 
 def register_components():
-    """Import every plug-in package and the loop, so that their gin names exist."""
+    """Import every plug-in package and the Trainer's settings, so that their gin names exist."""
     import runkit.callbacks  # noqa: F401
     import runkit.data  # noqa: F401
-    import runkit.loop  # noqa: F401
+    import runkit.fit  # noqa: F401
+    import runkit.loggers  # noqa: F401
     import runkit.models  # noqa: F401
     import runkit.optim  # noqa: F401
+    import runkit.tasks  # noqa: F401
 
 
 def parse(configs, bindings=()):
@@ -41,7 +43,7 @@ def parse(configs, bindings=()):
     try:
         gin.parse_config_files_and_bindings(list(configs), pieces)
     except (ValueError, SyntaxError, ImportError) as e:
-        raise ConfigError(_first_line(e)) from None
+        raise ConfigError(_with_hint(_first_line(e))) from None
     return flatten()
 
 
@@ -84,6 +86,19 @@ def differences(old, new, allowed=RESUMABLE_CHANGES):
 
 def _show(value, missing):
     return "(unset)" if value is missing else binding_text.format_value(value)
+
+
+# The Trainer arguments runkit sets itself, and where a config says what it wants of them.
+KIT_OWNED = {"max_epochs": "training_loop.n_epochs", "callbacks": "training_loop.callbacks",
+             "logger": "training_loop.loggers", "default_root_dir": "the RUN_DIR argument",
+             "enable_checkpointing": "training_loop.checkpoint_every_n_steps"}
+
+
+def _with_hint(message):
+    for name, instead in KIT_OWNED.items():
+        if f"denylisted kwarg '{name}'" in message:
+            return f"trainer.{name} is runkit's to set: use {instead}"
+    return message
 
 
 def _first_line(error):

@@ -1,13 +1,20 @@
-"""plot's work: read a collect table, average Y over seeds for each (hue, X), draw it, say where the best is.
+"""plot's work: read a collect table, group its rows by the hyperparameters that vary, average Y over the
+seeds of each group at each X, draw it, say where the best is.
 
 Uses pandas and matplotlib (plot is not a light tool); nothing else in runkit imports this module.
 """
 import io
+import json
 import os
 
 import pandas as pd
 
 from runkit.cli import UsageError
+
+RUN = ("run_dir", "name", "status")  # collect's first columns: which run, not how it was configured
+METRIC_START = ("monitor", "mode", "epoch", "step", "error")  # collect puts the hyperparameters before these
+METRIC_PREFIXES = ("best_", "final_", "test_")
+LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "nll", "perplexity")  # a guess from Y's name, when no mode says
 
 
 def read_table(text):
@@ -16,15 +23,48 @@ def read_table(text):
         raise UsageError("stdin is empty: pipe a table in (collect $RESULTS_DIR/tune_lr | plot lr)")
     try:
         if text.lstrip().startswith("{"):
-            return pd.read_json(io.StringIO(text), lines=True)
+            return _lists_as_text(pd.read_json(io.StringIO(text), lines=True))
         return pd.read_csv(io.StringIO(text))
     except ValueError as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UsageError(f"stdin is not a collect table (CSV or JSON lines): {first}") from None
 
 
-def default_y(table):
-    return "best_val_acc" if "best_val_acc" in table.columns or "epoch" not in table.columns else "val_acc"
+def _lists_as_text(table):
+    """A list or dict value (a binding such as hidden=[64, 64]) as its JSON text, as in collect's CSV: a value
+    to group by."""
+    for column in table.select_dtypes(include="object").columns:
+        table[column] = table[column].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
+    return table
+
+
+def choose_y(table, y=None):
+    """The Y column: --y as named, or best_<y> when only that exists (--y val_mse on a run table);
+    by default the monitored metric the monitor column names (best_<monitor>, or <monitor> in a history table)."""
+    if y is None:
+        monitors = _values(table, "monitor")
+        if len(monitors) != 1:
+            raise UsageError("name the column to plot with --y: " + (
+                f"the runs monitor different metrics ({', '.join(monitors)})" if monitors else
+                "the table names no monitored metric (no monitor column, or no run has metrics.json yet)"))
+        y = monitors[0]
+    return f"best_{y}" if y not in table.columns and f"best_{y}" in table.columns else y
+
+
+def goal(table, y):
+    """("max" or "min", how it was decided): the runs' mode when Y is their monitored metric, else Y's name."""
+    metric = y.removeprefix("best_").removeprefix("final_")
+    if "monitor" in table.columns and "mode" in table.columns:
+        modes = _values(table[table["monitor"] == metric], "mode")
+        if len(modes) == 1 and modes[0] in ("max", "min"):
+            return modes[0], f"the runs' mode for {metric}"
+    guess = "min" if any(word in y for word in LOWER_IS_BETTER) else "max"
+    return guess, f"a guess from the name {y}; --goal sets it"
+
+
+def _values(table, column):
+    """The distinct non-empty values of a column, in order of appearance (none if there is no such column)."""
+    return [] if column not in table.columns else list(dict.fromkeys(table[column].dropna().astype(str)))
 
 
 def check_columns(table, *columns):
@@ -33,17 +73,61 @@ def check_columns(table, *columns):
             raise UsageError(f"no column {column!r} in the table; columns: {', '.join(map(str, table.columns))}")
 
 
-def aggregate(table, x, y, hue=None):
-    """One row per (hue, x): mean, std and count of y over the other rows (the seeds)."""
-    keys = [hue, x] if hue else [x]
-    data = table[keys + [y]].copy()
+def group_columns(table, x, y, hue=None):
+    """The columns whose values make a line: --hue first, then every hyperparameter that varies but X and the
+    seeds (a column whose name ends in 'seed'), so only seeds are averaged over.
+
+    The hyperparameters are the columns before the first metric, as collect orders them."""
+    params = []
+    for column in table.columns:
+        if column in METRIC_START or column == y or str(column).startswith(METRIC_PREFIXES):
+            break
+        params.append(column)
+    varying = [c for c in params if c not in RUN and not is_seed(c) and table[c].nunique(dropna=False) > 1]
+    return [c for c in dict.fromkeys(([hue] if hue else []) + varying) if c != x]
+
+
+def is_seed(column):
+    return str(column).endswith("seed")
+
+
+def plotted_rows(table, x, y, keys):
+    """The rows with a numeric Y and an X: the group columns, X, Y and the seed columns that are not keys."""
+    seeds = [c for c in table.columns if is_seed(c) and c not in keys and c != x]
+    data = table[keys + [x, y] + seeds].copy()
     data[y] = pd.to_numeric(data[y], errors="coerce")
     data = data.dropna(subset=[y, x])
     if data.empty:
         raise UsageError(f"no row has both {x} and {y} (are the runs finished? collect shows their status)")
-    out = data.groupby(keys, sort=True)[y].agg(["mean", "std", "count"]).reset_index()
+    return data
+
+
+def aggregate(data, x, y, keys):
+    """One row per (group, x): mean, std and n of y over the other rows (the seeds), and the band drawn."""
+    out = data.groupby(keys + [x], sort=True, dropna=False)[y].agg(["mean", "std", "count"]).reset_index()
+    out = out.rename(columns={"count": "n"})
     out["std"] = out["std"].fillna(0.0)
+    out["low"], out["high"] = out["mean"] - out["std"], out["mean"] + out["std"]
+    if is_bounded(y, data[y]):
+        out["low"], out["high"] = out["low"].clip(0, 1), out["high"].clip(0, 1)
     return out
+
+
+def is_bounded(y, values):
+    """An accuracy (its name ends in acc or accuracy) given as a fraction: its band stays within [0, 1]."""
+    return str(y).endswith(("acc", "accuracy")) and bool(values.between(0, 1).all())
+
+
+def averaged(data, agg, x, keys):
+    """What each point is, in words: 'mean ± std over 2 seeds' only when no two rows of a point share their
+    seed; else '... over 6 rows' (the epochs of each seed, say), so a label never calls other rows seeds."""
+    low, high = int(agg["n"].min()), int(agg["n"].max())
+    if high == 1:
+        return "one row per point"
+    count = str(high) if low == high else f"{low}-{high}"
+    seeds = [c for c in data.columns if c not in keys + [x] and is_seed(c)]
+    by_seed = bool(seeds) and not data.duplicated(subset=keys + [x] + seeds).any()
+    return f"mean ± std over {count} {'seeds' if by_seed else 'rows'}"
 
 
 def use_log_x(values):
@@ -52,45 +136,48 @@ def use_log_x(values):
     return bool(numbers.notna().all() and (numbers > 0).all() and numbers.max() / numbers.min() >= 100)
 
 
-def groups(agg, hue):
-    """[(label, frame)] per hue value, in order; one unlabeled group without a hue."""
-    if not hue:
+def groups(agg, keys):
+    """[(label, frame)] per group, in order; one unlabeled group when nothing but X varies."""
+    if not keys:
         return [("", agg)]
-    return [(f"{hue}={_fmt(value)}", frame) for value, frame in agg.groupby(hue, sort=True)]
+    return [(", ".join(f"{k}={_fmt(v)}" for k, v in zip(keys, values)), frame)
+            for values, frame in agg.groupby(keys, sort=True, dropna=False)]
 
 
-def summary(agg, x, y, hue, maximize):
+def summary(agg, x, y, keys, maximize):
     """Text: for each group, the X with the best mean Y, its spread and how many runs it averages."""
     rows = []
-    for label, frame in groups(agg, hue):
+    for _label, frame in groups(agg, keys):
         at = frame["mean"].idxmax() if maximize else frame["mean"].idxmin()
-        rows.append(([label.partition("=")[2]] if hue else []) +  # column by column: a row would upcast ints
-                    [_fmt(frame[x][at]), f"{frame['mean'][at]:.4g}", f"{frame['std'][at]:.2g}",
-                     str(frame["count"][at])])
-    header = ([hue] if hue else []) + [f"best {x}", f"{y} (mean)", "std", "n"]
+        rows.append([_fmt(frame[k][at]) for k in keys] +  # column by column: a row would upcast ints
+                    [_fmt(frame[x][at]), f"{frame['mean'][at]:.4g}", f"{frame['std'][at]:.2g}", str(frame["n"][at])])
+    header = [str(k) for k in keys] + [f"best {x}", f"{y} (mean)", "std", "n"]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     return "".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n" for r in [header] + rows)
 
 
-def draw_png(agg, x, y, hue, path, logx):
+def points(agg):
+    """The points drawn, as CSV: the group's columns, X, mean, std, n, and the band (low, high)."""
+    return agg.to_csv(index=False, lineterminator="\n")
+
+
+def draw_png(agg, x, y, keys, path, logx, what):
     """Mean Y against X per group, with a band of one standard deviation over seeds."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for label, frame in groups(agg, hue):
+    for label, frame in groups(agg, keys):
         frame = frame.sort_values(x)
         line, = ax.plot(frame[x], frame["mean"], marker="o", label=label or None)
-        if (frame["count"] > 1).any():
-            ax.fill_between(frame[x], frame["mean"] - frame["std"], frame["mean"] + frame["std"],
-                            color=line.get_color(), alpha=0.2, linewidth=0)
+        if (frame["n"] > 1).any():
+            ax.fill_between(frame[x], frame["low"], frame["high"], color=line.get_color(), alpha=0.2, linewidth=0)
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(x)
-    n = int(agg["count"].max())
-    ax.set_ylabel(f"{y} (mean ± std over {n} seeds)" if n > 1 else y)
-    if hue:
+    ax.set_ylabel(y if what == "one row per point" else f"{y} ({what})")
+    if keys:
         ax.legend(title=None, fontsize="small")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
@@ -101,11 +188,11 @@ def draw_png(agg, x, y, hue, path, logx):
     plt.close(fig)
 
 
-def series(agg, x, hue):
+def series(agg, x, keys):
     """([(label, xs, means)], names of x or None) for the text renderer; words on X become positions 0, 1, ..."""
     names = None if pd.api.types.is_numeric_dtype(agg[x]) else sorted(agg[x].unique(), key=str)
     out = []
-    for label, frame in groups(agg, hue):
+    for label, frame in groups(agg, keys):
         frame = frame.sort_values(x)
         xs = [float(v) for v in frame[x]] if names is None else [float(names.index(v)) for v in frame[x]]
         out.append((label, xs, [float(v) for v in frame["mean"]]))
@@ -114,7 +201,7 @@ def series(agg, x, hue):
 
 def _fmt(value):
     """As in run names (1.0, 0.001), shortened only when long."""
+    value = value.item() if hasattr(value, "item") else value  # a NumPy number from pandas: its Python twin
     if isinstance(value, float):
         return repr(value) if len(repr(value)) <= 8 else f"{value:.6g}"
     return str(value)
-

@@ -1,12 +1,13 @@
-"""Registries: models, datasets and callbacks found by name, so configs select them with a string.
+"""Registries: tasks, data, models, callbacks and loggers found by name, so configs select them with a string.
 
-Adding a model is one file and one decorator:
+Adding a component is one file and one decorator:
 
-    @MODELS.register("cnn")
-    class CNN(nn.Module): ...
+    @TASKS.register("classification")
+    class Classification(pl.LightningModule): ...
 
-and a config says `training_loop.model = 'cnn'`. Registering also makes the class gin-configurable under
-the same name, so its parameters bind as `cnn.n_filters = 32`.
+and a config says `training_loop.task = 'classification'`. Registering also makes the class gin-configurable
+under the same name, so its parameters bind as `classification.model = 'cnn'`. Lightning's own callbacks and
+loggers are registered under their class names (`EarlyStopping.patience = 5`, see runkit.lightning_parts).
 """
 import gin
 
@@ -23,11 +24,11 @@ class Registry:
         self.kind = kind
         self._items = {}
 
-    def register(self, name):
+    def register(self, name, denylist=None):
         def add(obj):
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._items[name] = gin.external_configurable(obj, name=name)
+            self._items[name] = gin.external_configurable(obj, name=name, denylist=denylist)
             return obj
         return add
 
@@ -42,6 +43,8 @@ class Registry:
         return sorted(self._items)
 
 
+TASKS = Registry("task")
+DATA = Registry("data module")
 MODELS = Registry("model")
-DATASETS = Registry("dataset")
 CALLBACKS = Registry("callback")
+LOGGERS = Registry("logger")

@@ -3,11 +3,13 @@
 Every tool writes and reads run folders through this module only. It imports nothing heavy
 (pandas only inside load_H), so light tools can use it.
 """
+import contextlib
 import csv
 import errno
 import fcntl
-import fnmatch
+import io
 import json
+import math
 import os
 import shutil
 import socket
@@ -19,9 +21,9 @@ CONFIG = "config.gin"            # the operative gin config, defaults included
 BINDINGS = "bindings.json"       # every binding from the config files and -b, as JSON: what load_C returns
 COMMAND = "command.txt"          # the command line that made the run, shell-quoted
 META = "meta.json"               # git, host, versions, times, SLURM ids
-HISTORY = "history.csv"          # one row per epoch, HISTORY_COLUMNS
-METRICS = "metrics.json"         # {"final": {...}, "best": {...}}, written at the end
-CHECKPOINTS = "checkpoints"      # last.ckpt, written atomically
+HISTORY = "history.csv"          # one row per epoch: epoch, step, every metric the task logs, lr, time
+METRICS = "metrics.json"         # {"monitor", "mode", "final": {...}, "best": {...}[, "test": {...}]}
+CHECKPOINTS = "checkpoints"      # last.ckpt and best.ckpt, written atomically
 TENSORBOARD = "tb"               # TensorBoard event files
 LOG = "train.log"                # what train printed on stderr, across all attempts
 STDOUT, STDERR = "stdout.log", "stderr.log"  # the raw process output when a runner (runbatch, SLURM) started it
@@ -34,7 +36,7 @@ LOCK = ".lock"                   # flock-ed by the process that owns the run; ho
 SLURM = "slurm.json"             # runbatch --slurm: the batch and array task of the run, and each attempt
 SLURM_LOG = "slurm-%A_%a.log"    # runbatch --slurm: the task's raw output; SLURM puts in job and task ids
 
-HISTORY_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time"]
+HISTORY_FIRST, HISTORY_LAST = ("epoch", "step"), ("lr", "time")  # the metrics go between, as first logged
 HEARTBEAT_EVERY = 10.0
 HEARTBEAT_STALE = 60.0
 _UMASK = os.umask(0)
@@ -42,6 +44,9 @@ os.umask(_UMASK)
 STATUSES = ("finished", "running", "stopped", "failed", "dead", "incomplete", "corrupt")
 HOST = socket.gethostname()
 PROBE_RETRIES = 500              # a claim that meets a status probe's instant shared lock tries again (~1 s at most)
+
+
+held_locks = set()  # the run locks this process holds (train adds its own): forked helpers close them
 
 
 class CorruptRun(Exception):
@@ -79,20 +84,53 @@ def write_atomic(file_path, data):
 
 
 def write_json(run_dir, name, obj):
-    """Write a JSON file of the run atomically."""
-    write_atomic(path(run_dir, name), json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    """Write a JSON file of the run atomically; NaN and infinity become null (strict parsers reject them)."""
+    write_atomic(path(run_dir, name), json.dumps(finite(obj), indent=2, sort_keys=True, default=str,
+                                                 allow_nan=False) + "\n")
+
+
+def finite(obj):
+    """obj with NaN and infinite floats replaced by None, and NumPy scalars made plain numbers."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if hasattr(obj, "item") and type(obj).__module__ == "numpy":
+        return finite(obj.item())
+    return obj
+
+
+def history_columns(rows):
+    """epoch, step, then each metric in the order it first appears, then lr, time: a metric first logged
+    later adds a column (empty in earlier rows) and the columns already there keep their places."""
+    seen = dict.fromkeys(HISTORY_FIRST)
+    for row in rows:
+        seen.update(dict.fromkeys(k for k in row if k not in HISTORY_LAST))
+    return list(seen) + list(HISTORY_LAST)
 
 
 def write_history(run_dir, rows):
-    """Rewrite history.csv whole from rows (dicts with HISTORY_COLUMNS), atomically."""
-    lines = [",".join(HISTORY_COLUMNS)]
+    """Rewrite history.csv whole from rows (dicts), atomically, through the csv module (quoted as needed)."""
+    columns = history_columns(rows)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
     for row in rows:
-        lines.append(",".join(_cell(row.get(c)) for c in HISTORY_COLUMNS))
-    write_atomic(path(run_dir, HISTORY), "\n".join(lines) + "\n")
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    write_atomic(path(run_dir, HISTORY), out.getvalue())
 
 
 def _cell(value):
+    value = finite(value)
     return "" if value is None else repr(value) if isinstance(value, float) else str(value)
+
+
+def copy_atomic(source, target):
+    """Copy a file so that target is always whole (best.ckpt from last.ckpt)."""
+    with open(source, "rb") as f:
+        write_atomic(target, f.read())
 
 
 def touch(run_dir, name):
@@ -310,7 +348,8 @@ def _number(text):
 def load_H(run_dir):
     """The run's history as a pandas DataFrame, one row per epoch."""
     import pandas as pd
-    return pd.DataFrame(read_history(run_dir), columns=HISTORY_COLUMNS)
+    rows = read_history(run_dir)
+    return pd.DataFrame(rows, columns=history_columns(rows))
 
 
 def is_run_dir(folder):
@@ -351,18 +390,65 @@ def remove(run_dir, *names):
             pass
 
 
+# What train writes, and so what `train --restart` removes: nothing else in a run folder is ever deleted
+# (the lock, a runner's raw output and records, files of the user's own).
+TRAIN_MADE = (CONFIG, BINDINGS, COMMAND, META, HISTORY, METRICS, CHECKPOINTS, TENSORBOARD, LOG, HEARTBEAT,
+              ERROR, FINISHED, "csv", "mlruns")
+
+
+class NotARunFolder(ValueError):
+    """A path train must not make a run of; the message says why and what to do."""
+
+
+def check_usable(run_dir):
+    """NotARunFolder unless run_dir is missing, empty, or a run folder: train (and --restart) never takes
+    over a file, a folder of the user's, or a folder of runs such as $RESULTS_DIR/tune_lr."""
+    if os.path.lexists(run_dir) and not os.path.isdir(run_dir):
+        raise NotARunFolder(f"{run_dir} exists and is not a folder: give a new or empty folder, or a run folder")
+    if not os.path.isdir(run_dir) or is_run_dir(run_dir):
+        return
+    entries = [e for e in os.listdir(run_dir) if not e.startswith(".")]
+    inner = [e for e in entries if is_run_dir(os.path.join(run_dir, e))] or find([run_dir])
+    if inner:
+        raise NotARunFolder(f"{run_dir} holds run folders ({os.path.relpath(inner[0], run_dir)}...): "
+                            "give the run its own folder, such as a new folder inside it")
+    if entries or os.listdir(run_dir):
+        raise NotARunFolder(f"{run_dir} is not empty and not a run folder: give a new or empty folder")
+
+
 def clear(run_dir):
-    """Remove everything train wrote, for `train --restart`; keeps the lock and a runner's raw output and records."""
-    keep = {LOCK, STDOUT, STDERR, SLURM}
-    for name in os.listdir(run_dir):
-        if name in keep or fnmatch.fnmatch(name, SLURM_LOG.replace("%A", "*").replace("%a", "*")):
-            continue
+    """Remove what train wrote, for `train --restart`; files train did not make stay."""
+    for name in TRAIN_MADE:
         target = path(run_dir, name)
         if os.path.isdir(target) and not os.path.islink(target):
             shutil.rmtree(target)
-        else:
+        elif os.path.lexists(target):
             os.unlink(target)
+
+
+@contextlib.contextmanager
+def heartbeat(run_dir, every=None):
+    """Touch HEARTBEAT now and every HEARTBEAT_EVERY seconds from a thread while the block runs, so a slow
+    step never looks dead."""
+    import threading
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(every or HEARTBEAT_EVERY):
+            touch(run_dir, HEARTBEAT)
+    touch(run_dir, HEARTBEAT)
+    thread = threading.Thread(target=beat, daemon=True, name="heartbeat")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def checkpoint_path(run_dir):
     return os.path.join(run_dir, CHECKPOINTS, "last.ckpt")
+
+
+def best_checkpoint_path(run_dir):
+    return os.path.join(run_dir, CHECKPOINTS, "best.ckpt")

@@ -1,66 +1,117 @@
 """The results table: one row per run (or per epoch of each run), read from run folders through runs.py.
 
-Columns, always in this order: run_dir, name, status, the varying hyperparameters (by the shortest
-unambiguous suffix of their binding, or full names), the metrics, error. The standard metric columns are
-always there, filled or empty, so a script can rely on them.
+Columns, in this order: run_dir, name, status, the varying hyperparameters (by the shortest unambiguous
+suffix of their binding, or full names), monitor and mode (what each run's metrics.json says it optimized),
+the metrics, error. The metrics are whatever the runs logged, the union over the runs: in a run table
+best_<monitor>, best_epoch, then the other best_, final_ and test_ columns sorted; in a history table epoch,
+step, the logged metrics sorted, lr, time. No metric name is built in: plot finds best_<monitor> through the
+monitor column.
 """
 import csv
 import json
 import os
 import sys
 
-from runkit import bindings, runs
+from runkit import bindings, cli, runs
 
 FIRST = ["run_dir", "name", "status"]
+OBJECTIVE = ["monitor", "mode"]
 LAST = ["error"]
-BEST = ["val_acc", "val_loss", "epoch"]  # what metrics.json's "best" holds (docs/run-folder.md)
+PARTS = ("best", "final", "test")  # the parts of metrics.json that become columns <part>_<metric>
+HISTORY_START, HISTORY_END = ["epoch", "step"], ["lr", "time"]  # history.csv's fixed columns (docs/run-folder.md)
+LEGACY = {"monitor": "val_acc", "mode": "max"}  # metrics.json without "monitor": train then always maximized val_acc
 FORMATS = ("csv", "jsonl", "md")
 
 
 def read_run(run_dir, history=False):
     """(row without hyperparameters, bindings, history rows); unreadable files give status 'corrupt'."""
-    row = {"run_dir": run_dir, "name": os.path.basename(run_dir), "status": runs.status(run_dir), "error": None}
+    row = {"run_dir": run_dir, "name": os.path.basename(run_dir), "status": runs.status(run_dir),
+           "monitor": None, "mode": None, "error": None}
     config, summary, epochs = {}, {}, []
     try:
-        config = runs.read_json(run_dir, runs.BINDINGS, {})
+        config = _json_object(run_dir, runs.BINDINGS)
+        summary = _json_object(run_dir, runs.METRICS)
         if history:
             epochs = runs.read_history(run_dir)
-        else:
-            summary = runs.read_json(run_dir, runs.METRICS, {})
-            if not isinstance(summary, dict):
-                raise runs.CorruptRun(f"{runs.path(run_dir, runs.METRICS)} is not a JSON object")
-        if not isinstance(config, dict):
-            raise runs.CorruptRun(f"{runs.path(run_dir, runs.BINDINGS)} is not a JSON object")
+        if row["status"] == "failed":
+            row["error"] = _failure(run_dir)
     except runs.CorruptRun as e:
         row.update(status="corrupt", error=str(e))
-        config, summary, epochs = config if isinstance(config, dict) else {}, {}, []
-    for part in ("best", "final"):
+        summary, epochs = {}, []  # the bindings, if they read well, still name the run's hyperparameters
+    row.update(_objective(summary))
+    if not history:
+        row.update(_metrics(summary))
+    return row, config, epochs
+
+
+def _json_object(run_dir, name):
+    """A JSON file of the run that must hold an object; {} when it does not exist yet."""
+    value = runs.read_json(run_dir, name, {})
+    if not isinstance(value, dict):
+        raise runs.CorruptRun(f"{runs.path(run_dir, name)} is not a JSON object")
+    return value
+
+
+def _failure(run_dir):
+    """Why a failed run failed, from error.json: 'ValueError: lr must be positive'."""
+    error = _json_object(run_dir, runs.ERROR)  # {} if a new attempt removed it since status() looked
+    lines = str(error.get("error") or "").strip().splitlines()
+    return ": ".join(str(part) for part in (error.get("type"), lines[0] if lines else None) if part) or None
+
+
+def _objective(summary):
+    """{"monitor", "mode"} from metrics.json; an old metrics.json (no monitor, best val_acc) is read as it was."""
+    if summary.get("monitor") is not None:
+        return {"monitor": summary["monitor"], "mode": summary.get("mode")}
+    best = summary.get("best")
+    return LEGACY if isinstance(best, dict) and "val_acc" in best else {}
+
+
+def _metrics(summary):
+    """{<part>_<metric>: value} for best, final and test; a test metric already named test_... keeps its name."""
+    out = {}
+    for part in PARTS:
         values = summary.get(part)
         for key, value in (values.items() if isinstance(values, dict) else ()):
-            row[f"{part}_{key}"] = value
-    return row, config, epochs
+            out[key if part == "test" and key.startswith("test_") else f"{part}_{key}"] = value
+    return out
 
 
 def build(run_dirs, history=False, full_names=False):
     """(columns, rows) for the runs: one row per run, or one per epoch per run with history=True."""
     read = [read_run(d, history) for d in run_dirs]
     varying = _varying([config for _row, config, _epochs in read])
-    standard = runs.HISTORY_COLUMNS if history else [f"best_{k}" for k in BEST] + [f"final_{k}" for k in runs.HISTORY_COLUMNS]
+    fixed = FIRST + OBJECTIVE + LAST
+    metrics = _history_columns(read) if history else _run_columns(read)
     short = bindings.short_names(varying)
-    # a short name that is also a metric column (lr in --history) keeps its full name
-    names = {k: k if full_names or short[k] in set(FIRST + LAST + standard) else short[k] for k in varying}
+    # a short name that is also another column (lr in --history) keeps its full name
+    taken = set(fixed + metrics)
+    names = {k: k if full_names or short[k] in taken else short[k] for k in varying}
 
     rows = []
     for row, config, epochs in read:
-        params = {names[k]: config.get(k) for k in varying}
-        base = {**{c: row[c] for c in FIRST}, **params}
+        base = {**{c: row[c] for c in FIRST}, **{names[k]: config.get(k) for k in varying}}
         if history:
-            rows += [{**base, **epoch, "error": row["error"]} for epoch in epochs] or [{**base, "error": row["error"]}]
+            rows += [{**base, **row, **epoch} for epoch in epochs] or [{**base, **row}]
         else:
-            rows.append({**base, **{k: v for k, v in row.items() if k not in base}})
-    known = set(FIRST) | set(names.values()) | set(standard) | set(LAST)
-    extra = sorted({k for r in rows for k in r} - known, key=_metric_order)
-    return FIRST + list(names.values()) + standard + extra + LAST, rows
+            rows.append({**base, **row})
+    return FIRST + list(names.values()) + OBJECTIVE + metrics + LAST, rows
+
+
+def _run_columns(read):
+    """best_<monitor> (each monitor the runs name), best_epoch, then the other metric columns sorted."""
+    present = {k for row, _config, _epochs in read for k in row} - set(FIRST + OBJECTIVE + LAST)
+    monitors = list(dict.fromkeys(row["monitor"] for row, _config, _epochs in read if row["monitor"]))
+    first = [c for c in [f"best_{m}" for m in monitors] + ["best_epoch"] if c in present]
+    order = {part: n for n, part in enumerate(PARTS)}
+    rest = sorted(present - set(first), key=lambda c: (order.get(c.partition("_")[0], len(PARTS)), c))
+    return first + rest
+
+
+def _history_columns(read):
+    """epoch, step, the metrics any run logged (sorted), lr, time."""
+    logged = {k for _row, _config, epochs in read for epoch in epochs for k in epoch}
+    return HISTORY_START + sorted(logged - set(HISTORY_START + HISTORY_END)) + HISTORY_END
 
 
 def _varying(configs):
@@ -77,15 +128,11 @@ def _comparable(value):
     return type(value), repr(value)  # repr: NaN equals NaN
 
 
-def _metric_order(column):
-    return (not column.startswith("best_"), column)
-
-
 def write(columns, rows, fmt, stream=None):
     stream = stream or sys.stdout
     if fmt == "jsonl":
         for row in rows:
-            stream.write(json.dumps({c: row.get(c) for c in columns}, separators=(",", ":")) + "\n")
+            stream.write(cli.json_line({c: row.get(c) for c in columns}) + "\n")
     elif fmt == "md":
         stream.write("| " + " | ".join(columns) + " |\n| " + " | ".join("---" for _ in columns) + " |\n")
         for row in rows:

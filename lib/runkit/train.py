@@ -1,31 +1,22 @@
 """train(run_dir, configs, bindings) -> final metrics: one resumable run into one run folder.
 
 What happens, in order: parse the config (bad config: ConfigError, nothing touched); compare with the
-folder's stored bindings (a change other than more epochs: ConfigError); build data, model and optimizer;
-take the run's lock; write the start files; resume from the last checkpoint; train; write metrics.json and,
-last, FINISHED. A failure writes error.json and leaves the folder resumable.
+folder's stored bindings (a change other than more epochs: ConfigError); build the data module, task and Trainer (runkit.fit);
+take the run's lock; write the start files; fit with Lightning's Trainer from the last checkpoint; write
+metrics.json and, last, FINISHED. A failure writes error.json and leaves the folder resumable.
 """
 import logging
 import os
 import shlex
 import signal
 import sys
-import threading
 import time
 import traceback
 
-from runkit import config, runs
+from runkit import config, runs, stopping
 
 class RunBusy(Exception):
     """Another process holds the run's lock."""
-
-
-class Preempted(Exception):
-    """A signal (SLURM preemption, SIGTERM) stopped the run after a checkpoint; rerunning continues it."""
-
-    def __init__(self, signum):
-        super().__init__(f"stopped by {signal.Signals(signum).name} after writing a checkpoint")
-        self.signum = signum
 
 
 class Log:
@@ -42,6 +33,10 @@ class Log:
 
     def open(self, run_dir):
         self.file = open(runs.path(run_dir, runs.LOG), "a", encoding="utf-8")
+        return self
+
+    def capture(self):
+        """From now on, Lightning's log records and Python's warnings come here, never to stdout."""
         handler = _Forward(self)
         logging.captureWarnings(True)  # Lightning's and torch's warnings join our messages, never stdout
         for name in ("lightning_fabric", "lightning", "pytorch_lightning", "py.warnings"):
@@ -57,25 +52,39 @@ class Log:
 
 
 class _Forward(logging.Handler):
+    """Lightning's and Python's warnings to stderr and train.log; its information (devices, ...) to train.log."""
+
     def __init__(self, log):
         super().__init__(logging.INFO)
         self.log = log
 
     def emit(self, record):
-        self.log(record.getMessage().strip())
+        message = record.getMessage().strip()
+        if any(noise in message for noise in NOISE):
+            return
+        if record.levelno >= logging.WARNING:
+            self.log(message)
+        elif self.log.file:
+            self.log.file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
+
+
+# Lightning's messages that say nothing about the run: an advertisement, and hints that do not apply
+NOISE = ("Tip: For seamless cloud logging", "`srun` command is available", "is deprecated, use `isinstance",
+         "smaller than the logging interval", "Loading `train_dataloader` to estimate")
 
 
 def train(run_dir, configs, bindings=(), restart=False, command=None):
-    """Train (or continue) the run in run_dir; returns {"final": {...}, "best": {...}} (None on the extra
-    processes of a distributed run, which leave the run folder to rank 0).
+    """Train (or continue) the run in run_dir; returns {"monitor", "mode", "final", "best"[, "test"]} (None on
+    the extra processes of a distributed run, which leave the run folder to rank 0).
 
     Raises config.ConfigError / registry.UnknownName / data.DataMissing for bad input (nothing touched),
-    RunBusy if another process owns the run, Preempted after a signal, any other exception for a failed
-    attempt (error.json written).
+    RunBusy if another process owns the run, stopping.Stopped after a stop signal, any other exception for
+    a failed attempt (error.json written).
     """
     flat = config.parse(configs, bindings)  # checks files and -b syntax before importing torch
-    from runkit import loop as loop_module
-    settings = loop_module.training_loop()
+    runs.check_usable(run_dir)
+    from runkit import fit
+    settings = fit.training_loop()
     try:
         settings.components()
     except ValueError as e:
@@ -85,28 +94,35 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
     if is_rank_zero() and _held_by_another(run_dir):  # say so before spending time on loading the data
         raise RunBusy(f"run is held by another process: {run_dir}")
 
-    log = Log()
+    log = Log().capture()
     try:
-        loop = loop_module.Loop(settings, run_dir, log)  # data, model, optimizer: still nothing written
+        job = fit.Job(settings, run_dir, flat, log)  # data, task, trainer: still nothing written
     except (TypeError, ValueError) as e:  # a component refused the parameters bound to it
         raise config.ConfigError("; ".join(line.strip() for line in str(e).strip().splitlines())) from e
     if not is_rank_zero():
-        loop.start()  # joins rank 0's process group; only rank 0 writes the run folder
-        loop.fit()
+        job.fit(_resume_from(run_dir))  # joins rank 0's process group; only rank 0 writes the run folder
         return None
     inherited = runs.inherited_lock(run_dir) if os.path.isdir(run_dir) else None
     lock = inherited if inherited is not None else runs.try_lock(run_dir)
     if lock is None:
         raise RunBusy(f"run is held by another process: {run_dir}")
+    runs.held_locks.add(lock)
     try:
         if restart:
             runs.clear(run_dir)
         log.open(run_dir)
-        return _attempt(loop, run_dir, flat, command, log)
+        with runs.heartbeat(run_dir):
+            return _attempt(job, run_dir, flat, command, log)
     finally:
         log.close()
+        runs.held_locks.discard(lock)
         if inherited is None:
             os.close(lock)  # the Python API may train the same run again in this process
+
+
+def _resume_from(run_dir):
+    last = runs.checkpoint_path(run_dir)
+    return last if os.path.exists(last) else None
 
 
 def _held_by_another(run_dir):
@@ -132,50 +148,42 @@ def _already_done(run_dir, flat, n_epochs):
     if done and done[-1]["epoch"] > n_epochs:
         raise config.ConfigError(f"{run_dir} already trained {done[-1]['epoch']} epochs, more than "
                                  f"training_loop.n_epochs={n_epochs}; use --restart to start it over")
-    return runs.status(run_dir) == "finished" and bool(done) and done[-1]["epoch"] == n_epochs
+    if runs.status(run_dir) != "finished" or not done:
+        return False
+    stopped_early = (runs.read_json(run_dir, runs.METRICS) or {}).get("stopped_early", False)
+    return done[-1]["epoch"] == n_epochs or stopped_early
 
 
-def _attempt(loop, run_dir, flat, command, log):
+def _attempt(job, run_dir, flat, command, log):
     runs.remove(run_dir, runs.ERROR, runs.FINISHED)
     runs.write_json(run_dir, runs.BINDINGS, flat)
     runs.write_atomic(runs.path(run_dir, runs.COMMAND), (command or shlex.join(sys.argv)) + "\n")
-    stop = _stop_on_signals(loop)
     try:
-        loop.start()
-        import gin
-        runs.write_atomic(runs.path(run_dir, runs.CONFIG), gin.operative_config_str())
-        finished = loop.fit()
+        try:
+            job.fit(_resume_from(run_dir))
+        except SystemExit as e:  # Lightning's answer to SIGTERM outside a step (SIGTERMException)
+            raise stopping.Stopped(signal.SIGTERM) from e
+        metrics = summarize(job.recorder.rows, job.monitor, job.mode)
+        metrics["stopped_early"] = len(job.recorder.rows) < job.trainer.max_epochs  # EarlyStopping, say
+        if job.test:
+            best = runs.best_checkpoint_path(run_dir)
+            metrics["test"] = job.test_best(best if os.path.exists(best) else None)
+    except stopping.Stopped:
+        from runkit import preempt
+        preempt.requeue(log)
+        raise
     except Exception as e:
         runs.write_json(run_dir, runs.ERROR, {"error": str(e), "type": type(e).__name__,
                                               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                               "traceback": traceback.format_exc()})
         raise
-    finally:
-        stop()
-    if not finished:
-        from runkit import preempt
-        preempt.requeue(log)
-        raise Preempted(loop.stop_signal)
-    metrics = summarize(loop.history)
     runs.write_json(run_dir, runs.METRICS, metrics)
     runs.mark_finished(run_dir)
-    return metrics
+    return runs.finite(metrics)
 
 
-def summarize(history):
-    """metrics.json: the last history row, and the best validation figures."""
-    best = max(history, key=lambda row: row["val_acc"])
-    return {"final": history[-1],
-            "best": {"val_acc": best["val_acc"], "val_loss": min(row["val_loss"] for row in history),
-                     "epoch": best["epoch"]}}
-
-
-def _stop_on_signals(loop):
-    """SIGUSR1 (SLURM's warning before preemption) and SIGTERM stop the loop after its current step."""
-    def handler(signum, _frame):
-        loop.stop_signal = signum
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None  # Python delivers signals to the main thread only
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGUSR1, signal.SIGTERM)}
-    return lambda: [signal.signal(s, h) for s, h in previous.items()]
+def summarize(history, monitor, mode):
+    """metrics.json: the monitored metric and its mode, the last history row, the best row."""
+    from runkit.recorder import best_row
+    return {"monitor": monitor, "mode": mode, "final": history[-1] if history else None,
+            "best": best_row(history, monitor, mode)}

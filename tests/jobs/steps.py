@@ -6,7 +6,6 @@ count and requeues its own array task (as train does), then exits 128+10.
 RUN_DIR/count.json holds the count and how many times the job started. It is not `train`: it runs in
 seconds, so the tests of runbatch --slurm's requeue rules stay quick.
 """
-import json
 import os
 import signal
 import subprocess

@@ -1,33 +1,24 @@
-"""Callbacks: one file each, registered by name in runkit.registry.CALLBACKS and listed in
-`training_loop.callbacks`. The loop always runs the ones the run folder needs (ESSENTIAL).
+"""Callbacks: any Lightning callback, chosen by name in `training_loop.callbacks`.
 
-The hook protocol is tiny: a callback overrides any of the methods of `Callback`; each receives the `Loop`
-(runkit.loop), whose attributes (epoch, step, model, optimizer, history, ...) it may read. Only overridden
-hooks are called, so a callback costs nothing on the hooks it leaves alone.
+Lightning's own callbacks are registered under their class names, so a config can say
+
+    training_loop.callbacks = ['EarlyStopping', 'LearningRateMonitor']
+    EarlyStopping.monitor = 'val_loss'
+
+A callback of your own is a `pytorch_lightning.Callback` in a file here (or in your project, imported by a
+config line `import my_project.callbacks`) registered with `@CALLBACKS.register("name")`. runkit adds its
+own RunRecorder (history, checkpoints, exact resume) to every run; it is not listed.
 """
+import pytorch_lightning.callbacks as lightning_callbacks
+
 from runkit.plugins import import_all
+from runkit.registry import CALLBACKS
 
-ESSENTIAL = ("run_metadata", "heartbeat", "checkpoint", "tensorboard")
-
-
-class Callback:
-    def on_fit_start(self, loop):
-        """Before the first step of this attempt (after a resume restored the state)."""
-
-    def on_step_start(self, loop):
-        """Before each optimizer step (hot path: keep it cheap, no device syncs)."""
-
-    def on_step_end(self, loop):
-        """After each optimizer step (hot path); loop.step counts steps done."""
-
-    def on_epoch_end(self, loop, row):
-        """After validation, with the epoch's history row already in loop.history."""
-
-    def on_fit_end(self, loop):
-        """After the last epoch, before metrics.json and FINISHED."""
-
-    def on_close(self, loop):
-        """Always, at the end of the attempt: finished, failed or preempted."""
-
+# The kit writes the run's checkpoints itself (checkpoints/last.ckpt and best.ckpt); a ModelCheckpoint of
+# the user's may still keep extra top-k files, in the run folder by default.
+for _name in lightning_callbacks.__all__:
+    _cls = getattr(lightning_callbacks, _name)
+    if isinstance(_cls, type) and issubclass(_cls, lightning_callbacks.Callback) and _name != "Callback":
+        CALLBACKS.register(_name)(_cls)
 
 import_all(__name__, __path__)

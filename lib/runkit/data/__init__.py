@@ -1,12 +1,19 @@
-"""Datasets: one file each, registered by name in runkit.registry.DATASETS.
+"""Data modules: one file each, registered by name in runkit.registry.DATA. Any LightningDataModule works.
 
-A dataset function returns a `Dataset` of in-memory tensors. The loop batches them itself (the order is a
-function of seed and epoch), which is what makes resuming in the middle of an epoch exact and keeps the data
-pipeline out of the way of small models.
+Two kinds ship, both resumable exactly in the middle of an epoch (runkit.data.resumable says how):
+- TensorData: data sets small enough to hold as tensors on the device, cut into batches there. No workers
+  and no per-sample Python: this is what keeps tiny models fast.
+- SampleData: map-style Datasets read lazily (from disk) and batched by DataLoader workers, with random
+  augmentation inside the workers.
+
+A data module tells the task what it needs to know by attributes: a task parameter with no default (say
+`input_shape` or `n_classes`) is filled from the data module's attribute of the same name. `seed` (from
+`training_loop.seed`) is passed to a data module whose constructor takes one.
 """
-from dataclasses import dataclass
-from typing import Callable, Optional
+import pytorch_lightning as pl
+import torch
 
+from runkit.data.resumable import EpochOrder, SampleBatches, TensorBatches
 from runkit.plugins import import_all
 
 
@@ -14,19 +21,85 @@ class DataMissing(Exception):
     """The data is not on disk and cannot be fetched; the message names the files expected and where."""
 
 
-@dataclass
-class Dataset:
-    train_x: "torch.Tensor"   # float32, normalized: (N, C, H, W) images or (N, features)
-    train_y: "torch.Tensor"   # int64 class indices
-    val_x: "torch.Tensor"
-    val_y: "torch.Tensor"
-    n_classes: int
-    # augment(x_batch, generator) -> x_batch: vectorized, on x's device, deterministic given the generator
-    augment: Optional[Callable] = None
+class _Splits(pl.LightningDataModule):
+    """What both kinds share: the seed, the batch sizes, this rank's share of each epoch."""
 
-    @property
-    def input_shape(self):
-        return tuple(self.train_x.shape[1:])
+    def __init__(self, batch_size, val_batch_size, seed):
+        super().__init__()
+        self.batch_size, self.val_batch_size, self.seed = batch_size, val_batch_size or batch_size, seed
+
+    def order(self, n, shuffle):
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        return EpochOrder(n, self.seed, shuffle=shuffle, rank=rank, world=world)
+
+
+class TensorData(_Splits):
+    """In-memory tensors. A subclass implements `load()` -> {"train": (x, y), "val": (x, y)[, "test": ...]}
+    and may set `augment(x_batch, generator) -> x_batch`, vectorized and deterministic given the generator."""
+
+    augment = None
+
+    def __init__(self, batch_size=128, val_batch_size=1024, seed=0):
+        super().__init__(batch_size, val_batch_size, seed)
+        self.splits = None
+
+    def load(self):
+        raise NotImplementedError
+
+    def setup(self, stage=None):
+        if self.splits is None:
+            device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+            self.splits = {name: tuple(t.to(device) for t in pair) for name, pair in self.load().items()}
+
+    def _batches(self, split, shuffle, batch_size, augment=None):
+        x, y = self.splits[split]
+        return TensorBatches(x, y, batch_size, self.order(len(y), shuffle), augment, self.seed)
+
+    def train_dataloader(self):
+        return self._batches("train", True, self.batch_size, self.augment)
+
+    def val_dataloader(self):
+        return self._batches("val", False, self.val_batch_size)
+
+    def test_dataloader(self):
+        if "test" not in self.splits:
+            raise DataMissing(f"{type(self).__name__} has no test split")
+        return self._batches("test", False, self.val_batch_size)
+
+
+class SampleData(_Splits):
+    """Map-style Datasets batched by DataLoader workers. A subclass implements `datasets()` ->
+    {"train": Dataset, "val": Dataset[, "test": ...]}; the train set may draw random numbers (torch, random,
+    numpy) in __getitem__: each sample's draws are seeded from (seed, epoch, index)."""
+
+    def __init__(self, batch_size=64, val_batch_size=None, num_workers=2, seed=0, pin_memory=False):
+        super().__init__(batch_size, val_batch_size, seed)
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.sets = None
+
+    def datasets(self):
+        raise NotImplementedError
+
+    def setup(self, stage=None):
+        if self.sets is None:
+            self.sets = self.datasets()
+
+    def _batches(self, split, shuffle, batch_size):
+        dataset = self.sets[split]
+        return SampleBatches(dataset, batch_size, self.order(len(dataset), shuffle), self.seed,
+                             num_workers=self.num_workers, pin_memory=self.pin_memory)
+
+    def train_dataloader(self):
+        return self._batches("train", True, self.batch_size)
+
+    def val_dataloader(self):
+        return self._batches("val", False, self.val_batch_size)
+
+    def test_dataloader(self):
+        if "test" not in self.sets:
+            raise DataMissing(f"{type(self).__name__} has no test split")
+        return self._batches("test", False, self.val_batch_size)
 
 
 import_all(__name__, __path__)

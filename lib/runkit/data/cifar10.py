@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from runkit.cli import UsageError
-from runkit.data import DataMissing, Dataset
-from runkit.registry import DATASETS
+from runkit.data import DataMissing, TensorData
+from runkit.registry import DATA
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -28,28 +28,50 @@ MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
 
 
-@DATASETS.register("cifar10")
-def cifar10(data_dir=None, download=True, augment=True, n_train=None, n_val=None):
-    """Train on data_batch_1..5, validate on test_batch; `n_train` / `n_val` keep the first N (quick configs).
+@DATA.register("cifar10")
+class CIFAR10(TensorData):
+    """Train on data_batch_1..5 less a held-out validation split of `n_val` images (chosen by `split_seed`);
+    test_batch is the test split, used only by the test stage (`training_loop.test = True`): tuning on the
+    test set would be a method error. `n_train` keeps the first N training images (quick configs).
 
     `augment` adds a random 32x32 crop of the 4-pixel-padded image and a random horizontal flip."""
-    for name, value in (("n_train", n_train), ("n_val", n_val)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise UsageError(f"cifar10.{name} = {value!r}: give a positive number of images, or None for all")
-    data_dir = Path(data_dir or os.environ.get("DATA_DIR") or "data").resolve()
-    folder = data_dir / FOLDER
-    if download and not folder.exists():
-        fetch(data_dir)
-    missing = [name for name in FILES if not (folder / name).is_file()]
-    if missing:
-        how = "remove the incomplete folder to download it again" if download else \
-            "allow downloading (cifar10.download = True) with network access"
-        raise DataMissing(f"CIFAR-10 is missing {', '.join(missing)} in {folder}: {how}, or extract {URL} "
-                          f"into {data_dir}")
-    n_classes = len(read_pickle(folder / "batches.meta")[b"label_names"])
-    train_x, train_y = read_batches([folder / name for name in TRAIN_FILES], n_train)
-    val_x, val_y = read_batches([folder / "test_batch"], n_val)
-    return Dataset(train_x, train_y, val_x, val_y, n_classes, crop_and_flip if augment else None)
+
+    input_shape, n_classes = (3, 32, 32), 10
+
+    def __init__(self, data_dir=None, download=True, augment=True, n_train=None, n_val=5000, n_test=None,
+                 split_seed=0, batch_size=128, val_batch_size=1024, seed=0):
+        super().__init__(batch_size, val_batch_size, seed)
+        for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UsageError(f"cifar10.{name} = {value!r}: give a positive number of images"
+                                 f"{', or None for all' if name != 'n_val' else ''}")
+        self.data_dir = Path(data_dir or os.environ.get("DATA_DIR") or "data").resolve()
+        self.download, self.n_train, self.n_val, self.n_test = download, n_train, n_val, n_test
+        self.split_seed = split_seed
+        self.augment = crop_and_flip if augment else None
+
+    def prepare_data(self):
+        if self.download and not (self.data_dir / FOLDER).exists():
+            fetch(self.data_dir)
+
+    def load(self):
+        self.prepare_data()
+        folder = self.data_dir / FOLDER
+        missing = [name for name in FILES if not (folder / name).is_file()]
+        if missing:
+            how = "remove the incomplete folder to download it again" if self.download else \
+                "allow downloading (cifar10.download = True) with network access"
+            raise DataMissing(f"CIFAR-10 is missing {', '.join(missing)} in {folder}: {how}, or extract {URL} "
+                              f"into {self.data_dir}")
+        wanted = None if self.n_train is None else self.n_train + self.n_val
+        x, y = read_batches([folder / name for name in TRAIN_FILES], wanted)
+        if self.n_val >= len(y):
+            raise UsageError(f"cifar10.n_val = {self.n_val} leaves no training images of the {len(y)} read: "
+                             "lower cifar10.n_val")
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.split_seed))
+        val, train = order[:self.n_val], order[self.n_val:]
+        test = read_batches([folder / "test_batch"], self.n_test)
+        return {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": test}
 
 
 def fetch(data_dir):

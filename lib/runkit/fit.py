@@ -1,0 +1,115 @@
+"""The run's settings and the Lightning objects built from them: data module, task, callbacks, loggers and
+the Trainer. Building touches no file, so a component that refuses its parameters is bad config, caught
+before the run folder is.
+
+Every `pytorch_lightning.Trainer` argument binds from gin under `trainer.` (`trainer.gradient_clip_val = 1.0`,
+`trainer.precision = 'bf16-mixed'`, `trainer.devices = 2`), except those runkit owns: the epochs are
+`training_loop.n_epochs`, callbacks and loggers are chosen by name in `training_loop`, and the run folder is
+where checkpoints go. runkit's defaults, each overridden by binding it: one device, deterministic
+algorithms (warning where none exists), no sanity validation, a progress bar only on a terminal.
+"""
+import inspect
+import sys
+from dataclasses import dataclass
+
+import gin
+import pytorch_lightning as pl
+
+from runkit.config import KIT_OWNED
+from runkit.registry import CALLBACKS, DATA, LOGGERS, TASKS
+
+trainer = gin.external_configurable(pl.Trainer, name="trainer", denylist=list(KIT_OWNED))
+
+
+@gin.configurable
+@dataclass
+class training_loop:  # noqa: N801 - the gin name configs use: `training_loop.n_epochs = 5`
+    """What the run is: which task on which data, for how long, and what runkit adds around it."""
+    task: str = "classification"
+    data: str = None
+    n_epochs: int = 1
+    seed: int = 0
+    callbacks: tuple = ()                 # Lightning callbacks by registered name (runkit.callbacks)
+    loggers: tuple = ("tensorboard",)     # by name: tensorboard, csv, mlflow (runkit.loggers)
+    monitor: str = None                   # the metric "best" is chosen by; the task's default if None
+    mode: str = None                      # 'max' or 'min'; the task's default if None
+    test: bool = False                    # after fitting, test the best checkpoint on the test split
+    checkpoint_every_n_steps: int = 500   # also at each epoch's end; a kill loses at most this many steps
+    stop_on_nan: bool = True              # a NaN/inf training metric fails the run
+
+    def components(self):
+        """The registered classes this config names (UnknownName if one is not)."""
+        if not self.data:
+            raise ValueError("training_loop.data is not set: bind it in a config file or with "
+                             "-b \"training_loop.data='digits'\"")
+        if self.mode not in (None, "min", "max"):
+            raise ValueError(f"training_loop.mode = {self.mode!r}: give 'min' or 'max'")
+        return (TASKS.get(self.task), DATA.get(self.data), [CALLBACKS.get(n) for n in self.callbacks],
+                [LOGGERS.get(n) for n in self.loggers])
+
+
+class Job:
+    """One attempt's Lightning objects. `flat` is every gin binding (runkit.config.flatten)."""
+
+    def __init__(self, settings, run_dir, flat, log):
+        from runkit.checkpoint_io import AtomicCheckpointIO
+        from runkit.recorder import RunRecorder
+        task_class, data_class, callback_classes, logger_functions = settings.components()
+        check_optimizer_bindings()
+        pl.seed_everything(settings.seed, verbose=False)  # the model's initial weights
+        self.data = construct(data_class, settings.data, flat, {"seed": settings.seed})
+        self.task = construct(task_class, settings.task, flat, vars_of(self.data))
+        self.monitor = settings.monitor or getattr(self.task, "monitor", None) or "val_loss"
+        self.mode = settings.mode or (getattr(self.task, "mode", None) if not settings.monitor else None) or \
+            ("max" if self.monitor.endswith(("acc", "accuracy")) else "min")
+        self.recorder = RunRecorder(run_dir, settings.n_epochs, self.monitor, self.mode,
+                                    settings.checkpoint_every_n_steps, settings.stop_on_nan, log)
+        self.test = settings.test
+        plugins = [AtomicCheckpointIO()]
+        if "trainer.plugins" in flat:
+            bound = gin.query_parameter("trainer.plugins")
+            plugins += list(bound) if isinstance(bound, (list, tuple)) else [bound]
+        defaults = {"devices": 1, "deterministic": "warn", "num_sanity_val_steps": 0,
+                    "enable_model_summary": False, "enable_progress_bar": sys.stderr.isatty()}
+        self.trainer = trainer(
+            max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
+            callbacks=[cls() for cls in callback_classes] + [self.recorder],
+            logger=[make(run_dir) for make in logger_functions] or False, plugins=plugins,
+            **{k: v for k, v in defaults.items() if f"trainer.{k}" not in flat})
+
+    def fit(self, ckpt_path):
+        # weights_only: checkpoints hold tensors and plain values only, so they load without unpickling code
+        self.trainer.fit(self.task, datamodule=self.data, ckpt_path=ckpt_path, weights_only=True)
+
+    def test_best(self, best_path):
+        """The test split's figures for the best checkpoint: {"test_acc": ...}."""
+        results = self.trainer.test(self.task, datamodule=self.data, ckpt_path=best_path, verbose=False,
+                                    weights_only=True)
+        return {k: float(v) for part in results for k, v in part.items()}
+
+
+def check_optimizer_bindings():
+    """runkit.optim's bindings fail here, before the run folder is touched, rather than at fit time."""
+    import torch
+
+    from runkit import optim
+    optim.optimizer([torch.nn.Parameter(torch.zeros(1))])
+    optim.lr_schedule()
+
+
+def construct(cls, name, flat, provided):
+    """cls(**what runkit provides): each parameter it takes that the config does not bind, from `provided`
+    (a task's input_shape from its data module, a data module's seed from training_loop.seed)."""
+    try:
+        params = inspect.signature(cls.__init__ if isinstance(cls, type) else cls).parameters
+    except (TypeError, ValueError):
+        params = {}
+    kwargs = {p: provided[p] for p in params if p in provided and f"{name}.{p}" not in flat}
+    return cls(**kwargs)
+
+
+def vars_of(data):
+    """The data module's attributes a task may ask for by parameter name."""
+    return {name: getattr(data, name) for name in dir(data)
+            if not name.startswith("_") and not callable(getattr(type(data), name, None))
+            and not isinstance(getattr(type(data), name, None), property)}

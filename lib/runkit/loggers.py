@@ -1,0 +1,31 @@
+"""Loggers by name: `training_loop.loggers = ['tensorboard', 'csv']` (TensorBoard alone by default).
+
+Each writes inside the run folder unless bound elsewhere: tb/ for TensorBoard, csv/ for the CSV logger,
+mlruns/ as a local MLflow file store (works offline; `mlflow.tracking_uri` points it at a server). Extra
+parameters bind under the name and go to Lightning's logger (`tensorboard.log_graph = True`).
+"""
+import os
+
+from runkit import runs
+from runkit.registry import LOGGERS
+
+
+@LOGGERS.register("tensorboard")
+def tensorboard(run_dir, **kwargs):
+    from pytorch_lightning.loggers import TensorBoardLogger
+    return TensorBoardLogger(save_dir=run_dir, name=runs.TENSORBOARD, version="", default_hp_metric=False,
+                             **kwargs)
+
+
+@LOGGERS.register("csv")
+def csv(run_dir, **kwargs):
+    from pytorch_lightning.loggers import CSVLogger
+    return CSVLogger(save_dir=run_dir, name="csv", version="", **kwargs)
+
+
+@LOGGERS.register("mlflow")
+def mlflow(run_dir, experiment_name="runkit", tracking_uri=None, **kwargs):
+    from pytorch_lightning.loggers import MLFlowLogger
+    uri = tracking_uri or "file:" + os.path.join(os.path.abspath(run_dir), "mlruns")
+    return MLFlowLogger(experiment_name=experiment_name, tracking_uri=uri, run_name=os.path.basename(run_dir),
+                        **kwargs)

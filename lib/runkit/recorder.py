@@ -1,0 +1,188 @@
+"""RunRecorder: what runkit adds to every Lightning fit so that the run folder tells the whole story and a
+killed run continues exactly where it was.
+
+- At each training epoch's end (after the task's own on_train_epoch_end, so everything logged is in): one
+  history.csv row of every epoch-level metric, then checkpoints/last.ckpt, and best.ckpt when the monitored
+  metric improved.
+- Every `every_n_steps` optimizer steps: last.ckpt, holding the data loaders' position, the random
+  generators and the epoch's running aggregates (runkit.resume), so an epoch interrupted anywhere ends with
+  the figures of an uninterrupted one.
+- A stop signal (runkit.stopping) ends the step, writes last.ckpt and raises Stopped.
+- A NaN or infinite training metric fails the run (when `stop_on_nan`) before a checkpoint could keep it.
+
+It is a Lightning `Checkpoint`, so Lightning calls it after the other callbacks and the LightningModule, and
+adds no ModelCheckpoint of its own. Checkpoints are written through Lightning (`trainer.save_checkpoint`),
+atomically (runkit.checkpoint_io).
+"""
+import math
+import os
+import time
+
+from pytorch_lightning.callbacks import Checkpoint
+
+from runkit import metadata, resume, runs, stopping
+
+
+class NonFiniteMetric(RuntimeError):
+    """A training metric became NaN or infinite."""
+
+
+class RunRecorder(Checkpoint):
+    def __init__(self, run_dir, n_epochs, monitor, mode, every_n_steps=500, stop_on_nan=True, log=print):
+        self.run_dir, self.n_epochs, self.monitor, self.mode = run_dir, n_epochs, monitor, mode
+        self.every_n_steps, self.stop_on_nan, self.say = every_n_steps, stop_on_nan, log
+        self.rows, self.elapsed = [], 0.0
+        self._since = None       # when the time now running started counting
+        self._in_epoch = False   # a checkpoint saved now is in the middle of an epoch
+        self._pending = None     # state to put back before the first step after a resume
+        self._saved_step = None
+
+    # ---- the state in checkpoints -----------------------------------------------------------------
+
+    def state_dict(self):
+        state = {"rows": self.rows, "elapsed": self._elapsed(), "rng": resume.rng_state(), "in_epoch": self._in_epoch}
+        if self._in_epoch:
+            state["logged"] = resume.logged_state(self.trainer)
+            state["loaders"] = [loader.state_dict() for loader in _train_loaders(self.trainer)]
+        return state
+
+    def load_state_dict(self, state):
+        self.rows, self.elapsed = list(state["rows"]), state["elapsed"]
+        self._pending = state
+        if self.trainer.is_global_zero:
+            runs.write_history(self.run_dir, self.rows)  # drop rows a killed attempt wrote after this checkpoint
+
+    def setup(self, trainer, pl_module, stage):
+        self.trainer = trainer
+
+    # ---- hooks ------------------------------------------------------------------------------------
+
+    def on_fit_start(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            metadata.begin(self.run_dir, trainer.strategy.root_device)
+
+    def on_train_start(self, trainer, pl_module):
+        """After a resume, before the first batch is drawn (Lightning skips on_train_epoch_start when it
+        resumes in the middle of an epoch): the loaders' positions, and the clock. Also config.gin: by now
+        every configurable has been called, optimizer included, so the operative config is whole."""
+        if trainer.is_global_zero:
+            import gin
+            runs.write_atomic(runs.path(self.run_dir, runs.CONFIG), gin.operative_config_str())
+        if self._pending is None:
+            return
+        if self._pending["in_epoch"]:
+            self._in_epoch, self._since = True, time.monotonic()
+            for loader, position in zip(_train_loaders(trainer), self._pending.get("loaders", [])):
+                loader.load_state_dict(position)
+        if trainer.is_global_zero:
+            self.say(f"resumed at epoch {trainer.current_epoch + 1}, step {trainer.global_step}")
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._in_epoch, self._since = True, time.monotonic()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            resume.set_rng_state(pending["rng"])
+            if pending["in_epoch"]:
+                resume.restore_logged(trainer, pending.get("logged", {}))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        for loader in _train_loaders(trainer):
+            loader.consumed = batch_idx + 1
+        if batch_idx + 1 >= trainer.num_training_batches:
+            return  # the epoch's end saves next; Lightning would resume from here past validation and the row
+        stop = self._stop_requested(trainer)
+        step = trainer.global_step
+        if stop or (self.every_n_steps and step % self.every_n_steps == 0 and step != self._saved_step):
+            self._check_finite(trainer, resume.logged_values(trainer))
+            self._save_last(trainer)
+        if stop:
+            raise stopping.Stopped(stopping.received or stop)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self._in_epoch = False
+        self.elapsed, self._since = self._elapsed(), None
+        row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step, **epoch_metrics(trainer),
+               "lr": _learning_rate(trainer), "time": round(self.elapsed, 3)}
+        self._check_finite(trainer, {k: v for k, v in row.items() if k.startswith("train")})
+        self.rows.append(row)
+        if trainer.is_global_zero:
+            runs.write_history(self.run_dir, self.rows)
+            self.say(format_row(row, self.n_epochs))
+        self._save_last(trainer)
+        if trainer.is_global_zero and best_row(self.rows, self.monitor, self.mode) is row:
+            runs.copy_atomic(runs.checkpoint_path(self.run_dir), runs.best_checkpoint_path(self.run_dir))
+        stop = self._stop_requested(trainer)
+        if stop and trainer.current_epoch + 1 < self.n_epochs:
+            raise stopping.Stopped(stop)
+
+    def teardown(self, trainer, pl_module, stage):
+        if stage == "fit" and trainer.is_global_zero and os.path.exists(runs.path(self.run_dir, runs.META)):
+            metadata.end(self.run_dir)
+
+    # ---- helpers ----------------------------------------------------------------------------------
+
+    def _elapsed(self):
+        return self.elapsed + (time.monotonic() - self._since if self._since is not None else 0.0)
+
+    def _save_last(self, trainer):
+        trainer.save_checkpoint(runs.checkpoint_path(self.run_dir), weights_only=False)
+        self._saved_step = trainer.global_step
+
+    def _stop_requested(self, trainer):
+        """The stop signal's number, agreed by every process of a distributed run (any of them got one)."""
+        signum = stopping.received or 0
+        if trainer.world_size > 1:
+            import torch
+            flag = torch.tensor(signum, device=trainer.strategy.root_device)
+            signum = int(trainer.strategy.reduce(flag, reduce_op="max"))
+        return signum
+
+    def _check_finite(self, trainer, values):
+        if not self.stop_on_nan:
+            return
+        bad = [name for name, value in values.items() if value is not None and not math.isfinite(value)]
+        if bad:
+            raise NonFiniteMetric(f"{', '.join(sorted(bad))} became NaN or infinite in epoch "
+                                  f"{trainer.current_epoch + 1} (by step {trainer.global_step}); lower "
+                                  "optimizer.lr, or set training_loop.stop_on_nan=False")
+
+
+def _train_loaders(trainer):
+    loader = trainer.fit_loop._combined_loader
+    return [dl for dl in (loader.flattened if loader is not None else []) if hasattr(dl, "consumed")]
+
+
+def epoch_metrics(trainer):
+    """Every metric logged at epoch level, by the name it was logged under, as plain floats."""
+    metrics = trainer.callback_metrics
+    row = {}
+    for name, value in sorted(metrics.items()):
+        for suffix in ("_step", "_epoch"):
+            if name.endswith(suffix) and name[:-len(suffix)] in metrics:
+                break
+        else:
+            if name not in ("epoch", "step"):
+                row[name] = float(value)
+    return row
+
+
+def _learning_rate(trainer):
+    return trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
+
+
+def best_row(rows, monitor, mode):
+    """The row with the best monitored value (the first of equals); missing or NaN values count as worst."""
+    sign = 1 if mode == "max" else -1
+
+    def score(row):
+        value = row.get(monitor)
+        return sign * value if isinstance(value, (int, float)) and math.isfinite(value) else -math.inf
+    return max(rows, key=score) if rows else None
+
+
+def format_row(row, n_epochs):
+    figures = " ".join(f"{k} {v:.4g}" for k, v in row.items()
+                       if k not in ("epoch", "step", "time") and isinstance(v, float))
+    return f"epoch {row['epoch']}/{n_epochs} step {row['step']}: {figures} ({row['time']:.1f} s)"

@@ -1,0 +1,26 @@
+"""Stop requests: SIGUSR1 (SLURM's warning before a preemption), SIGTERM and Ctrl-C (SIGINT) ask a run to
+stop after its current step, with a checkpoint. `install()` runs first thing in `train`, before the slow
+imports, so a signal during imports or data loading is kept and acted on at the first step.
+"""
+import signal
+
+SIGNALS = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)
+received = None  # the number of the first stop signal, once one came
+
+
+class Stopped(Exception):
+    """A signal stopped the run after a checkpoint; rerunning the same command continues it."""
+
+    def __init__(self, signum):
+        super().__init__(f"stopped by {signal.Signals(signum).name} after writing a checkpoint")
+        self.signum = signum
+
+
+def install():
+    for signum in SIGNALS:
+        signal.signal(signum, _record)
+
+
+def _record(signum, _frame):
+    global received
+    received = received or signum
