@@ -41,7 +41,7 @@ class Run:
             self.fd = None
 
     def clear(self):
-        """Start over: remove what the job wrote, keeping the runners' records (runs.clear)."""
+        """Start over: remove what train wrote (runs.clear); runners' records and other files stay."""
         runs.clear(self.run_dir)
 
     def record(self, spec_record):
