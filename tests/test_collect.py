@@ -92,15 +92,22 @@ def test_statuses(results_dir):
     make_run(root, "failed", {"a.b": 2}, finished=False)
     runs.write_json(root / "failed", runs.ERROR, {"error": "boom"})
     running = make_run(root, "running", {"a.b": 3}, finished=False)
+    held = runs.try_lock(running)  # a live process on this machine holds it
     runs.touch(running, runs.HEARTBEAT)
+    elsewhere = make_run(root, "running_elsewhere", {"a.b": 6}, finished=False)
+    (elsewhere / runs.LOCK).write_text("another-host 1\n")  # there, only the heartbeat can tell
+    runs.touch(elsewhere, runs.HEARTBEAT)
+    stopped = make_run(root, "stopped", {"a.b": 7}, finished=False)
+    (stopped / runs.STOPPED).write_text("SIGUSR1\n")
     dead = make_run(root, "dead", {"a.b": 4}, finished=False)
     runs.touch(dead, runs.HEARTBEAT)
     old = time.time() - runs.HEARTBEAT_STALE - 5
     os.utime(runs.path(dead, runs.HEARTBEAT), (old, old))
     make_run(root, "incomplete", {"a.b": 5}, finished=False)
     rows = read_csv(tool("collect", root, check=0).stdout)
-    assert {r["name"]: r["status"] for r in rows} == {n: n for n in
-                                                     ("finished", "failed", "running", "dead", "incomplete")}
+    os.close(held)
+    assert {r["name"]: r["status"] for r in rows} == {"running_elsewhere": "running", **{n: n for n in (
+        "finished", "failed", "running", "dead", "incomplete", "stopped")}}
 
 
 def test_corrupt_files_make_error_rows_not_a_crash(grid):

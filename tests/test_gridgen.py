@@ -191,3 +191,75 @@ def test_yaml_float_notation(tmp_path):
     path.write_text("grid: {optimizer.lr: [1e-3, 1E-4, 2.5e+2]}\n")
     assert grid.load(str(path))["grid"]["optimizer.lr"] == [0.001, 0.0001, 250.0]
     assert yaml.safe_load("x: 1e-3")["x"] == "1e-3"  # why grid has its own loader
+
+
+PINNED = "fixed: {training_loop.n_epochs: 2, optimizer.momentum: 0.9, training_loop.seed: 0}\n"
+GROWING = [
+    PINNED + "grid: {optimizer.lr: [0.1]}\n",  # a sweep of one rate
+    PINNED + "grid: {optimizer.lr: [0.1, 0.01]}\n",  # a second rate
+    # momentum becomes an axis; its old value stays in fixed
+    PINNED + "grid: {optimizer.lr: [0.1, 0.01], optimizer.momentum: [0.9, 0.5]}\n",
+    # seeds, the old seed kept in fixed; an include entry
+    PINNED + "grid: {optimizer.lr: [0.1, 0.01], optimizer.momentum: [0.9, 0.5]}\nseeds: [0, 1]\n"
+             "include: [{optimizer.lr: 1.0}]\n",
+]
+
+
+def test_a_growing_grid_keeps_every_run_it_had(tmp_path, results_dir):
+    before = {}
+    for n, text in enumerate(GROWING):
+        now = {s["name"]: s for s in gridgen(tmp_path, text)}
+        assert len(now) > len(before) or n == 0
+        for name, old in before.items():  # the same folder, made from the same bindings
+            assert name in now, (n, name, sorted(now))
+            assert now[name]["run_dir"] == old["run_dir"] and now[name]["gin_bindings"] == old["gin_bindings"]
+        before = now
+    assert sorted(before) == ["lr=0.01", "lr=0.01_momentum=0.5", "lr=0.01_momentum=0.5_seed=1", "lr=0.01_seed=1",
+                              "lr=0.1", "lr=0.1_momentum=0.5", "lr=0.1_momentum=0.5_seed=1", "lr=0.1_seed=1",
+                              "lr=1.0", "lr=1.0_seed=1"]
+    assert before["lr=0.1"]["bindings"] == {"lr": 0.1, "momentum": 0.9, "seed": 0}
+
+
+def test_an_axis_of_one_value_names_the_run(tmp_path, results_dir):
+    specs = gridgen(tmp_path, "grid: {optimizer.lr: [0.1], optimizer.name: [sgd]}\nseeds: 1\n")
+    assert [s["name"] for s in specs] == ["lr=0.1_name=sgd_seed=0"]
+
+
+def doc_snippets(path):
+    """The YAML blocks (indented by 4) of a markdown file that are grid files."""
+    blocks, block = [], []
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    for line in text.splitlines() + ["(end)"]:
+        if line.startswith("    ") or (block and not line.strip()):
+            block.append(line[4:])
+            continue
+        if block:
+            blocks.append("\n".join(block).strip() + "\n")
+        block = []
+    loaded = [(text, yaml.safe_load(text)) for text in blocks]
+    return [text for text, obj in loaded if isinstance(obj, dict) and set(obj) <= set(grid.KEYS)]
+
+
+DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "grid.md")
+
+
+def test_every_grid_snippet_of_the_docs_expands_and_names_real_bindings(tmp_path, results_dir):
+    from conftest import REPO
+    from runkit import config
+    (tmp_path / "configs").symlink_to(REPO / "configs")
+    snippets = doc_snippets(DOC)
+    assert len(snippets) >= 7
+    for number, text in enumerate(snippets):
+        folder = tmp_path / f"snippet{number}"
+        folder.mkdir()
+        (folder / "grid.yaml").write_text(text)
+        specs = [json.loads(line) for line in tool("gridgen", folder / "grid.yaml", check=0).stdout.splitlines()]
+        for s in specs:
+            if s["argv"][0] != "train":
+                continue  # a command of the user's own: its bindings are not ours to check
+            configs = s["configs"] or [str(REPO / "configs" / "digits_mlp.gin")]
+            try:
+                config.parse(configs, [bindings.format(k, v) for k, v in s["gin_bindings"].items()])
+            except config.ConfigError as e:
+                pytest.fail(f"docs/grid.md snippet {number + 1}: {e}\n{text}")

@@ -2,11 +2,13 @@
 resubmission, failures, bad options. (test_slurm_train.py runs real training through it.)"""
 import json
 import os
+import subprocess
 import sys
 
 import pytest
 
 from conftest import tool
+from jobs.epochs import progress
 from runkit import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
@@ -87,7 +89,8 @@ def test_resubmission_skips_finished_and_queued_runs(slurm_cluster, results_dir)
     specs = [spec(results_dir, f"r{i}", *python("import time; time.sleep(6)")) for i in range(2)]
     first = json.loads(tool("runbatch", "--slurm", input=lines(specs), check=0).stdout)
     again = tool("runbatch", "--slurm", input=lines(specs), check=0)
-    assert json.loads(again.stdout) == {"job_id": None, "batch_dir": None, "runs": 0, "skipped": 2}
+    assert json.loads(again.stdout) == {"job_id": None, "batch_dir": None, "runs": 0, "skipped": 2,
+                                       "conflicts": 0}
     table = tool("collect", "--format", "jsonl", results_dir / "exp", check=0)  # queued or running: listed
     assert {row["status"] for row in map(json.loads, table.stdout.splitlines())} <= {"incomplete", "running"}
     assert len(table.stdout.splitlines()) == 2
@@ -149,7 +152,7 @@ def test_warning_signal_requeues_the_task_and_it_resumes(slurm_cluster, results_
     count = runs.read_json(s["run_dir"], "count.json")
     assert count == {"count": 25, "starts": 2}
     attempts = runs.read_slurm(s["run_dir"])["attempts"]
-    assert [(a["status"], a["restart_count"]) for a in attempts] == [("preempted", 0), ("finished", 1)]
+    assert [(a["status"], a["restart_count"]) for a in attempts] == [("stopped", 0), ("finished", 1)]
     log = open(os.path.join(s["run_dir"], f"slurm-{job}_0.log")).read()
     assert "DUE TO JOB REQUEUE" in log  # SLURM's own message lands in the run's log too
 
@@ -163,3 +166,62 @@ def test_a_task_requeued_too_often_fails_instead_of_looping(slurm_cluster, resul
     wait_until(lambda: runs.status(s["run_dir"]) == "failed")
     assert "requeued 1 time (limit 0" in runs.read_json(s["run_dir"], runs.ERROR)["error"]
     wait_until(lambda: squeue_state(f"{job}_0")[:1] == ["FAILED"])
+
+
+EPOCHS = os.path.join(os.path.dirname(__file__), "jobs", "epochs.py")
+
+
+def epochs_spec(results_dir, name, *bindings):
+    run_dir = str(results_dir / "exp" / name)
+    argv = [sys.executable, EPOCHS, run_dir, *(w for b in bindings for w in ("-b", b))]
+    return {"name": name, "run_dir": run_dir, "argv": argv, "experiment": "exp"}
+
+
+@slurm
+def test_resubmission_compares_each_spec_with_its_folder(slurm_cluster, results_dir):  # noqa: F811
+    def submit(*flags, momentum=0.9, n_epochs=1, check=0):
+        specs = [epochs_spec(results_dir, f"r{i}", f"optimizer.lr={i}", f"optimizer.momentum={momentum}",
+                             f"training_loop.n_epochs={n_epochs}") for i in range(2)]
+        return outcomes(tool("runbatch", "--slurm", "--wait", "--poll=0.5", *flags, input=lines(specs), check=check))
+
+    def history(name):
+        return progress(results_dir / "exp" / name)
+
+    assert {o["status"] for o in submit().values()} == {"finished"}
+    got = submit(momentum=0.5, check=1)  # a changed binding: not submitted, named
+    assert {o["status"] for o in got.values()} == {"conflict"}
+    assert got["r0"]["changed"] == ["optimizer.momentum: 0.9 -> 0.5"] and history("r0")["starts"] == 1
+    assert {o["status"] for o in submit(n_epochs=2).values()} == {"finished"}  # more epochs: continued
+    assert history("r0") == {"starts": 2, "epochs": [[1, 1, 0.9], [2, 2, 0.9]]}
+    got = submit("--restart-changed", momentum=0.5, n_epochs=2)  # deliberately: cleared in the task, rerun
+    assert {o["status"] for o in got.values()} == {"finished"}
+    assert history("r0") == {"starts": 1, "epochs": [[1, 1, 0.5], [2, 1, 0.5]]}
+    assert {o["reason"] for o in submit(momentum=0.5, n_epochs=2).values()} == {"finished"}
+
+
+ENDINGS = {"ok": ("exit 0", "finished"), "fails": ("exit 3", "failed"),
+           "stopped": ("exit 143", "stopped"),  # what train does after a checkpoint on SIGTERM: 128 + 15
+           "killed": ("kill -9 $$", "failed")}
+
+
+@slurm
+def test_every_runner_leaves_the_same_status_for_the_same_ending(slurm_cluster, results_dir):  # noqa: F811
+    for runner in (["-j", "2"], ["--slurm", "--wait", "--poll=0.5"]):
+        specs = [spec(results_dir, f"{name}{runner[0]}", "sh", "-c", code) for name, (code, _) in ENDINGS.items()]
+        got = outcomes(tool("runbatch", *runner, input=lines(specs), check=1))
+        for name, (_, status) in ENDINGS.items():
+            assert runs.status(results_dir / "exp" / f"{name}{runner[0]}") == status, (runner, name)
+        assert got[f"stopped{runner[0]}"]["status"] == "stopped"
+
+
+@slurm
+def test_a_run_the_warning_stopped_is_stopped(slurm_cluster, results_dir):  # noqa: F811
+    s = epochs_spec(results_dir, "r0", "training_loop.n_epochs=100", "job.sleep=0.2")
+    job = json.loads(tool("runbatch", "--slurm", input=lines([s]), check=0).stdout)["job_id"]
+    wait_until(lambda: len(progress(s["run_dir"])["epochs"]) >= 2)
+    subprocess.run(["scancel", "--signal=USR1", "--batch", f"{job}_0"], check=True, timeout=60)
+    wait_until(lambda: runs.status(s["run_dir"]) == "stopped")
+    attempt = runs.read_slurm(s["run_dir"])["attempts"][-1]
+    assert (attempt["status"], attempt["exit_code"], attempt["signal"]) == ("stopped", 138, "SIGUSR1")
+    table = tool("collect", "--format", "jsonl", results_dir / "exp", check=0)
+    assert json.loads(table.stdout)["status"] == "stopped"

@@ -1,5 +1,7 @@
 """The run-folder library: atomic writes, status derivation, history round trip, locks."""
+import fcntl
 import os
+import threading
 import time
 
 import pytest
@@ -45,13 +47,30 @@ def test_half_json_is_corrupt(tmp_path):
 
 def test_status_order(tmp_path):
     assert runs.status(tmp_path) == "incomplete"
+    fd = runs.try_lock(tmp_path)
+    assert runs.status(tmp_path) == "running"  # held on this machine: alive, heartbeat or not
     runs.touch(tmp_path, runs.HEARTBEAT)
+    os.close(fd)
+    assert runs.status(tmp_path) == "dead"  # the lock is free: not running, however fresh the heartbeat
+    (tmp_path / runs.LOCK).write_text("another-host 123\n")  # a run on a machine whose locks we cannot see
     assert runs.status(tmp_path) == "running"
     assert runs.status(tmp_path, now=time.time() + runs.HEARTBEAT_STALE + 1) == "dead"
     runs.write_json(tmp_path, runs.ERROR, {"error": "boom"})
     assert runs.status(tmp_path) == "failed"
+    (tmp_path / runs.STOPPED).write_text("SIGTERM\n")
+    assert runs.status(tmp_path) == "stopped"
     runs.mark_finished(tmp_path)
     assert runs.status(tmp_path) == "finished"
+
+
+def test_a_status_probe_never_makes_a_claim_fail(tmp_path):
+    os.close(runs.try_lock(tmp_path))
+    probe = os.open(tmp_path / runs.LOCK, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH)  # what is_locked holds for an instant, stretched
+    threading.Timer(0.05, os.close, [probe]).start()
+    fd = runs.try_lock(tmp_path)
+    assert fd is not None and runs.is_locked(tmp_path)
+    os.close(fd)
 
 
 def test_atomic_write_leaves_no_temporary(tmp_path):

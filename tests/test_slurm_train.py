@@ -53,7 +53,7 @@ def test_a_digits_grid_finishes_and_collect_agrees_then_resubmission_submits_not
         slurm_ids = runs.read_json(o["run_dir"], runs.META)["slurm"]
         assert (slurm_ids["SLURM_ARRAY_JOB_ID"], slurm_ids["SLURM_ARRAY_TASK_ID"]) == (o["slurm_job"], str(task))
     again = sh(f"gridgen {path} | runbatch --slurm", tmp_path)
-    assert json.loads(again.stdout) == {"job_id": None, "batch_dir": None, "runs": 0, "skipped": 2}
+    assert json.loads(again.stdout) == {"job_id": None, "batch_dir": None, "runs": 0, "skipped": 2, "conflicts": 0}
 
 
 def test_a_real_error_fails_once_and_shows_in_wait_and_collect(slurm_cluster, results_dir, tmp_path):  # noqa: F811
@@ -84,7 +84,7 @@ def test_a_run_preempted_mid_training_ends_as_an_uninterrupted_one(slurm_cluster
     assert all(runs.status(s["run_dir"]) == "finished" for s in (run, twin))
 
     attempts = runs.read_slurm(run["run_dir"])["attempts"]
-    assert [(a["status"], a["restart_count"]) for a in attempts] == [("preempted", 0), ("finished", 1)]
+    assert [(a["status"], a["restart_count"]) for a in attempts] == [("stopped", 0), ("finished", 1)]
     log = open(f"{run['run_dir']}/slurm-{job}_0.log").read()
     assert "DUE TO JOB REQUEUE" in log and "resumed at epoch" in log
     assert without_time(runs.read_history(run["run_dir"])) == without_time(runs.read_history(twin["run_dir"]))

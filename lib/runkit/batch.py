@@ -1,41 +1,103 @@
-"""Which runs of a batch to start: the skip rules every runner shares (local workers, SLURM arrays).
+"""Which runs of a batch to start, and claiming one: the rules every runner shares (local workers, SLURM tasks).
 
-A run is not started when it is finished, or when another live process holds it: its lock is taken, or its
-heartbeat is fresh (a run on another machine, where the lock cannot be seen).
+A spec is compared with what its run folder was made from (spec.json; for a run that train made by hand,
+bindings.json), docs/spec.md 'Changed specs':
+- the same: a finished run is skipped, and so is a running one (another live process owns it); any other
+  is started (train resumes it);
+- only more training_loop.n_epochs: a continuation, started (train resumes the finished run);
+- anything else: a conflict, neither started nor overwritten; with restart_changed the run is cleared and
+  started over. A folder that holds no results yet is never a conflict: nothing is lost by starting it.
 """
+import fnmatch
 import os
+from typing import NamedTuple
 
-from runkit import runs
+from runkit import lifecycle, runs, spec
+
+# What runners write in a run folder: a folder holding only these has no results to protect.
+RECORDS = {runs.LOCK, runs.SPEC, runs.STDOUT, runs.STDERR, runs.SLURM, runs.HEARTBEAT, runs.ERROR, runs.STOPPED}
 
 
-def why_skip(run_dir, now=None):
-    """'finished' or 'running' when the run must not be started now, else None. Reads only; writes nothing."""
+class Verdict(NamedTuple):
+    """action: run | skipped | conflict; reason: why skipped, or the changes as text; start: how a run starts
+    (None: as it is, 'continue': more epochs of a finished run, 'restart': cleared first); changes: texts."""
+    action: str
+    reason: str = None
+    start: str = None
+    changes: tuple = ()
+
+
+def decide(s, restart_changed=False, ignore_running=False, now=None):
+    """The Verdict for a spec now; reads only. ignore_running: the caller holds the lock, or retries its own task."""
+    run_dir = s["run_dir"]
+    conflicts, continued = compare(run_dir, spec.made_from(s))
     state = runs.status(run_dir, now)
+    if conflicts and not restart_changed:
+        return Verdict("conflict", "; ".join(conflicts), changes=tuple(conflicts))
+    if state == "running" and not ignore_running:
+        return Verdict("skipped", "running")
+    if conflicts:
+        return Verdict("run", start="restart", changes=tuple(conflicts))
+    if continued:
+        return Verdict("run", start="continue")
     if state == "finished":
-        return "finished"
-    if state == "running" or runs.is_locked(run_dir):
-        return "running"
-    return None
+        return Verdict("skipped", "finished")
+    return Verdict("run")
 
 
-def pending(specs, now=None):
-    """The specs whose runs are neither finished nor running, in order."""
-    return [s for s in specs if why_skip(s["run_dir"], now) is None]
+def compare(run_dir, made_from):
+    """(conflicts, continued) between a spec's record and what the run folder was made from."""
+    if not has_results(run_dir):
+        return [], False
+    try:
+        old, trained = runs.read_json(run_dir, runs.SPEC), runs.read_json(run_dir, runs.BINDINGS)
+    except runs.CorruptRun as e:
+        return [str(e)], False
+    if old is not None:
+        return spec.changes(old, made_from, trained)
+    if trained is not None:
+        return spec.trained_changes(trained, made_from)
+    return [], False
 
 
-def claim(run_dir, retry=False):
-    """Take ownership of a run: (lock fd, None), or (None, reason) when it must be skipped.
+def has_results(run_dir):
+    """True if the folder holds anything but runners' records (FINISHED counts: the job said it is done)."""
+    try:
+        names = os.listdir(run_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    slurm_log = runs.SLURM_LOG.replace("%A", "*").replace("%a", "*")
+    return any(n not in RECORDS and not fnmatch.fnmatch(n, slurm_log) and not n.endswith(".tmp") for n in names)
 
-    The lock is taken first and the status read after, so two runners racing for one run never both start it.
-    A retry of our own failed attempt ignores the heartbeat that attempt left behind.
+
+def pending(specs, restart_changed=False, now=None):
+    """[(spec, Verdict)] for every spec, in order."""
+    return [(s, decide(s, restart_changed, now=now)) for s in specs]
+
+
+def claim(s, restart_changed=False, retry=False):
+    """Take a run to start it: (lifecycle.Run holding its lock, Verdict), or (None, Verdict) to skip or report.
+
+    The verdict is taken again once the lock is held, so two runners racing for one run never both start it.
+    retry: a new attempt of our own run (a local retry, a requeued SLURM task): its heartbeat is not another's.
     """
-    if runs.status(run_dir) == "finished":
-        return None, "finished"
-    fd = runs.try_lock(run_dir)
-    if fd is None:
-        return None, "running"
-    state = runs.status(run_dir)
-    if state == "finished" or (state == "running" and not retry):
-        os.close(fd)
-        return None, state
-    return fd, None
+    verdict = decide(s, restart_changed, ignore_running=retry)
+    if verdict.action != "run":
+        return None, verdict
+    run = lifecycle.Run(s["run_dir"])
+    if not run.claim():
+        return None, Verdict("skipped", "running")
+    try:
+        verdict = decide(s, restart_changed, ignore_running=True)
+        if verdict.action != "run":
+            run.release()
+            return None, verdict
+        if verdict.start == "restart":
+            run.clear()
+        elif verdict.start == "continue":
+            runs.remove(s["run_dir"], runs.FINISHED)
+        run.record(spec.made_from(s))
+    except BaseException:
+        run.release()
+        raise
+    return run, verdict

@@ -74,13 +74,13 @@ def expand(grid, grid_path, results_dir):
     if not spec.check_name(experiment):
         raise GridError(f"experiment {experiment!r} is not safe as a folder name (letters, digits, . _ , = + -)")
     configs = [_find_config(c, grid_path) for c in _list(grid, "configs", str)]
-    runs = _runs(grid)
+    runs, named, fixed = _runs(grid)
     if not runs:
         raise GridError("the grid makes no runs (every point excluded, or nothing to vary): see docs/grid.md")
     command = _command(grid)
     folder = os.path.join(os.path.abspath(results_dir), experiment)
     out, seen = [], {}
-    for number, (run, (name, params)) in enumerate(zip(runs, _names(runs)), 1):
+    for number, (run, (name, params)) in enumerate(zip(runs, _names(runs, named, fixed)), 1):
         if name in seen:
             raise GridError(f"runs {seen[name]} and {number} are both named {name!r} (the same bindings, or "
                             "values that read alike): remove the duplicate or vary something else")
@@ -94,7 +94,8 @@ def expand(grid, grid_path, results_dir):
 # ---- the set of runs ---------------------------------------------------------------------------
 
 def _runs(grid):
-    """Binding dicts, one per run: fixed x seeds x grid x zip x sample, minus exclude, plus include."""
+    """(binding dicts, one per run: fixed x seeds x grid x zip x sample, minus exclude, plus include;
+    the keys that name runs: every axis's and include's, the seed last; the fixed bindings)."""
     fixed = _bindings(grid.get("fixed", {}), "fixed")
     axes = [[{key: value} for value in _values(values, f"grid: {key}")]
             for key, values in _bindings(grid.get("grid", {}), "grid", values=False).items()]
@@ -116,12 +117,15 @@ def _runs(grid):
                 raise GridError(f"exclude entry {n} names {key!r}, which no axis or fixed binding sets")
     runs = [_ordered({**fixed, **p}, seed_key) for p in points]
     runs = [run for run in runs if not any(_matches(run, e) for e in excludes)]
+    named = [key for axis in axes for key in axis[0]]
     for n, entry in enumerate(_list(grid, "include", dict), 1):
         entry = _bindings(entry, f"include entry {n}")
+        named += list(entry)
         repeats = [{}] if seed_key in entry or not seeds else [{seed_key: s} for s in seeds]
         runs += [_ordered({**fixed, **entry, **r}, seed_key) for r in repeats]
+    named = [k for k in dict.fromkeys(named) if k != seed_key] + ([seed_key] if seed_key in named or seeds else [])
     nothing_set = not (fixed or seed_axis or axes or "include" in grid)
-    return [] if nothing_set else runs
+    return ([] if nothing_set else runs), named, fixed
 
 
 def _ordered(run, seed_key):
@@ -277,21 +281,25 @@ def _argv(command, run_dir, name, configs, run):
 
 # ---- names ----------------------------------------------------------------------------------------
 
-def _names(runs):
-    """(name, {short key: value}) per run: the varying bindings, as 'lr=0.1_seed=0'."""
-    keys = list(dict.fromkeys(key for run in runs for key in run))
-    missing = object()
-    varying = [k for k in keys if len({_text(run.get(k, missing)) for run in runs}) > 1]
-    short = bindings.short_names(varying)
+def _names(runs, named, fixed):
+    """(name, {short key: value}) per run, as 'lr=0.1_seed=0': the keys the grid declares (axes, include
+    entries, the seed), by short name, in that order. A key at the value `fixed` gives it is left out of the
+    name, so that runs made before the key became an axis keep their names (docs/grid.md, Names)."""
+    short = bindings.short_names(named)
     out = []
     for run in runs:
-        params = {short[k]: run[k] for k in varying if k in run}
-        name = "_".join(f"{_safe(key)}={_safe(_text(value))}" for key, value in params.items()) or "run"
+        params = {short[k]: run[k] for k in named if k in run}
+        parts = [(short[k], run[k]) for k in named if k in run and not (k in fixed and _same(run[k], fixed[k]))]
+        name = "_".join(f"{_safe(key)}={_safe(_text(value))}" for key, value in parts) or "run"
         if not spec.check_name(name):
             raise GridError(f"run name {name!r} is not safe as a file name or is over 200 characters: "
                             "vary fewer bindings, or use shorter values")
         out.append((name, params))
     return out
+
+
+def _same(a, b):
+    return type(a) is type(b) and a == b
 
 
 def _text(value):

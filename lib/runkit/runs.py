@@ -5,12 +5,14 @@ Every tool writes and reads run folders through this module only. It imports not
 """
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import json
 import math
 import os
 import shutil
+import socket
 import tempfile
 import time
 
@@ -28,7 +30,9 @@ STDOUT, STDERR = "stdout.log", "stderr.log"  # the raw process output when a run
 HEARTBEAT = "HEARTBEAT"          # touched every HEARTBEAT_EVERY seconds while the run is alive
 ERROR = "error.json"             # why the last attempt failed; removed when a new attempt starts
 FINISHED = "FINISHED"            # written last: the run is complete
-LOCK = ".lock"                   # flock-ed by the process that owns the run
+STOPPED = "STOPPED"              # a signal stopped the run after a checkpoint; removed when an attempt starts
+SPEC = "spec.json"               # the run spec runbatch last started the run from (docs/spec.md)
+LOCK = ".lock"                   # flock-ed by the process that owns the run; holds its host and pid
 SLURM = "slurm.json"             # runbatch --slurm: the batch and array task of the run, and each attempt
 SLURM_LOG = "slurm-%A_%a.log"    # runbatch --slurm: the task's raw output; SLURM puts in job and task ids
 
@@ -37,7 +41,9 @@ HEARTBEAT_EVERY = 10.0
 HEARTBEAT_STALE = 60.0
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-STATUSES = ("finished", "running", "failed", "dead", "incomplete", "corrupt")
+STATUSES = ("finished", "running", "stopped", "failed", "dead", "incomplete", "corrupt")
+HOST = socket.gethostname()
+PROBE_RETRIES = 500              # a claim that meets a status probe's instant shared lock tries again (~1 s at most)
 
 
 held_locks = set()  # the run locks this process holds (train adds its own): forked helpers close them
@@ -45,6 +51,10 @@ held_locks = set()  # the run locks this process holds (train adds its own): for
 
 class CorruptRun(Exception):
     """A file of the run folder is half-written or unreadable; the message names it."""
+
+
+class NoLocks(Exception):
+    """The file system cannot lock files (Lustre without -o flock): no runner can own a run there."""
 
 
 def path(run_dir, name):
@@ -159,15 +169,53 @@ def try_lock(run_dir):
 
     The lock dies with the process (kill -9 included). A runner passes its fd to the child it starts
     and sets RUNKIT_LOCK_FD, so the child owns the run without a gap in which another runner could start it.
+    A status probe (is_locked) holds a shared lock for an instant: meeting one, the claim tries again.
+    The lock file then names this host, so that other machines know to trust the heartbeat instead.
     """
     os.makedirs(run_dir, exist_ok=True)
     fd = os.open(path(run_dir, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        for _ in range(PROBE_RETRIES):
+            if _flock(fd, fcntl.LOCK_EX, run_dir):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{HOST} {os.getpid()}\n".encode(), 0)
+                return fd
+            if is_locked(run_dir):  # an owner, not a probe, holds it
+                break
+            time.sleep(0.002)
+    except BaseException:
         os.close(fd)
-        return None
-    return fd
+        raise
+    os.close(fd)
+    return None
+
+
+def check_locks(folder):
+    """NoLocks if files in folder (or the nearest folder above it that exists) cannot be locked; writes nothing."""
+    folder = os.path.abspath(folder)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        probe = tempfile.TemporaryFile(dir=folder)  # nameless (or unlinked at once): nothing is left behind
+    except OSError:
+        return  # not writable: each run says so when it starts
+    with probe:
+        _flock(probe.fileno(), fcntl.LOCK_EX, folder)
+
+
+def _flock(fd, operation, where):
+    """flock without waiting: True if taken, False if held; NoLocks where the file system has no locks."""
+    try:
+        fcntl.flock(fd, operation | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    except OSError as e:
+        if e.errno in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL):
+            raise NoLocks(f"cannot lock files in {where} "
+                          f"(flock: {e.strerror}): put the runs on a file system with locks "
+                          "(Lustre: mount with -o flock)") from None
+        raise
 
 
 def inherited_lock(run_dir):
@@ -183,29 +231,63 @@ def inherited_lock(run_dir):
 
 
 def is_locked(run_dir):
-    """True if a live process holds the run's lock."""
-    if not os.path.exists(path(run_dir, LOCK)):
+    """True if a live process holds the run's lock.
+
+    The probe takes a shared lock for an instant, never the exclusive one: a claim that meets it sees the
+    probe (its own shared lock would succeed) and tries again, so probing never makes a claim fail.
+    """
+    try:
+        fd = os.open(path(run_dir, LOCK), os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
         return False
-    fd = try_lock(run_dir)
-    if fd is None:
-        return True
-    os.close(fd)
-    return False
+    try:
+        return not _flock(fd, fcntl.LOCK_SH, run_dir)
+    finally:
+        os.close(fd)  # releases the shared lock
+
+
+def lock_host(run_dir):
+    """The host whose process last took the run's lock, or None (never locked, or locked by older code)."""
+    try:
+        with open(path(run_dir, LOCK), "rb") as f:
+            words = f.read(300).split()
+    except OSError:
+        return None
+    return words[0].decode(errors="replace") if words else None
+
+
+def alive(run_dir, now=None):
+    """True if a live process owns the run.
+
+    On the host that took the lock, the lock tells the truth (a `kill -9` frees it at once); for a run
+    whose lock was taken on another machine, where locks may not be shared, a fresh HEARTBEAT does, as it
+    does on a file system without locks.
+    """
+    host = lock_host(run_dir)
+    if host is None or host == HOST:
+        try:
+            return is_locked(run_dir)
+        except NoLocks:
+            pass  # no locks here (runbatch refuses such a file system; collect still reads it): the heartbeat
+    try:
+        return (now or time.time()) - os.stat(path(run_dir, HEARTBEAT)).st_mtime < HEARTBEAT_STALE
+    except FileNotFoundError:
+        return False
 
 
 # ---- reading ---------------------------------------------------------------------------------
 
 def status(run_dir, now=None):
-    """finished | failed | running | dead | incomplete, derived from files alone (see docs/run-folder.md)."""
+    """finished | stopped | failed | running | dead | incomplete, from the files and the lock (docs/run-folder.md)."""
     if os.path.exists(path(run_dir, FINISHED)):
         return "finished"
+    if os.path.exists(path(run_dir, STOPPED)):
+        return "stopped"
     if os.path.exists(path(run_dir, ERROR)):
         return "failed"
-    try:
-        age = (now or time.time()) - os.stat(path(run_dir, HEARTBEAT)).st_mtime
-    except FileNotFoundError:
-        return "incomplete"
-    return "running" if age < HEARTBEAT_STALE else "dead"
+    if alive(run_dir, now):
+        return "running"
+    return "dead" if os.path.exists(path(run_dir, HEARTBEAT)) else "incomplete"
 
 
 def read_json(run_dir, name, default=None):

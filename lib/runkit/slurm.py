@@ -137,14 +137,14 @@ def _slurm(argv, **kwargs):
         raise cli.WorkFailed(f"{argv[0]} did not answer in 120 s: is the SLURM controller up?") from None
 
 
-def split(specs):
-    """(specs to submit, [(spec, why skipped)]): finished, running, or queued under SLURM are skipped."""
-    todo = batch.pending(specs)
-    waiting = queued(todo)
-    todo = [s for s in todo if s["run_dir"] not in waiting]
-    chosen = {s["run_dir"] for s in todo}
-    skipped = [(s, batch.why_skip(s["run_dir"]) or "queued") for s in specs if s["run_dir"] not in chosen]
-    return todo, skipped
+def split(specs, restart_changed=False):
+    """(specs to submit, [(spec, batch.Verdict)] of the others): finished, running, queued under SLURM, conflicts."""
+    verdicts = batch.pending(specs, restart_changed)
+    waiting = queued([s for s, v in verdicts if v.action == "run"])
+    todo = [s for s, v in verdicts if v.action == "run" and s["run_dir"] not in waiting]
+    others = [(s, batch.Verdict("skipped", "queued") if s["run_dir"] in waiting else v)
+              for s, v in verdicts if v.action != "run" or s["run_dir"] in waiting]
+    return todo, others
 
 
 # ---- the script and the batch folder ---------------------------------------------------------
@@ -155,7 +155,7 @@ def results_folder(specs):
     return os.path.commonpath(parents)
 
 
-def render(batch_dir, specs, options):
+def render(batch_dir, specs, options, restart_changed=False):
     """The sbatch script of a batch: #SBATCH lines, then exec the task runner (no shell sees spec values)."""
     n = len(specs)
     name = options.job_name or _job_name(specs)
@@ -185,7 +185,7 @@ def render(batch_dir, specs, options):
         f"export PYTHONPATH={shlex.quote(lib)}${{PYTHONPATH:+:$PYTHONPATH}}",
         f"export RUNKIT_SLURM_MAX_REQUEUES={options.max_requeues}",
         f"exec {shlex.quote(sys.executable)} -m runkit.slurm_task {shlex.quote(os.path.join(batch_dir, SPECS))}"
-        ' "$SLURM_ARRAY_TASK_ID"',
+        ' "$SLURM_ARRAY_TASK_ID"' + (" --restart-changed" if restart_changed else ""),
     ]
     return "\n".join(lines) + "\n"
 
@@ -220,10 +220,10 @@ def check(script):
         raise cli.UsageError(f"sbatch rejects the job: {message} (check the --slurm options)")
 
 
-def submit(specs, options):
+def submit(specs, options, restart_changed=False):
     """Write the batch folder, submit its array, record the job id: (job id, batch folder)."""
     batch_dir = new_batch_dir(specs)
-    script = render(batch_dir, specs, options)
+    script = render(batch_dir, specs, options, restart_changed)
     check(script)
     os.makedirs(os.path.join(batch_dir, LINKS))
     with open(os.path.join(batch_dir, SPECS), "w", encoding="utf-8") as stream:
@@ -279,15 +279,14 @@ def wait_for(job_id, specs, poll=10.0, progress=sys.stderr):
 def outcome(s, slurm_state=None):
     """The outcome line of a run whose task left the queue (docs/spec.md), read from its run folder."""
     run_dir = s["run_dir"]
-    record = runs.read_slurm(run_dir) or {}
-    attempts = [a for a in record.get("attempts", []) if a.get("status") != "skipped"]
-    skips = [a.get("reason") for a in record.get("attempts", []) if a.get("status") == "skipped"]
+    tried = (runs.read_slurm(run_dir) or {}).get("attempts", [])
+    attempts = [a for a in tried if a.get("status") not in ("skipped", "conflict")]
     last = attempts[-1] if attempts else {}
-    state, reason = runs.status(run_dir), None
-    if not attempts and skips:
-        status, reason = "skipped", skips[-1]  # its task found it finished, or held by another process
-    elif state == "finished":
-        status = "finished"
+    state, reason = runs.status(run_dir), last.get("reason")
+    if not attempts and tried:
+        status, reason = tried[-1]["status"], tried[-1].get("reason")  # its task found nothing to do
+    elif state in ("finished", "stopped"):
+        status = state
     elif state == "failed":
         status = "killed" if last.get("status") == "killed" else "failed"
         reason = (runs.read_json(run_dir, runs.ERROR) or {}).get("error")
@@ -300,35 +299,44 @@ def outcome(s, slurm_state=None):
             "slurm_job": last.get("job_id"), "slurm_task": last.get("task_id")}
 
 
-def skipped_outcome(s, why):
-    return {"name": s["name"], "run_dir": s["run_dir"], "status": "skipped", "exit_code": None, "signal": None,
-            "duration": 0.0, "attempts": 0, "reason": why}
+def not_run_outcome(s, verdict):
+    """The outcome of a spec that was not submitted: skipped, or a conflict naming what changed."""
+    out = {"name": s["name"], "run_dir": s["run_dir"], "status": verdict.action, "exit_code": None, "signal": None,
+           "duration": 0.0, "attempts": 0, "reason": verdict.reason}
+    if verdict.action == "conflict":
+        out["changed"] = list(verdict.changes)
+    return out
 
 
 # ---- runbatch --slurm ------------------------------------------------------------------------
 
-def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, out=cli.write_jsonl):
+def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_changed=False, out=cli.write_jsonl):
     """Submit what is still to do (or print its script); with `wait`, block and print each run's outcome."""
-    todo, skipped = split(specs)
-    say = f"{len(todo)} of {len(specs)} runs ({len(skipped)} finished, running or queued)"
+    todo, others = split(specs, restart_changed)
+    conflicts = [(s, v) for s, v in others if v.action == "conflict"]
+    for s, v in conflicts:
+        print(f"runbatch: {s['name']}: conflict: {v.reason}", file=sys.stderr)
+    say = f"{len(todo)} of {len(specs)} runs ({len(others) - len(conflicts)} finished, running or queued" \
+          f"{f', {len(conflicts)} in conflict' if conflicts else ''})"
     if dry_run:
         if todo:
-            sys.stdout.write(render(new_batch_dir(todo), todo, options))
+            sys.stdout.write(render(new_batch_dir(todo), todo, options, restart_changed))
         print(f"runbatch: would submit {say}; nothing written", file=sys.stderr)
         return
     if not todo:
-        print(f"runbatch: nothing to submit: all {len(specs)} runs are finished, running or queued", file=sys.stderr)
+        print(f"runbatch: nothing to submit: {say}", file=sys.stderr)
         job_id, batch_dir = None, None
     else:
-        job_id, batch_dir = submit(todo, options)
+        job_id, batch_dir = submit(todo, options, restart_changed)
         print(f"runbatch: submitted job {job_id}: {say}; batch folder {batch_dir}", file=sys.stderr)
     if not wait:
-        out({"job_id": job_id, "batch_dir": batch_dir, "runs": len(todo), "skipped": len(skipped)})
-        return
-    for s, why in skipped:
-        out(skipped_outcome(s, why))
+        out({"job_id": job_id, "batch_dir": batch_dir, "runs": len(todo), "skipped": len(others) - len(conflicts),
+             "conflicts": len(conflicts)})
+        return _conflicts_fail(conflicts)
+    for s, verdict in others:
+        out(not_run_outcome(s, verdict))
     if not todo:
-        return
+        return _conflicts_fail(conflicts)
     try:
         states = wait_for(job_id, todo, poll)
     except KeyboardInterrupt:
@@ -338,7 +346,14 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, out=cli.writ
     results = [outcome(s, states.get(task)) for task, s in enumerate(todo)]
     for result in results:
         out(result)
-    bad = sum(r["status"] in ("failed", "killed") for r in results)
+    bad = sum(r["status"] not in ("finished", "skipped") for r in results)
     if bad:
-        raise cli.WorkFailed(f"{bad} of {len(todo)} runs failed or were killed; see RUN_DIR/slurm-*.log "
-                             "and RUN_DIR/error.json")
+        raise cli.WorkFailed(f"{bad} of {len(todo)} runs failed, were killed, stopped or in conflict; see "
+                             "RUN_DIR/slurm-*.log and RUN_DIR/error.json")
+    _conflicts_fail(conflicts)
+
+
+def _conflicts_fail(conflicts):
+    if conflicts:
+        raise cli.WorkFailed(f"{len(conflicts)} runs conflict with what their folders were made from (listed above): "
+                             "rerun with --restart-changed to start them over, or give them other names")

@@ -1,27 +1,25 @@
 """One task of a `runbatch --slurm` job array: run spec number SLURM_ARRAY_TASK_ID of a batch.
 
-    python -m runkit.slurm_task BATCH/specs.jsonl TASK_ID      (the last line of BATCH/job.sbatch)
+    python -m runkit.slurm_task BATCH/specs.jsonl TASK_ID [--restart-changed]   (the last line of BATCH/job.sbatch)
 
 It is the batch shell's process (the script `exec`s it), so SLURM's warning signal reaches it; it passes
 SIGUSR1, SIGUSR2, SIGTERM and SIGINT on to the job, which checkpoints and requeues itself (train does).
-Like the local runner it owns the run through its lock, keeps HEARTBEAT fresh, writes FINISHED when the
-job exits 0 and error.json when it fails, so any command works; it records each attempt (SLURM ids, host,
-times, exit code) in the run's slurm.json. The argv is started directly, never through a shell.
+It claims the run by the rules of the local runner (batch.claim) and leaves its folder through the same
+lifecycle (lifecycle.Run), so any command works; it records each attempt (SLURM ids, host, times, exit
+code) in the run's slurm.json. The argv is started directly, never through a shell.
 """
 import os
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 
-from runkit import batch, runs, spec
+from runkit import batch, lifecycle, runs, spec
 
 FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
 
 
-def main(specs_file, task_id):
+def main(specs_file, task_id, *flags):
     with open(specs_file, encoding="utf-8") as stream:
         job = spec.read(stream, specs_file)[int(task_id)]
     run_dir = job["run_dir"]
@@ -33,24 +31,26 @@ def main(specs_file, task_id):
     if restarts > limit:
         # Requeued again and again without finishing: stop here rather than loop forever.
         why = f"requeued {restarts} time{'s' * (restarts != 1)} (limit {limit}: runbatch --max-requeues)"
-        runs.mark_failed(run_dir, why, "TooManyRequeues")
+        lifecycle.Run(run_dir).fail(why, "TooManyRequeues")
         return _end(run_dir, attempt, exit_code=1, status="failed", reason=why)
-    fd, reason = batch.claim(run_dir, retry=restarts > 0)
-    if fd is None:
-        print(f"slurm_task: {run_dir} is {reason}; nothing to do", file=sys.stderr)
-        return _end(run_dir, attempt, exit_code=0, status="skipped", reason=reason)
+    try:
+        run, verdict = batch.claim(job, "--restart-changed" in flags, retry=restarts > 0)
+    except runs.NoLocks as e:
+        print(f"slurm_task: {e}", file=sys.stderr)
+        return _end(run_dir, attempt, exit_code=2, status="failed", reason=str(e))
+    if run is None:
+        print(f"slurm_task: {run_dir}: {verdict.action} ({verdict.reason}); nothing to do", file=sys.stderr)
+        return _end(run_dir, attempt, exit_code=0, status=verdict.action, reason=verdict.reason)
     runs.record_slurm_attempt(run_dir, attempt)
-    return _end(run_dir, attempt, **_run(job, fd))
+    return _end(run_dir, attempt, **_run(job, run))
 
 
-def _run(job, fd):
+def _run(job, run):
     """Start the job holding the run's lock, pass signals on, wait: how the attempt ended, for slurm.json."""
-    run_dir = job["run_dir"]
-    env = {**os.environ, **job.get("env", {}), "RUNKIT_LOCK_FD": str(fd)}
-    signalled, children = [], []
+    warned, children = [], []
 
     def forward(signum, _frame):
-        signalled.append(signal.Signals(signum).name)
+        warned.append(signal.Signals(signum).name)
         for child in children:
             try:
                 child.send_signal(signum)
@@ -59,45 +59,21 @@ def _run(job, fd):
 
     for signum in FORWARDED:  # before the start: a warning that comes then must not kill this process
         signal.signal(signum, forward)
-    runs.remove(run_dir, runs.ERROR)  # a new attempt starts
-    runs.touch(run_dir, runs.HEARTBEAT)
     try:
-        child = subprocess.Popen(job["argv"], stdin=subprocess.DEVNULL, env=env, pass_fds=(fd,))
+        child = run.start(job["argv"], {**os.environ, **job.get("env", {})})
     except OSError as e:
         why = f"cannot start {job['argv'][0]}: {e.strerror}"
-        runs.mark_failed(run_dir, why, "LaunchError")
+        run.fail(why, "LaunchError")
         return dict(exit_code=127, status="failed", reason=why)
-    finally:
-        os.close(fd)  # the child holds the lock now
     children.append(child)
-    stop = threading.Event()
-    threading.Thread(target=_heartbeat, args=(run_dir, stop), daemon=True).start()
+    beats = lifecycle.Heartbeat()
+    beats.add(run)
     code = child.wait()
-    stop.set()
-    if code == 0:
-        if runs.status(run_dir) != "finished":
-            runs.mark_finished(run_dir)  # a generic job says it finished by exiting 0
-        return dict(exit_code=0, status="finished")
-    if signalled:
-        # SLURM warned it: train saves, requeues its task and exits, and the requeue's SIGTERM may kill it
-        # on the way out. Not a failure: the task runs again (a job that cannot requeue itself is rerun
-        # by the next submission).
-        return dict(exit_code=code if code >= 0 else 128 - code, status="preempted",
-                    reason=f"stopped by {signalled[0]}")
-    if code < 0:
-        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-        runs.mark_failed(run_dir, f"killed by {name}", "Signal")
-        return dict(exit_code=128 - code, status="killed", reason=f"killed by {name}", signal=name)
-    runs.mark_failed(run_dir, f"exited with code {code}", "ExitCode")
-    return dict(exit_code=code, status="failed", reason=f"exited with code {code}")
-
-
-def _heartbeat(run_dir, stop):
-    while not stop.wait(runs.HEARTBEAT_EVERY):
-        try:
-            runs.touch(run_dir, runs.HEARTBEAT)
-        except OSError:
-            pass
+    beats.close()
+    # SLURM warned it: train saves, requeues its task and exits, and the requeue's SIGTERM may kill it on
+    # the way out. Stopped, not failed: the task runs again (a job that cannot requeue itself is rerun by
+    # the next submission).
+    return run.ended(code, warned=warned[0] if warned else None)
 
 
 def _end(run_dir, attempt, **how):
@@ -108,4 +84,4 @@ def _end(run_dir, attempt, **how):
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    sys.exit(main(*sys.argv[1:]))

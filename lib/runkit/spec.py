@@ -2,9 +2,16 @@
 
 Required keys: `name` (safe as a file name), `run_dir` (a path), `argv` (a non-empty list of strings).
 Optional: `env` ({name: string}, added to the job's environment). Every other key passes through untouched.
+Also what a run is made from (made_from, recorded as RUN_DIR/spec.json) and what changed between two
+records (changes): the rule of docs/spec.md, 'Changed specs'.
 """
+import hashlib
+import json
+import os
 import re
+import shlex
 
+from runkit import bindings
 from runkit.cli import UsageError, read_jsonl
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._,=+-]*$")
@@ -45,3 +52,113 @@ def read(stream, source="stdin"):
         seen[spec["run_dir"]] = number
         specs.append(spec)
     return specs
+
+
+# ---- what a run is made from (spec.json), and what changed ------------------------------------
+
+CONTINUABLE = "training_loop.n_epochs"  # more of it continues a finished run; train resumes it
+
+
+def made_from(spec):
+    """What spec.json records of a spec: the command, the bindings and the config files' contents.
+
+    The command is the argv with the run folder, the config files and the -b bindings taken out (they are
+    compared on their own), so that moving the results or the checkout changes nothing.
+    """
+    configs = spec.get("configs")
+    if not (isinstance(configs, list) and all(isinstance(c, str) for c in configs)):
+        configs = [w for w in spec["argv"][1:] if w.endswith(".gin") and os.path.isfile(w)]
+    command, found = _command_and_bindings(spec["argv"], spec["run_dir"], configs)
+    given = spec.get("gin_bindings")
+    return {"name": spec["name"], "argv": spec["argv"], "command": command,
+            "gin_bindings": dict(given) if isinstance(given, dict) else found,
+            "configs": configs, "config_sha256": [_digest(c) for c in configs]}
+
+
+def changes(old, new, trained=None):
+    """(conflicts, continued): texts naming what differs between spec.json records `old` and `new`
+    ('optimizer.momentum: 0.9 -> 0.5'), and whether more training_loop.n_epochs continues the run.
+
+    A binding the old spec did not set is looked up in `trained` (train's bindings.json: every binding
+    the run used), so binding explicitly the value a config gave is no change.
+    """
+    conflicts, continued = [], False
+    if old.get("command") != new["command"]:
+        conflicts.append(f"command: {_words(old.get('command'))} -> {_words(new['command'])}")
+    for n, (a, b) in enumerate(zip(old.get("config_sha256", []), new["config_sha256"])):
+        if a != b:
+            conflicts.append(f"config {new['configs'][n]}: its bindings changed")
+    if len(old.get("config_sha256", [])) != len(new["config_sha256"]):
+        conflicts.append(f"configs: {old.get('configs')} -> {new['configs']}")
+    before, after = _flat_keys(old.get("gin_bindings", {})), _flat_keys(new["gin_bindings"])
+    for key in sorted(set(before) | set(after)):
+        a = before.get(key, (trained or {}).get(key, _UNSET))
+        b = after.get(key, _UNSET)
+        if _same(a, b):
+            continue
+        if key == CONTINUABLE and _more(a, b):
+            continued = True
+            continue
+        conflicts.append(f"{key}: {_show(a)} -> {_show(b)}")
+    return conflicts, continued
+
+
+def trained_changes(trained, new):
+    """changes() for a folder that train made by hand (bindings.json, no spec.json): the bindings the spec sets."""
+    return changes({**new, "gin_bindings": {}}, new, trained)
+
+
+_UNSET = object()
+
+
+def _command_and_bindings(argv, run_dir, configs):
+    command, found, words = [], {}, iter(argv)
+    for word in words:
+        if word in ("-b", "--bind"):
+            text = next(words, "")
+            try:
+                found.update(bindings.parse(piece) for piece in bindings.split([text]))
+                continue
+            except bindings.BindingError:
+                command += [word, text]
+                continue
+        command.append("{run_dir}" if word == run_dir else "{config}" if word in configs else word)
+    return command, found
+
+
+def _flat_keys(given):
+    """Binding names as train's bindings.json writes them: 'runkit.loop.training_loop.x' is 'training_loop.x'."""
+    out = {}
+    for key, value in given.items():
+        scope, _, name = key.rpartition("/")
+        selector, _, param = name.rpartition(".")
+        out[f"{scope + '/' if scope else ''}{selector.rsplit('.', 1)[-1]}.{param}"] = value
+    return out
+
+
+def _digest(config):
+    """sha256 of a config file's lines without comments and blank lines; None if it cannot be read."""
+    try:
+        with open(config, encoding="utf-8") as f:
+            lines = [line.rstrip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    except OSError:
+        return None
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _same(a, b):
+    return a is b or (a is not _UNSET and b is not _UNSET and
+                      json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True))
+
+
+def _more(a, b):
+    numbers = all(isinstance(x, int) and not isinstance(x, bool) for x in (a, b))
+    return numbers and b > a
+
+
+def _show(value):
+    return "(unset)" if value is _UNSET else bindings.format_value(value)
+
+
+def _words(command):
+    return shlex.join(command) if isinstance(command, list) else "(unknown)"

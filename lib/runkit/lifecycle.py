@@ -1,0 +1,138 @@
+"""A run folder's lifecycle, owned in one place, so that a status means the same whoever runs the job.
+
+    run = Run(run_dir)
+    if run.claim():                    # the run's lock, held from here on (False: another process owns it)
+        run.record(spec)               # spec.json: what the run is made from (docs/spec.md)
+        proc = run.start(argv, env)    # the child inherits the lock; error.json and STOPPED go
+        beats.add(run)                 # a Heartbeat keeps HEARTBEAT fresh while the child lives
+        how = run.ended(proc.wait())   # FINISHED, STOPPED or error.json: how the attempt ended
+
+The statuses an attempt leaves (runs.status): `finished` when the job exits 0; `stopped` when it exits
+128+N for a stop signal N (SIGTERM, SIGUSR1, SIGUSR2, SIGINT: train writes a checkpoint, then exits so;
+rerunning resumes), or, under SLURM, dies by a signal after a warning was passed on to it; `failed` for
+any other exit or a kill. The local runner (local.py) and the SLURM task (slurm_task.py) both use it.
+"""
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from runkit import runs
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
+
+
+class Run:
+    """One run folder and, once claimed, the fd of its lock (handed to the child at start)."""
+
+    def __init__(self, run_dir):
+        self.run_dir, self.fd = run_dir, None
+
+    def claim(self):
+        """Take the run's lock without waiting; False if another live process holds it."""
+        self.fd = runs.try_lock(self.run_dir)
+        return self.fd is not None
+
+    def release(self):
+        """Give the lock back (a claim that found nothing to do)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def clear(self):
+        """Start over: remove what train wrote (runs.clear); runners' records and other files stay."""
+        runs.clear(self.run_dir)
+
+    def record(self, spec_record):
+        """Write spec.json: what this run is made from, compared with the next spec that names the folder."""
+        runs.write_json(self.run_dir, runs.SPEC, spec_record)
+
+    def start(self, argv, env=None, **popen):
+        """Start the job holding the run's lock (RUNKIT_LOCK_FD); the Popen, or OSError if it cannot start."""
+        env = {**(env if env is not None else os.environ), "RUNKIT_LOCK_FD": str(self.fd)}
+        try:
+            runs.remove(self.run_dir, runs.ERROR, runs.STOPPED)  # a new attempt starts
+            runs.touch(self.run_dir, runs.HEARTBEAT)
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, pass_fds=(self.fd,), **popen)
+        finally:
+            self.release()  # the child holds the lock now; it dies with the child
+
+    def beat(self):
+        """Touch HEARTBEAT: the run is alive (read by machines that cannot see this one's lock)."""
+        try:
+            runs.touch(self.run_dir, runs.HEARTBEAT)
+        except OSError:
+            pass
+
+    def finish(self):
+        if runs.status(self.run_dir) != "finished":
+            runs.mark_finished(self.run_dir)  # a generic job says it finished by exiting 0
+
+    def fail(self, error, kind):
+        """error.json (unless the job wrote its own): the last attempt failed."""
+        runs.remove(self.run_dir, runs.STOPPED)
+        runs.mark_failed(self.run_dir, error, kind)
+
+    def stop(self, signal_name):
+        """STOPPED: a signal stopped the last attempt after a checkpoint; rerunning resumes it."""
+        runs.remove(self.run_dir, runs.ERROR)
+        runs.write_atomic(runs.path(self.run_dir, runs.STOPPED),
+                          f"{signal_name} {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+
+    def ended(self, code, warned=None):
+        """Record how the attempt ended, from its exit status (Popen's: -N for a kill by signal N) and the
+        signal passed on to it, if any; returns {status, exit_code, signal, reason} for the outcome."""
+        if code == 0:
+            self.finish()
+            return dict(status="finished", exit_code=0, signal=None, reason=None)
+        stop = code - 128 if code > 128 and code - 128 in STOP_SIGNALS else None
+        if stop or (code < 0 and warned):
+            name = signal_name(stop or -code)
+            self.stop(name)
+            return dict(status="stopped", exit_code=code if code > 0 else 128 - code, signal=name,
+                        reason=f"stopped by {warned or name}; rerun to resume")
+        if code < 0:
+            name = signal_name(-code)
+            self.fail(f"killed by {name}", "Signal")
+            return dict(status="killed", exit_code=128 - code, signal=name, reason=f"killed by {name}")
+        self.fail(f"exited with code {code}", "ExitCode")
+        return dict(status="failed", exit_code=code, signal=None, reason=f"exited with code {code}")
+
+
+def signal_name(number):
+    return signal.Signals(number).name if number in signal.valid_signals() else str(number)
+
+
+class Heartbeat:
+    """Keeps the HEARTBEAT of every run added fresh, from one thread; `tick` (if given) is called every second."""
+
+    def __init__(self, tick=None):
+        self._runs, self._lock, self._stop = set(), threading.Lock(), threading.Event()
+        self._tick = tick
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
+        self._thread.start()
+
+    def add(self, run):
+        with self._lock:
+            self._runs.add(run)
+
+    def discard(self, run):
+        with self._lock:
+            self._runs.discard(run)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self):
+        last = time.monotonic()
+        while not self._stop.wait(min(runs.HEARTBEAT_EVERY, 1.0)):
+            if time.monotonic() - last >= runs.HEARTBEAT_EVERY:
+                last = time.monotonic()
+                with self._lock:
+                    beating = list(self._runs)
+                for run in beating:
+                    run.beat()
+            if self._tick:
+                self._tick()
