@@ -103,3 +103,27 @@ def test_slurm_job_id_names_the_array_task():
     assert slurm_job_id({}) is None
     assert slurm_job_id({"SLURM_JOB_ID": "7"}) == "7"
     assert slurm_job_id({"SLURM_JOB_ID": "9", "SLURM_ARRAY_JOB_ID": "8", "SLURM_ARRAY_TASK_ID": "1"}) == "8_1"
+
+
+def test_a_task_that_is_not_a_classifier_resumes_exactly_after_kill_9(tmp_path):
+    """The denoising autoencoder (its own metrics, noise drawn in training_step): kill -9, rerun, same history."""
+    config = REPO / "configs" / "digits_autoencoder.gin"
+    bindings = "training_loop.n_epochs=6#training_loop.checkpoint_every_n_steps=7"
+    argv = lambda run: ["train", str(run), str(config), "-b", bindings]  # noqa: E731
+    rng = random.Random()
+    seed = rng.randrange(10**6)
+    rng.seed(seed)
+    reference = tmp_path / "uninterrupted"
+    tool(*argv(reference), check=0)
+    window = runs.read_history(reference)[-1]["time"] / 2
+    run = tmp_path / "interrupted"
+    proc = start(run, argv(run))
+    wait_for_attempt(run, 1, proc)
+    time.sleep(rng.uniform(0.0, window))
+    proc.kill()
+    proc.wait()
+    tool(*argv(run), check=0)
+    history = runs.read_history(run)
+    assert without_time(history) == without_time(runs.read_history(reference)), seed
+    assert list(history[0]) == ["epoch", "step", "train_loss", "val_loss", "val_mse", "lr", "time"]
+    assert runs.read_json(run, runs.METRICS)["monitor"] == "val_mse"
