@@ -51,6 +51,7 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGUSR1, (seed, err)
     assert "stopped by SIGUSR1" in err and not (run / runs.ERROR).exists(), seed
+    assert runs.status(run) == "stopped" and "stopped by SIGUSR1" in (run / runs.LOG).read_text()
 
     for attempt in (2, 3):  # 2, 3: SIGKILL at a random moment, mid-epoch or mid-write
         proc = start(run)
@@ -127,3 +128,26 @@ def test_a_task_that_is_not_a_classifier_resumes_exactly_after_kill_9(tmp_path):
     assert without_time(history) == without_time(runs.read_history(reference)), seed
     assert list(history[0]) == ["epoch", "step", "train_loss", "val_loss", "val_mse", "lr", "time"]
     assert runs.read_json(run, runs.METRICS)["monitor"] == "val_mse"
+
+
+@pytest.mark.slow
+def test_a_two_process_ddp_run_killed_with_9_resumes_exactly(tmp_path):
+    """DDP on 2 CPU processes (gloo): kill -9 of rank 0 takes rank 1 with it; the rerun ends as an
+    uninterrupted 2-process run."""
+    config = REPO / "configs" / "digits_mlp.gin"
+    bindings = ("trainer.accelerator='cpu'#trainer.devices=2#trainer.strategy='ddp'#training_loop.n_epochs=4"
+                "#training_loop.checkpoint_every_n_steps=5#mlp.dropout=0.1")
+    argv = lambda run: ["train", str(run), str(config), "-b", bindings]  # noqa: E731
+    reference = tmp_path / "uninterrupted"
+    tool(*argv(reference), check=0)
+    run = tmp_path / "interrupted"
+    proc = start(run, argv(run))
+    deadline = time.monotonic() + 120
+    while len(runs.read_history(run)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)  # into epoch 3 of 4
+    proc.kill()
+    proc.wait()
+    assert runs.status(run) != "finished"
+    tool(*argv(run), check=0)
+    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
+    assert [row["step"] for row in runs.read_history(run)] == [23, 46, 69, 92]

@@ -65,6 +65,9 @@ class Job:
         self.recorder = RunRecorder(run_dir, settings.n_epochs, self.monitor, self.mode,
                                     settings.checkpoint_every_n_steps, settings.stop_on_nan, log)
         self.test = settings.test
+        if self.test and not has_test_split(self.data):
+            raise ValueError(f"training_loop.test = True, but data {settings.data!r} has no test split: "
+                             "drop training_loop.test, or give the data a test split")
         plugins = [AtomicCheckpointIO()]
         if "trainer.plugins" in flat:
             bound = gin.query_parameter("trainer.plugins")
@@ -86,6 +89,16 @@ class Job:
         results = self.trainer.test(self.task, datamodule=self.data, ckpt_path=best_path, verbose=False,
                                     weights_only=True)
         return {k: float(v) for part in results for k, v in part.items()}
+
+
+def has_test_split(data):
+    """runkit's data modules say (has_test); any other LightningDataModule has one if it defines
+    test_dataloader."""
+    known = getattr(data, "has_test", None)
+    if known is not None:
+        return bool(known)
+    from pytorch_lightning.utilities.model_helpers import is_overridden
+    return is_overridden("test_dataloader", data, pl.LightningDataModule)
 
 
 def make_loggers(functions, run_dir):

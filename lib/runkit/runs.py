@@ -43,7 +43,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 STATUSES = ("finished", "running", "stopped", "failed", "dead", "incomplete", "corrupt")
 HOST = socket.gethostname()
-PROBE_RETRIES = 500              # a claim that meets a status probe's instant shared lock tries again (~1 s at most)
+PROBE_RETRIES = 2500             # a claim that meets a status probe's instant shared lock tries again (~5 s at most)
 
 
 held_locks = set()  # the run locks this process holds (train adds its own): forked helpers close them
