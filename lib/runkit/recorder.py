@@ -97,6 +97,8 @@ class RunRecorder(Checkpoint):
             loader.consumed = batch_idx + 1
         if batch_idx + 1 >= trainer.num_training_batches:
             return  # the epoch's end saves next; Lightning would resume from here past validation and the row
+        if (batch_idx + 1) % trainer.accumulate_grad_batches:
+            return  # gradients are being accumulated: a checkpoint now would not hold them
         stop = self._stop_requested(trainer)
         step = trainer.global_step
         if stop or (self.every_n_steps and step % self.every_n_steps == 0 and step != self._saved_step):
