@@ -1,5 +1,6 @@
 """Killed, preempted or stopped at any moment, a rerun ends with the history and metrics of an
 uninterrupted run (CPU, deterministic mode): real processes, real SIGKILL and SIGUSR1."""
+import os
 import random
 import signal
 import subprocess
@@ -151,3 +152,44 @@ def test_a_two_process_ddp_run_killed_with_9_resumes_exactly(tmp_path):
     tool(*argv(run), check=0)
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
     assert [row["step"] for row in runs.read_history(run)] == [23, 46, 69, 92]
+
+
+STOP_AT = '''
+"""A user's callback: sends this process SIGUSR1 after optimizer step STOP_AT (an environment variable)."""
+import os
+import signal
+
+import pytorch_lightning as pl
+
+from runkit.registry import CALLBACKS
+
+
+@CALLBACKS.register("stop_at")
+class StopAt(pl.Callback):
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == int(os.environ.get("STOP_AT", "-1")):
+            os.kill(os.getpid(), signal.SIGUSR1)
+'''
+
+
+@pytest.mark.parametrize("trainer_bindings", [
+    "trainer.accumulate_grad_batches=3#trainer.gradient_clip_val=0.5",
+    pytest.param("trainer.val_check_interval=0.5#trainer.limit_train_batches=20", marks=pytest.mark.slow),
+])
+def test_stopped_at_chosen_steps_with_trainer_options_resumes_exactly(tmp_path, monkeypatch, trainer_bindings):
+    """Lightning's own options stay exact across a stop: gradient accumulation (no checkpoint mid-way through
+    an accumulation), clipping, validation twice an epoch, fewer batches an epoch."""
+    (tmp_path / "stop_at.py").write_text(STOP_AT)
+    (tmp_path / "stop.gin").write_text("import stop_at\ntraining_loop.callbacks = ['stop_at']\n")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ['PYTHONPATH']}")
+    bindings = f"training_loop.n_epochs=3#training_loop.checkpoint_every_n_steps=4#{trainer_bindings}"
+    argv = lambda run: ["train", str(run), str(CNN), str(tmp_path / "stop.gin"), "-b", bindings]  # noqa: E731
+    reference = tmp_path / "uninterrupted"
+    tool(*argv(reference), check=0)
+    for stop in (5, 13):
+        run = tmp_path / f"stopped_at_{stop}"
+        monkeypatch.setenv("STOP_AT", str(stop))
+        tool(*argv(run), check=128 + signal.SIGUSR1)
+        monkeypatch.delenv("STOP_AT")
+        tool(*argv(run), check=0)
+        assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference)), stop
