@@ -185,3 +185,22 @@ def test_stopped_at_chosen_steps_with_trainer_options_resumes_exactly(tmp_path, 
         monkeypatch.delenv("STOP_AT")
         tool(*argv(run), check=0)
         assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference)), stop
+
+
+@pytest.mark.parametrize("signum, during", [(signal.SIGINT, "training"), (signal.SIGTERM, "imports")])
+def test_ctrl_c_and_a_signal_during_imports_stop_gracefully(tmp_path, signum, during):
+    """Ctrl-C stops like SIGTERM (a checkpoint, exit 128+N, status stopped, no traceback); a signal that comes
+    while train is still importing is kept and acted on at the first step, not lost or fatal."""
+    run = tmp_path / "run"
+    proc = start(run)
+    if during == "training":
+        wait_for_attempt(run, 1, proc)
+    else:
+        time.sleep(0.5)  # train is importing torch and Lightning (seconds)
+        assert not (run / runs.META).exists()
+    proc.send_signal(signum)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err
+    assert runs.status(run) == "stopped" and "Traceback" not in err
+    assert f"stopped by {signal.Signals(signum).name}" in err and (run / runs.CHECKPOINTS / "last.ckpt").exists()
+    tool("train", run, CNN, "-b", BINDINGS, check=0)
