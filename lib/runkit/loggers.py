@@ -27,6 +27,8 @@ def csv(run_dir, **kwargs):
 def mlflow(run_dir, experiment_name="runkit", tracking_uri=None, **kwargs):
     import mlflow  # noqa: F401 - Lightning's MLFlowLogger defers the import; fail here, before training
     from pytorch_lightning.loggers import MLFlowLogger
+    # MLflow 3 keeps its file store (offline, no database) behind this switch; a server URI needs none
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     uri = tracking_uri or "file:" + os.path.join(os.path.abspath(run_dir), "mlruns")
     return MLFlowLogger(experiment_name=experiment_name, tracking_uri=uri, run_name=os.path.basename(run_dir),
                         **kwargs)
