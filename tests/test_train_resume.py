@@ -204,3 +204,17 @@ def test_ctrl_c_and_a_signal_during_imports_stop_gracefully(tmp_path, signum, du
     assert runs.status(run) == "stopped" and "Traceback" not in err
     assert f"stopped by {signal.Signals(signum).name}" in err and (run / runs.CHECKPOINTS / "last.ckpt").exists()
     tool("train", run, CNN, "-b", BINDINGS, check=0)
+
+
+@pytest.mark.slow
+def test_tensorboard_keeps_one_value_per_step_after_a_kill(tmp_path):
+    """Events a killed attempt wrote after its last checkpoint are purged when the rerun resumes."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    bindings = ("training_loop.n_epochs=6#training_loop.checkpoint_every_n_steps=100#trainer.log_every_n_steps=1"
+                "#training_loop.callbacks=['LearningRateMonitor']")  # the rate at every step, to TensorBoard
+    expected, history, seed = killed_and_rerun(tmp_path, REPO / "configs" / "digits_mlp.gin", bindings,
+                                               kills=1, share=2 / 3)
+    events = EventAccumulator(str(tmp_path / "interrupted" / runs.TENSORBOARD))
+    events.Reload()
+    steps = [event.step for event in events.Scalars("lr-SGD")]
+    assert steps == sorted(set(steps)) and len(steps) == expected[-1]["step"], seed

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import gin
 import pytorch_lightning as pl
 
+from runkit import runs
 from runkit.config import KIT_OWNED
 from runkit.registry import CALLBACKS, DATA, LOGGERS, TASKS
 
@@ -77,7 +78,8 @@ class Job:
         self.trainer = trainer(
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
             callbacks=[cls() for cls in callback_classes] + [self.recorder],
-            logger=make_loggers(logger_functions, run_dir) or False, plugins=plugins,
+            logger=make_loggers(logger_functions, run_dir, runs.checkpoint_step(run_dir)) or False,
+            plugins=plugins,
             **{k: v for k, v in defaults.items() if f"trainer.{k}" not in flat})
 
     def fit(self, ckpt_path):
@@ -101,10 +103,10 @@ def has_test_split(data):
     return is_overridden("test_dataloader", data, pl.LightningDataModule)
 
 
-def make_loggers(functions, run_dir):
-    """The loggers; one whose package is missing (mlflow is not in requirements.txt) is bad config."""
+def make_loggers(functions, run_dir, resume_step):
+    """The loggers; one whose package is missing is bad config."""
     try:
-        return [make(run_dir) for make in functions]
+        return [make(run_dir, resume_step) for make in functions]
     except (ImportError, ModuleNotFoundError) as e:
         from runkit.config import ConfigError
         raise ConfigError(f"a logger in training_loop.loggers needs a package that is not installed "

@@ -450,5 +450,15 @@ def checkpoint_path(run_dir):
     return os.path.join(run_dir, CHECKPOINTS, "last.ckpt")
 
 
+def checkpoint_step(run_dir):
+    """The optimizer step last.ckpt was saved at (0 without one), read without loading its tensors."""
+    try:
+        import torch
+        return int(torch.load(checkpoint_path(run_dir), map_location="cpu", weights_only=True,
+                              mmap=True)["global_step"])
+    except (FileNotFoundError, KeyError, RuntimeError, OSError):
+        return 0
+
+
 def best_checkpoint_path(run_dir):
     return os.path.join(run_dir, CHECKPOINTS, "best.ckpt")
