@@ -237,3 +237,16 @@ def test_loggers_by_name_write_inside_the_run_folder(tmp_path):
     assert "val_acc" in (run / "csv" / "metrics.csv").read_text().splitlines()[0]
     logged = [path for path in (run / "mlruns").rglob("val_acc")]
     assert logged and len(logged[0].read_text().splitlines()) == 2  # one value per epoch
+
+
+def test_early_stopping_watches_the_runs_monitor_and_a_rerun_is_done(tmp_path):
+    """A Lightning callback by name gets the run's monitor and mode unless bound; a run it stopped early is
+    finished (a rerun trains nothing)."""
+    run = tmp_path / "run"
+    bindings = "training_loop.callbacks=['EarlyStopping']#EarlyStopping.patience=1#EarlyStopping.min_delta=1.0"
+    proc = tool("train", run, MLP, "-b", bindings, check=0)
+    metrics = json.loads(proc.stdout)
+    assert metrics["stopped_early"] and len(runs.read_history(run)) == 2  # val_acc cannot improve by 1.0
+    before = snapshot(run)
+    tool("train", run, MLP, "-b", bindings, check=0)
+    assert snapshot(run) == before

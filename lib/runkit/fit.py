@@ -77,7 +77,8 @@ class Job:
                     "enable_model_summary": False, "enable_progress_bar": sys.stderr.isatty()}
         self.trainer = trainer(
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
-            callbacks=[cls() for cls in callback_classes] + [self.recorder],
+            callbacks=[construct(cls, name, flat, {"monitor": self.monitor, "mode": self.mode})
+                       for name, cls in zip(settings.callbacks, callback_classes)] + [self.recorder],
             logger=make_loggers(logger_functions, run_dir, runs.checkpoint_step(run_dir)) or False,
             plugins=plugins,
             **{k: v for k, v in defaults.items() if f"trainer.{k}" not in flat})
@@ -124,7 +125,8 @@ def check_optimizer_bindings():
 
 def construct(cls, name, flat, provided):
     """cls(**what runkit provides): each parameter it takes that the config does not bind, from `provided`
-    (a task's input_shape from its data module, a data module's seed from training_loop.seed)."""
+    (a task's input_shape from its data module, a data module's seed from training_loop.seed, a callback's
+    monitor and mode from the run's: EarlyStopping watches what picks `best` unless told otherwise)."""
     try:
         params = inspect.signature(cls.__init__ if isinstance(cls, type) else cls).parameters
     except (TypeError, ValueError):
