@@ -1,4 +1,5 @@
-"""The docs work as written: every `make TARGET` they name exists, every relative link leads to a file (and a
+"""The docs work as written: every `make TARGET` they name exists, the README's Python snippets run, every
+relative link leads to a file (and a
 heading, when it names one)."""
 import re
 
@@ -124,3 +125,31 @@ def test_slug_is_githubs():
     assert slug("train: one run into one folder, resumable") == "train-one-run-into-one-folder-resumable"
     assert slug("On a SLURM cluster: runbatch --slurm") == "on-a-slurm-cluster-runbatch---slurm"
     assert slug("gridgen GRID.yaml") == "gridgen-gridyaml"
+
+
+def python_blocks(markdown):
+    """The ```python blocks of a Markdown text, as {first line: block}."""
+    return {block.splitlines()[0]: block for block in re.findall(r"```python\n(.*?)```", markdown, re.DOTALL)}
+
+
+def test_the_readmes_python_snippets_run(tmp_path):
+    """The Python API snippet trains and prints; the model of one's own, written where its first line says,
+    trains when a config selects it."""
+    import os
+    import subprocess
+    import sys
+    blocks = python_blocks((REPO / "README.md").read_text())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    (tmp_path / "configs").symlink_to(REPO / "configs")
+    api = next(block for first, block in blocks.items() if first.startswith("from runkit.train import train"))
+    done = subprocess.run([sys.executable, "-c", api], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stdout.startswith("val_acc 0."), done.stderr[-2000:]
+
+    model = blocks["# lib/runkit/models/tiny.py"]
+    (tmp_path / "tiny.py").write_text(model)
+    (tmp_path / "tiny.gin").write_text("import tiny\nclassification.model = 'tiny'\ntiny.hidden = 128\n")
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    done = subprocess.run(["train", str(tmp_path / "run"), "configs/digits_mlp.gin", "tiny.gin", "-b",
+                           "training_loop.n_epochs=1"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "classification.model = 'tiny'" in (tmp_path / "run" / "config.gin").read_text()
