@@ -1,6 +1,5 @@
 """The docs work as written: every `make TARGET` they name exists, the README's Python snippets run, every
-relative link leads to a file (and a
-heading, when it names one)."""
+relative link leads to a file (and a heading, when it names one)."""
 import re
 
 import pytest
