@@ -137,13 +137,17 @@ def test_a_run_held_by_another_process_is_refused(tmp_path):
     assert "run is held by another process" in proc.stderr and os.listdir(run) == [runs.LOCK]
 
 
-def test_nan_loss_fails_with_error_json(tmp_path):
+def test_nan_loss_fails_with_error_json_and_keeps_no_diverged_checkpoint(tmp_path):
     run = tmp_path / "run"
-    proc = tool("train", run, MLP, "-b", "optimizer.lr=1e12", check=1)
+    proc = tool("train", run, MLP, "-b", "optimizer.lr=1e12#training_loop.checkpoint_every_n_steps=5", check=1)
     assert "NaN" in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("train: ")
     error = runs.read_json(run, runs.ERROR)
     assert error["type"] == "NonFiniteMetric" and runs.status(run) == "failed"
     assert not os.path.exists(run / runs.FINISHED) and proc.stdout == ""
+    if (run / runs.CHECKPOINTS / "last.ckpt").exists():  # saved before the loss diverged, if at all
+        import torch
+        weights = torch.load(run / runs.CHECKPOINTS / "last.ckpt", weights_only=True)["state_dict"]
+        assert all(torch.isfinite(w).all() for w in weights.values())
 
 
 FAIL_ONCE = '''

@@ -102,7 +102,7 @@ class RunRecorder(Checkpoint):
         stop = self._stop_requested(trainer)
         step = trainer.global_step
         if stop or (self.every_n_steps and step % self.every_n_steps == 0 and step != self._saved_step):
-            self._check_finite(trainer, resume.logged_values(trainer))
+            self._check_finite(trainer, {**resume.logged_values(trainer), **_step_loss(outputs)})
             self._save_last(trainer)
         if stop:
             raise stopping.Stopped(stopping.received or stop)
@@ -154,6 +154,12 @@ class RunRecorder(Checkpoint):
             raise NonFiniteMetric(f"{', '.join(sorted(bad))} became NaN or infinite in epoch "
                                   f"{trainer.current_epoch + 1} (by step {trainer.global_step}); lower "
                                   "optimizer.lr, or set training_loop.stop_on_nan=False")
+
+
+def _step_loss(outputs):
+    """{"loss": this step's training loss} (what training_step returned), or {} for manual optimization."""
+    loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+    return {"loss": float(loss)} if hasattr(loss, "item") else {}
 
 
 def _gather(trainer, obj):
