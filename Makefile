@@ -12,7 +12,7 @@ export PATH := $(RUNKIT_BIN):$(PATH)
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 env: $(VENV)/.done ## build .venv: requirements.txt's exact pins, then runkit (pip install -e .; tools in .venv/bin)
 

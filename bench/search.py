@@ -117,7 +117,7 @@ def main():
     for name in SEARCHES:
         seconds = run_search(name, env, args.jobs)
         runs = histories(os.path.join(results, f"search_{name}"), env)
-        winner = max(runs.values(), key=lambda r: (best_of(r) or -1, r["name"]))
+        winner = min(runs.values(), key=lambda r: (-(best_of(r) or -1), r["name"]))  # ties: the first name
         rows[name] = {"runs": len(runs), "epochs": sum(max(r["values"], default=0) for r in runs.values()),
                       "best": best_of(winner), "config": winner["name"], "seconds": seconds,
                       "failed": sum(r["status"] == "failed" for r in runs.values())}

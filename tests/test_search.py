@@ -237,8 +237,9 @@ def test_halving_is_a_light_tool_no_torch_pandas_or_optuna(tmp_path, results_dir
 
 # ---- resumable by construction: kill a round in the middle, run the same command again -----------------
 
-def _kill_in_round_two(argv, folder, cwd, round_two):
-    """Start the rounds, SIGKILL their whole process group once round 2 has trained some epochs, return."""
+def _kill_in_round_two(argv, folder, cwd, round_two, jobs_too):
+    """Start the rounds, SIGKILL their whole process group once round 2 has trained some epochs, and with
+    jobs_too the jobs runbatch started (each in a session of its own) as well, as if the machine went down."""
     proc = subprocess.Popen([str(a) for a in argv], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -249,6 +250,22 @@ def _kill_in_round_two(argv, folder, cwd, round_two):
     assert proc.poll() is None, "the rounds ended before the kill: " + proc.stderr.read()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    if jobs_too:
+        for pid in _jobs_of(folder):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _jobs_of(folder):
+    """The pids of the processes whose command line names a run folder under folder (the stand-in jobs)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if entry.name.isdigit() and any(a.startswith(str(folder).encode() + b"/") for a in argv):
+            pids.append(int(entry.name))
+    return pids
 
 
 def _epochs_logged(folder):
@@ -256,8 +273,11 @@ def _epochs_logged(folder):
     return [len(log.read_text().split()) for log in logs if log.exists()]
 
 
-@pytest.mark.parametrize("search", ["halving", "propose"])
-def test_kill_in_the_middle_of_a_round_then_rerun_ends_as_an_uninterrupted_search(tmp_path, results_dir, search):
+@pytest.mark.parametrize("search, jobs_too", [("halving", True), ("propose", False)])
+def test_kill_in_the_middle_of_a_round_then_rerun_ends_as_an_uninterrupted_search(tmp_path, results_dir, search,
+                                                                                  jobs_too):
+    """halving: everything killed (the rerun resumes the dead runs); propose: the rounds and runbatch killed,
+    their jobs left running (the rerun waits for them)."""
     if search == "halving":
         make = lambda d, name: grid_file(d, experiment=name, sleep=0.3, lrs=(0.01, 0.1), epochs=3)  # noqa: E731
         args = lambda g, name: [ROUNDS, "--history", results_dir / name, "halving", g]  # noqa: E731
@@ -270,9 +290,9 @@ def test_kill_in_the_middle_of_a_round_then_rerun_ends_as_an_uninterrupted_searc
     tool(*args(reference, "whole"), check=0)
     (tmp_path / "k").mkdir()
     killed = make(tmp_path / "k", "killed")
-    _kill_in_round_two(args(killed, "killed"), results_dir / "killed", tmp_path, round_two)
+    _kill_in_round_two(args(killed, "killed"), results_dir / "killed", tmp_path, round_two, jobs_too)
     assert table(results_dir / "killed") != table(results_dir / "whole")  # the kill left the search unfinished
-    rerun = tool(*args(killed, "killed"), check=0)
+    rerun = tool(*args(killed, "killed"), check=0, env=dict(os.environ, ROUNDS_WAIT="0.5"))
     assert "done" in rerun.stderr
     assert table(results_dir / "killed") == table(results_dir / "whole")
     # nothing ran twice: every epoch of every run was trained once (an epoch the kill cut short is not recorded)
@@ -299,3 +319,18 @@ def test_halving_on_real_train_continues_runs_as_if_trained_that_long(tmp_path, 
     from runkit import runs
     assert without_time(runs.read_history(results_dir / "real" / winner[0])) == \
         without_time(runs.read_history(results_dir / "fresh"))
+
+
+def test_rounds_wait_for_runs_another_process_holds(tmp_path, results_dir):
+    """A runner that finds the runs held (skipped as running: the jobs of a runbatch killed with -9) is tried
+    again after ROUNDS_WAIT seconds, not taken for a round without progress."""
+    grid = grid_file(tmp_path, lrs=(0.1,), epochs=1)
+    runner = tmp_path / "held-once"
+    held = ("import json, sys; [print(json.dumps({'name': json.loads(line)['name'], 'status': 'skipped', "
+            "'reason': 'running'})) for line in sys.stdin]")
+    runner.write_text(f"#!/bin/sh\nif [ -e held ]; then exec runbatch; fi\ntouch held\nexec {sys.executable} -c \"{held}\"\n")
+    runner.chmod(0o755)
+    proc = rounds("--history", "--run", runner, results_dir / "sh", "halving", grid, cwd=tmp_path,
+                  env=dict(os.environ, ROUNDS_WAIT="0.1"))
+    assert "rounds: 9 runs are held by another process; waiting for them (0.1 s)" in proc.stderr
+    assert "halving: done" in proc.stderr and len(table(results_dir / "sh")) == 9
