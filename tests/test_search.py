@@ -334,3 +334,17 @@ def test_rounds_wait_for_runs_another_process_holds(tmp_path, results_dir):
                   env=dict(os.environ, ROUNDS_WAIT="0.1"))
     assert "rounds: 9 runs are held by another process; waiting for them (0.1 s)" in proc.stderr
     assert "halving: done" in proc.stderr and len(table(results_dir / "sh")) == 9
+
+
+@pytest.mark.slow
+def test_make_search_tpe_runs_offline_end_to_end_and_reruns_nothing(results_dir):
+    proc = subprocess.run(["make", "-s", "-o", ".venv/.done", "search_tpe"], cwd=REPO, capture_output=True,
+                          text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "propose: done: 15 of 15 points tried; best" in proc.stderr
+    rows = table(results_dir / "search_tpe")
+    assert len(rows) == 15 and all(status == "finished" and epochs == 27 for status, epochs, _ in rows.values())
+    assert max(best for _, _, best in rows.values()) > 0.95
+    again = subprocess.run(["make", "-s", "-o", ".venv/.done", "search_tpe"], cwd=REPO, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0 and "runbatch" not in again.stderr and "propose: done" in again.stderr
