@@ -47,8 +47,8 @@ def logged_state(trainer):
             "on_step": meta.on_step, "reduce_fx": meta.reduce_fx.__name__, "enable_graph": meta.enable_graph,
             "add_dataloader_idx": meta.add_dataloader_idx, "metric_attribute": meta.metric_attribute,
             "sync_dist": meta.sync.should, "rank_zero_only": meta.sync.rank_zero_only,
-            "value": metric.value.detach().clone(),
-            "size": metric.cumulated_batch_size.clone() if meta.is_mean_reduction else None,
+            "value": metric.value.detach().cpu().clone(),
+            "size": metric.cumulated_batch_size.cpu().clone() if meta.is_mean_reduction else None,
         }
     return state
 

@@ -42,11 +42,13 @@ class Classification(pl.LightningModule):
         loss, right, seen = self.trainer.strategy.reduce(self.sums, reduce_op="sum").tolist()
         self.log_dict({"train_loss": loss / seen, "train_acc": right / seen}, on_epoch=True)
 
-    def on_save_checkpoint(self, checkpoint):
-        checkpoint["classification_sums"] = self.sums
+    def on_save_checkpoint(self, checkpoint):  # every process saves; rank 0 writes: each rank's sums, by rank
+        sums = self.sums if self.sums is not None else torch.zeros(3, dtype=torch.float64, device=self.device)
+        checkpoint["classification_sums"] = self.all_gather(sums).reshape(-1, 3).cpu()
 
     def on_load_checkpoint(self, checkpoint):
-        self.sums = checkpoint.get("classification_sums")
+        saved = checkpoint.get("classification_sums")
+        self.sums = None if saved is None else saved.reshape(-1, 3)[self.global_rank].to(self.device)
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, "val")
