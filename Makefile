@@ -8,7 +8,7 @@ export DATA_DIR ?= $(CURDIR)/data
 RUNKIT_BIN ?= $(CURDIR)/$(VENV)/bin
 export PATH := $(RUNKIT_BIN):$(PATH)
 
-.PHONY: help env lint test test-fast bench clean-env sync tune_lr search_grid search_random search_tpe search_halving
+.PHONY: help env lint test test-fast bench clean-env sync tune_lr search_grid search_random search_tpe search_halving search_hyperband
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -70,3 +70,8 @@ search_tpe: env ## TPE: 15 points proposed 3 a round by Optuna from the rounds b
 
 search_halving: env ## successive halving over the full grid's 45 points: 1, 3, 9, then 27 epochs (halving)
 	JOBS=$(JOBS) scripts/rounds --history $(RESULTS_DIR)/search_halving halving $(SEARCH)/halving.yaml --eta 3 --min-epochs 1
+
+search_hyperband: env ## Hyperband: halving in 4 brackets (27 points from 1 epoch, 12 from 3, 6 from 9, 4 at 27)
+	for b in 0:1 1:3 2:9 3:27; do \
+	  JOBS=$(JOBS) scripts/rounds --history $(RESULTS_DIR)/hyperband$${b%:*} halving $(SEARCH)/hyperband/bracket$${b%:*}.yaml --min-epochs $${b#*:} || exit $$?; \
+	done

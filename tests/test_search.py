@@ -348,3 +348,16 @@ def test_make_search_tpe_runs_offline_end_to_end_and_reruns_nothing(results_dir)
     again = subprocess.run(["make", "-s", "-o", ".venv/.done", "search_tpe"], cwd=REPO, capture_output=True,
                            text=True, timeout=600)
     assert again.returncode == 0 and "runbatch" not in again.stderr and "propose: done" in again.stderr
+
+
+@pytest.mark.parametrize("bracket, min_epochs, plan, runs", [
+    (0, 1, "27 x 1, 9 x 3, 3 x 9, 1 x 27", 27), (1, 3, "12 x 3, 4 x 9, 1 x 27", 12), (2, 9, "6 x 9, 2 x 27", 6),
+    (3, 27, "4 x 27", 4)])
+def test_hyperband_brackets_start_as_docs_search_md_says(results_dir, bracket, min_epochs, plan, runs):
+    grid = REPO / "experiments" / "search" / "hyperband" / f"bracket{bracket}.yaml"
+    proc = tool("halving", grid, "--min-epochs", min_epochs, input="", check=0)
+    assert plan in proc.stderr and f"{runs} of {runs} runs to train to {min_epochs} epochs" in proc.stderr
+    specs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(specs) == runs and all(s["run_dir"].startswith(str(results_dir / f"hyperband{bracket}")) for s in specs)
+    assert f"halving --min-epochs {min_epochs}`: {plan}." in grid.read_text()
+    assert f"--min-epochs {min_epochs}" in (REPO / "docs" / "search.md").read_text()
