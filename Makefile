@@ -8,11 +8,11 @@ export DATA_DIR ?= $(CURDIR)/data
 RUNKIT_BIN ?= $(CURDIR)/$(VENV)/bin
 export PATH := $(RUNKIT_BIN):$(PATH)
 
-.PHONY: help env lint test test-fast bench clean-env sync tune_lr
+.PHONY: help env lint test test-fast bench clean-env sync tune_lr search_grid search_random search_tpe search_halving search_hyperband
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 env: $(VENV)/.done ## build .venv: requirements.txt's exact pins, then runkit (pip install -e .; tools in .venv/bin)
 
@@ -32,9 +32,9 @@ test: lint ## ruff, then the whole test suite: fast, slow and SLURM tests (what 
 test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
 	$(VENV)/bin/python -m pytest -q
 
-BENCHES := loop runbatch collect startup
+BENCHES := loop runbatch collect startup search
 
-bench: env ## run every benchmark in bench/, full (~9 min on 2 cores); .venv/bin/python bench/X.py --quick: one, short
+bench: env ## run every benchmark in bench/, full (~21 min on 2 cores); .venv/bin/python bench/X.py --quick: one, short
 	for b in $(BENCHES); do $(VENV)/bin/python bench/$$b.py || exit 1; done
 
 sync: env ## keep SYNC_DEST (host:path, set in e.sh) in step with this checkout; SYNC_FLAGS=--once for one sync
@@ -54,3 +54,24 @@ tune_lr: env ## train the learning-rate sweep on digits (DATASET=cifar10 for CIF
 	@test -f $(TUNE_LR_GRID) || { echo "make: no $(TUNE_LR_GRID): DATASET is digits or cifar10" >&2; exit 2; }
 	set -o pipefail; gridgen $(TUNE_LR_GRID) | runbatch -j $(JOBS)
 	set -o pipefail; collect $(RESULTS_DIR)/$(TUNE_LR_NAME) | plot lr -o $(RESULTS_DIR)/$(TUNE_LR_NAME)/$(TUNE_LR_NAME).png
+
+# The searches of experiments/search/ on digits (docs/search.md; bench/search.py compares them). Offline;
+# each resumes where it stopped when run again, and a finished one reruns nothing.
+SEARCH := experiments/search
+
+search_grid: env ## the full grid: 45 digits MLPs (learning rate x weight decay x width), 27 epochs each
+	set -o pipefail; gridgen $(SEARCH)/grid.yaml | runbatch -j $(JOBS)
+
+search_random: env ## random search: 15 points of the same space, 27 epochs each
+	set -o pipefail; gridgen $(SEARCH)/random.yaml | runbatch -j $(JOBS)
+
+search_tpe: env ## TPE: 15 points proposed 3 a round by Optuna from the rounds before (propose)
+	JOBS=$(JOBS) scripts/rounds $(RESULTS_DIR)/search_tpe propose $(SEARCH)/tpe.yaml -n 3 --startup 6
+
+search_halving: env ## successive halving over the full grid's 45 points: 1, 3, 9, then 27 epochs (halving)
+	JOBS=$(JOBS) scripts/rounds --history $(RESULTS_DIR)/search_halving halving $(SEARCH)/halving.yaml --eta 3 --min-epochs 1
+
+search_hyperband: env ## Hyperband: halving in 4 brackets (27 points from 1 epoch, 12 from 3, 6 from 9, 4 at 27)
+	for b in 0:1 1:3 2:9 3:27; do \
+	  JOBS=$(JOBS) scripts/rounds --history $(RESULTS_DIR)/hyperband$${b%:*} halving $(SEARCH)/hyperband/bracket$${b%:*}.yaml --min-epochs $${b#*:} || exit $$?; \
+	done

@@ -88,7 +88,7 @@ def _installed_tools(target):
     return bin_dir
 
 
-def test_pip_install_puts_the_six_tools_on_path(tmp_path):
+def test_pip_install_puts_the_tools_on_path(tmp_path):
     _, target = _install(tmp_path)
     bin_dir = _installed_tools(target)
     # Run from elsewhere, the installed runkit and nothing of the checkout: the tools work.
@@ -97,13 +97,13 @@ def test_pip_install_puts_the_six_tools_on_path(tmp_path):
     where = subprocess.run([sys.executable, "-c", "import runkit; print(runkit.__file__)"], env=env, cwd=tmp_path,
                            capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(target))
-    for name in ("gridgen", "runbatch", "collect"):  # the light ones: no torch to import
+    for name in ("gridgen", "runbatch", "collect", "halving"):  # the light ones: no torch to import
         proc = subprocess.run([name, "--help"], env=env, cwd=tmp_path, capture_output=True, text=True)
         assert proc.returncode == 0 and "examples:" in proc.stdout, (name, proc.stderr)
         assert shutil.which(name, path=env["PATH"]) == str(bin_dir / name)
 
 
-def test_pip_install_editable_puts_the_six_tools_on_path_and_runkit_stays_in_the_checkout(tmp_path):
+def test_pip_install_editable_puts_the_tools_on_path_and_runkit_stays_in_the_checkout(tmp_path):
     src, target = _install(tmp_path, "-e")
     _installed_tools(target)
     pth = [p.read_text().split() for p in target.glob("*.pth")]

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, requires
+from conftest import REPO, TOOLS, requires
 
 JOB = Path(__file__).parent / "jobs" / "lr_bowl.py"
 GRID = f"""\
@@ -54,7 +54,7 @@ def test_bad_input_in_the_middle_of_a_pipe_stops_it(tmp_path, results_dir):
 
 def test_help_shows_the_readme_examples():
     readme = (REPO / "README.md").read_text()
-    for tool in ("train", "gridgen", "runbatch", "collect", "plot", "sync"):
+    for tool in TOOLS:
         text = subprocess.run([tool, "--help"], capture_output=True, text=True, check=True).stdout
         block = text.split("examples:\n", 1)[1].split("\n\n", 1)[0]
         examples = [line.strip() for line in block.splitlines() if line.strip()]

@@ -68,13 +68,17 @@ def load(path):
     return grid
 
 
-def expand(grid, grid_path, results_dir):
-    """Run specs (dicts) for every run the grid describes, in order; GridError if there are none or names clash."""
+def expand(grid, grid_path, results_dir, points=None):
+    """Run specs (dicts) for every run the grid describes, in order; GridError if there are none or names clash.
+
+    points: the `sample` axis's points ({binding: value} for each of sample's params), given instead of
+    drawn (propose's proposals); the runs are named as if drawn.
+    """
     experiment = grid.get("experiment", os.path.basename(os.path.dirname(os.path.abspath(grid_path))))
     if not spec.check_name(experiment):
         raise GridError(f"experiment {experiment!r} is not safe as a folder name (letters, digits, . _ , = + -)")
     configs = [_find_config(c, grid_path) for c in _list(grid, "configs", str)]
-    runs, named, fixed = _runs(grid)
+    runs, named, fixed = _runs(grid, points)
     if not runs:
         raise GridError("the grid makes no runs (every point excluded, or nothing to vary): see docs/grid.md")
     command = _command(grid)
@@ -93,14 +97,17 @@ def expand(grid, grid_path, results_dir):
 
 # ---- the set of runs ---------------------------------------------------------------------------
 
-def _runs(grid):
+def _runs(grid, points=None):
     """(binding dicts, one per run: fixed x seeds x grid x zip x sample, minus exclude, plus include;
     the keys that name runs: every axis's and include's, the seed last; the fixed bindings)."""
     fixed = _bindings(grid.get("fixed", {}), "fixed")
     axes = [[{key: value} for value in _values(values, f"grid: {key}")]
             for key, values in _bindings(grid.get("grid", {}), "grid", values=False).items()]
     axes += [_zipped(group, n) for n, group in enumerate(_list(grid, "zip", dict), 1)]
-    if "sample" in grid:
+    if points is not None:
+        params = space(grid)
+        axes.append([{key: point[key] for key in params} for point in points])
+    elif "sample" in grid:
         axes.append(_sampled(grid["sample"]))
     seed_key = bindings.check_key(grid.get("seed_binding", "training_loop.seed"))
     seeds = _seeds(grid.get("seeds"))
@@ -150,44 +157,65 @@ def _zipped(group, number):
     return [dict(zip(columns, row)) for row in zip(*columns.values())]
 
 
-def _sampled(sample):
-    """N points drawn with a seeded generator: the same file draws the same points."""
+def sample_settings(grid):
+    """(n, seed) of the grid's `sample`, checked."""
+    sample = grid.get("sample")
     if not isinstance(sample, dict) or set(sample) - {"n", "seed", "params"} or "n" not in sample:
         raise GridError("sample: expected {n: N, seed: S, params: {binding: {uniform|loguniform|randint|choice: ...}}}")
     n, seed = sample["n"], sample.get("seed", 0)
     if not isinstance(n, int) or n < 1 or not isinstance(seed, int):
         raise GridError("sample: n must be a positive integer and seed an integer")
-    params = _bindings(sample.get("params", {}), "sample: params", values=False)
+    return n, seed
+
+
+def space(grid):
+    """The `sample` search space, checked: {binding: (kind, args)} in the order written, kind one of
+    DISTRIBUTIONS; args [low, high] or, for choice, the list of values."""
+    n, seed = sample_settings(grid)
+    params = _bindings(grid["sample"].get("params", {}), "sample: params", values=False)
     if not params:
         raise GridError("sample: params is empty; name at least one binding and its distribution")
-    draw = {key: _distribution(key, d) for key, d in params.items()}
+    return {key: _check_distribution(key, d) for key, d in params.items()}
+
+
+def _sampled(sample):
+    """N points drawn with a seeded generator: the same file draws the same points."""
+    n, seed = sample_settings({"sample": sample})
+    draw = {key: _distribution(kind, args) for key, (kind, args) in space({"sample": sample}).items()}
     rng = random.Random(seed)
     return [{key: f(rng) for key, f in draw.items()} for _ in range(n)]
 
 
-def _distribution(key, dist):
+def _check_distribution(key, dist):
     where = f"sample: {key}"
     if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
         raise GridError(f"{where}: expected one of {{{': [...]}, {'.join(DISTRIBUTIONS)}: [...]}}")
     kind, args = next(iter(dist.items()))
     if kind == "choice":
-        choices = _values(args, where)
-        return lambda rng: rng.choice(choices)
+        return kind, _values(args, where)
     if not (isinstance(args, list) and len(args) == 2 and all(_is_number(a) for a in args) and args[0] < args[1]):
         raise GridError(f"{where}: {kind} needs [low, high] with low < high")
+    if kind == "randint" and not all(isinstance(a, int) for a in args):
+        raise GridError(f"{where}: randint bounds must be integers")
+    if kind == "loguniform" and args[0] <= 0:
+        raise GridError(f"{where}: loguniform needs a positive low bound")
+    return kind, args
+
+
+def _distribution(kind, args):
+    """A function of a random.Random drawing one value."""
+    if kind == "choice":
+        return lambda rng: rng.choice(args)
     low, high = args
     if kind == "randint":
-        if not all(isinstance(a, int) for a in args):
-            raise GridError(f"{where}: randint bounds must be integers")
         return lambda rng: rng.randint(low, high)
     if kind == "loguniform":
-        if low <= 0:
-            raise GridError(f"{where}: loguniform needs a positive low bound")
-        return lambda rng: _round(math.exp(rng.uniform(math.log(low), math.log(high))))
-    return lambda rng: _round(rng.uniform(low, high))
+        return lambda rng: round_sampled(math.exp(rng.uniform(math.log(low), math.log(high))))
+    return lambda rng: round_sampled(rng.uniform(low, high))
 
 
-def _round(x):
+def round_sampled(x):
+    """A sampled float as names show it: SIGNIFICANT significant digits."""
     return float(f"{x:.{SIGNIFICANT}g}")
 
 

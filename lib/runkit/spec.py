@@ -162,3 +162,19 @@ def _show(value):
 
 def _words(command):
     return shlex.join(command) if isinstance(command, list) else "(unknown)"
+
+
+def with_binding(spec, key, value):
+    """A copy of the spec that binds key=value: in gin_bindings and in argv (the word after a `-b` that binds
+    only this key is replaced, else `-b key=value` is appended: train takes the last binding of a key)."""
+    text = bindings.format(key, value)
+    argv, replaced = list(spec["argv"]), False
+    for i in range(1, len(argv)):
+        if argv[i - 1] in ("-b", "--bind") and argv[i].partition("=")[0].strip() == key and "#" not in argv[i]:
+            argv[i], replaced = text, True
+    if not replaced:
+        argv += ["-b", text]
+    out = {**spec, "argv": argv}
+    if isinstance(spec.get("gin_bindings"), dict):
+        out["gin_bindings"] = {**spec["gin_bindings"], key: value}
+    return out

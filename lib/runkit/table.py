@@ -8,7 +8,9 @@ step, the logged metrics sorted, lr, time. No metric name is built in: plot find
 monitor column.
 """
 import csv
+import io
 import json
+import math
 import os
 import sys
 
@@ -154,3 +156,30 @@ def _text(value):
     if isinstance(value, (list, tuple, dict)):
         return json.dumps(value)
     return str(value)
+
+
+# ---- reading a table back (halving, propose: light tools, no pandas) ---------------------------
+
+def read(stream, source="stdin"):
+    """The rows of a collect table (CSV, or JSON lines when the first character is '{') as dicts; [] for an
+    empty stream. CSV cells are text ('' is None): number() reads the metrics."""
+    text = stream.read()
+    if not text.strip():
+        return []
+    if text.lstrip().startswith("{"):
+        return list(cli.read_jsonl(io.StringIO(text), source))
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "run_dir" not in reader.fieldnames:
+        raise cli.UsageError(f"{source} is not a collect table (CSV or JSON lines with a run_dir column)")
+    return [{k: (None if v == "" else v) for k, v in row.items()} for row in reader]
+
+
+def number(value):
+    """A cell as a finite float, or None (empty, null, NaN, infinity, not a number)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
