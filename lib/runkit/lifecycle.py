@@ -48,15 +48,26 @@ class Run:
         """Write spec.json: what this run is made from, compared with the next spec that names the folder."""
         runs.write_json(self.run_dir, runs.SPEC, spec_record)
 
-    def start(self, argv, env=None, **popen):
-        """Start the job holding the run's lock (RUNKIT_LOCK_FD); the Popen, or OSError if it cannot start."""
-        env = {**(env if env is not None else os.environ), "RUNKIT_LOCK_FD": str(self.fd)}
+    def start(self, argv, env=None, hold=False, **popen):
+        """Start the job holding the run's lock (RUNKIT_LOCK_FD); the Popen, or OSError if it cannot start.
+
+        hold: this process keeps the lock while the job runs (release() after it ends) and names itself in
+        RUNKIT_LOCK_OWNER, for a job whose processes are not its children (srun starts them): train trusts
+        an owner that the lock file names (runs.held_by_launcher).
+        """
+        env = dict(env if env is not None else os.environ)
+        if hold:
+            env["RUNKIT_LOCK_OWNER"] = runs.lock_owner(self.run_dir)
+        else:
+            env["RUNKIT_LOCK_FD"] = str(self.fd)
         try:
             runs.remove(self.run_dir, runs.ERROR, runs.STOPPED)  # a new attempt starts
             runs.touch(self.run_dir, runs.HEARTBEAT)
-            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, pass_fds=(self.fd,), **popen)
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env,
+                                    pass_fds=() if hold else (self.fd,), **popen)
         finally:
-            self.release()  # the child holds the lock now; it dies with the child
+            if not hold:
+                self.release()  # the child holds the lock now; it dies with the child
 
     def beat(self):
         """Touch HEARTBEAT: the run is alive (read by machines that cannot see this one's lock)."""

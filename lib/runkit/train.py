@@ -103,10 +103,13 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         job.fit(_resume_from(run_dir))  # joins rank 0's process group; only rank 0 writes the run folder
         return None
     inherited = runs.inherited_lock(run_dir) if os.path.isdir(run_dir) else None
+    if inherited is None and os.path.isdir(run_dir) and runs.held_by_launcher(run_dir):
+        inherited = -1  # srun started us: the task that holds the lock waits for us (runkit.slurm_task)
     lock = inherited if inherited is not None else runs.try_lock(run_dir)
     if lock is None:
         raise RunBusy(f"run is held by another process: {run_dir}")
-    runs.held_locks.add(lock)
+    if lock >= 0:
+        runs.held_locks.add(lock)
     try:
         if restart:
             runs.clear(run_dir)
@@ -127,7 +130,8 @@ def _resume_from(run_dir):
 
 def _held_by_another(run_dir):
     lock_file = runs.path(run_dir, runs.LOCK)
-    return os.path.exists(lock_file) and runs.inherited_lock(run_dir) is None and runs.is_locked(run_dir)
+    return (os.path.exists(lock_file) and runs.inherited_lock(run_dir) is None and runs.is_locked(run_dir)
+            and not runs.held_by_launcher(run_dir))
 
 
 def is_rank_zero():
