@@ -41,6 +41,8 @@ class RunRecorder(Checkpoint):
 
     def state_dict(self):
         state = {"rows": self.rows, "elapsed": self._elapsed(), "rng": resume.rng_state(), "in_epoch": self._in_epoch}
+        if self.trainer.world_size > 1:  # every rank saves (only rank 0 writes): each one's generators go in
+            state["rng_ranks"] = resume.gather(self.trainer, state["rng"])
         if self._in_epoch:
             state["logged"] = resume.logged_state(self.trainer)
             state["loaders"] = [loader.state_dict() for loader in _train_loaders(self.trainer)]
@@ -84,7 +86,9 @@ class RunRecorder(Checkpoint):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            resume.set_rng_state(pending["rng"])
+            by_rank = pending.get("rng_ranks")
+            same_world = by_rank is not None and len(by_rank) == trainer.world_size
+            resume.set_rng_state(by_rank[trainer.global_rank] if same_world else pending["rng"])
             if pending["in_epoch"]:
                 resume.restore_logged(trainer, pending.get("logged", {}))
 

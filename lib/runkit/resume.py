@@ -1,7 +1,8 @@
-"""What Lightning's checkpoints leave out and exact resume needs: the random generators' states and the
-epoch's running `self.log` aggregates. RunRecorder stores both in checkpoints (as tensors and plain lists,
-so checkpoints load with torch's safe `weights_only` loader) and puts them back just before the first step
-after a resume, when nothing else can draw from the generators or reset the aggregates any more.
+"""What Lightning's checkpoints leave out and exact resume needs: the random generators' states (of every
+process, in a distributed run) and the epoch's running `self.log` aggregates. RunRecorder stores both in
+checkpoints (as tensors and plain lists, so checkpoints load with torch's safe `weights_only` loader) and
+puts them back just before the first step after a resume, when nothing else can draw from the generators or
+reset the aggregates any more.
 """
 import random
 
@@ -22,6 +23,16 @@ def rng_state():
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def gather(trainer, obj):
+    """[obj of each rank] in a distributed run (a collective call: every rank must make it), else [obj]."""
+    import torch.distributed as dist
+    if trainer.world_size <= 1 or not (dist.is_available() and dist.is_initialized()):
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def set_rng_state(state):
