@@ -35,6 +35,29 @@ def gather(trainer, obj):
     return out
 
 
+def per_rank(trainer, tensor):
+    """What a task saves of a per-process tensor (a running sum): in a distributed run {"per_rank": every
+    process's, stacked} (a collective call, from on_save_checkpoint, which every rank runs; only rank 0
+    writes), else the tensor itself."""
+    if tensor is None or trainer is None or trainer.world_size <= 1:
+        return tensor
+    return {"per_rank": trainer.strategy.all_gather(tensor).reshape(trainer.world_size, *tensor.shape)}
+
+
+def own_share(trainer, saved):
+    """This process's part of what per_rank saved. Saved by another number of processes: rank 0 takes the
+    total and the others zeros, so that sums over the processes stay right."""
+    world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+    if isinstance(saved, dict) and "per_rank" in saved:
+        stacked = saved["per_rank"]
+        if len(stacked) == world:
+            return stacked[rank].clone()
+        saved = stacked.sum(0)
+    if saved is None or rank == 0:
+        return saved
+    return torch.zeros_like(saved)
+
+
 def set_rng_state(state):
     import numpy as np
     torch.set_rng_state(state["torch"].cpu())

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from runkit import optim
+from runkit.resume import own_share, per_rank
 from runkit.registry import MODELS, TASKS
 
 
@@ -12,7 +13,8 @@ class Classification(pl.LightningModule):
     """Validation and test log through `self.log` as any task would. Training sums its loss and right
     answers on the device and logs the epoch's means once, at its end: `self.log` on every step costs more
     than a tiny model's whole step (bench/loop.py). The sums travel in checkpoints, so an epoch resumed in
-    its middle reports what an uninterrupted one would."""
+    its middle reports what an uninterrupted one would; in a distributed run each process's own sums (only
+    rank 0 writes the checkpoint, so it holds all of them: runkit.resume.per_rank)."""
 
     monitor, mode = "val_acc", "max"
 
@@ -43,10 +45,10 @@ class Classification(pl.LightningModule):
         self.log_dict({"train_loss": loss / seen, "train_acc": right / seen}, on_epoch=True)
 
     def on_save_checkpoint(self, checkpoint):
-        checkpoint["classification_sums"] = self.sums
+        checkpoint["classification_sums"] = per_rank(self.trainer, self.sums)
 
     def on_load_checkpoint(self, checkpoint):
-        self.sums = checkpoint.get("classification_sums")
+        self.sums = own_share(self.trainer, checkpoint.get("classification_sums"))
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, "val")
