@@ -99,3 +99,12 @@ def test_local_runbatch_snapshot_runs_every_job_from_one_copy(project, results_d
         assert output(results_dir, name) == ["v1-dirty", "lr=1", os.path.join(code, "job.py"), code]
     plain = tool("runbatch", input=specs(project, results_dir, "c"), cwd=project, check=0)
     assert "froze" not in plain.stderr and output(results_dir, "c")[2] == str(project / "job.py")
+
+
+def test_a_snapshot_leaves_out_the_run_folders_and_earlier_snapshots(project, monkeypatch):
+    monkeypatch.delenv("RESULTS_DIR", raising=False)  # results in the checkout, and git does not ignore them
+    (project / "runs" / "r0").mkdir(parents=True)
+    (project / "runs" / "r0" / "history.csv").write_text("epoch\n1\n")
+    first = snapshot.make(str(project / "runs" / "batches" / "1"), str(project))
+    second = snapshot.make(str(project / "runs" / "batches" / "2"), str(project))
+    assert first["files"] == second["files"] == 4

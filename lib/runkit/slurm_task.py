@@ -87,9 +87,7 @@ def _run(job, run):
     # SLURM warned it: train saves, requeues its task and exits, and the requeue's SIGTERM may kill it on
     # the way out. Stopped, not failed: the task runs again (a job that cannot requeue itself is rerun by
     # the next submission).
-    how = run.ended(code, warned=warned[0] if warned else None)
-    run.release()  # held here while srun's tasks ran
-    return how
+    return run.ended(code, warned=warned[0] if warned else None)
 
 
 def _end(run_dir, attempt, **how):

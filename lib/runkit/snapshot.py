@@ -47,12 +47,20 @@ def project_root(cwd=None):
                     "checkout, or use --live-code")
 
 
-def files(root):
-    """The project's files, relative to root: tracked (as they are now) and untracked but not ignored."""
+def files(root, batch_dir=None):
+    """The project's files, relative to root: tracked (as they are now) and untracked but not ignored; never
+    what lies under $RESULTS_DIR, $DATA_DIR or the folder of the batch's run folders (earlier snapshots)."""
     listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     if listed is None:
         raise NoProject(f"git ls-files failed in {root}")
     skip_under = [os.path.abspath(os.environ[v]) for v in ("RESULTS_DIR", "DATA_DIR") if os.environ.get(v)]
+    if batch_dir:
+        batches = os.path.dirname(os.path.abspath(batch_dir))  # RESULTS/batches
+        results = os.path.dirname(batches)
+        for folder in (results, batches):  # the first that does not hold the whole project
+            if not (root == folder or root.startswith(folder + os.sep)):
+                skip_under.append(folder)
+                break
     out = []
     for name in dict.fromkeys(listed.split("\0")):
         if not name or name.split("/", 1)[0] in SKIP:
@@ -71,7 +79,7 @@ def make(batch_dir, root=None):
     root = root or project_root()
     dest = os.path.join(batch_dir, FOLDER)
     size = 0
-    names = files(root)
+    names = files(root, batch_dir)
     for name in names:
         source, target = os.path.join(root, name), os.path.join(dest, name)
         os.makedirs(os.path.dirname(target), exist_ok=True)
