@@ -13,6 +13,10 @@ Steps are timed from the first batch to the last (setup excluded) by a callback.
 Targets: runkit >= 0.95 of plain PyTorch for a small CNN on 32x32 inputs; >= 1.5x the bare Trainer for the
 tiny digits MLP.
 
+Data wait: the small CNN on an image folder on disk (PNGs decoded and augmented by 2 DataLoader workers, as
+configs/image_folder_cnn.gin does): the share of training time the step waits for its batch (from one
+batch's end to the next batch's start, Lightning's own work included, so an upper bound). Target: < 10%.
+
 First step: wall clock from spawning `train RUN configs/digits_mlp.gin` to its first optimizer step (seen
 through bench/first_step.py, a callback gin imports into the real tool), against a plain PyTorch script.
 
@@ -68,6 +72,49 @@ class StepTimer(pl.Callback):
 
     def rate(self):
         return (self.last - self.first + 1) / (self.end - self.start)
+
+
+class DataWait(pl.Callback):
+    """Seconds between a batch's end and the next batch's start (waiting for data), and in the steps."""
+
+    def __init__(self):
+        self.wait = self.step = 0.0
+        self.ended = None
+
+    def on_train_epoch_start(self, trainer, *args):
+        self.ended = None  # the wait for an epoch's first batch includes starting the epoch: not counted
+
+    def on_train_batch_start(self, trainer, *args):
+        self.started = time.perf_counter()
+        if self.ended is not None:
+            self.wait += self.started - self.ended
+
+    def on_train_batch_end(self, trainer, *args):
+        self.ended = time.perf_counter()
+        self.step += self.ended - self.started
+
+
+def bench_data_wait(epochs, repeat):
+    """The share of time waiting for batches from an on-disk image folder with 2 workers."""
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from image_folder import write_image_folder
+    from pathlib import Path
+    shares = []
+    with tempfile.TemporaryDirectory() as root:
+        images = write_image_folder(Path(root) / "images", classes=4, per_class=256, size=32)
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as run_dir:
+                flat = config.parse([os.path.join(REPO, "configs", "image_folder_cnn.gin")],
+                                    [f"image_folder.root='{images}'", f"training_loop.n_epochs={epochs}",
+                                     "trainer.limit_val_batches=0"])
+                job = fit.Job(fit.training_loop(), run_dir, flat, log=lambda message: None)
+                timer = DataWait()
+                job.trainer.callbacks.insert(0, timer)
+                job.fit(None)
+                shares.append(timer.wait / (timer.wait + timer.step))
+    best, median = min(shares), statistics.median(shares)
+    print(f"{'image_folder data wait':<30}{best:>12.1%}{median:>9.1%}  (share of step time; target < 10%: "
+          f"{'PASS' if best < 0.10 else 'MISS'})", flush=True)
 
 
 class BareModule(pl.LightningModule):
@@ -210,6 +257,7 @@ def main():
     report.header("train's loop: steps/s against a plain PyTorch loop; spawn to first step against a plain script")
     for case, (_, _, _, epochs, _, _) in CASES.items():
         bench_steps(case, max(1, epochs // 5) if quick else epochs, repeat)
+    bench_data_wait(1 if quick else 3, repeat)
     bench_first_step(repeat if quick else 5)
 
 

@@ -226,3 +226,14 @@ def test_restart_removes_only_what_train_made(tmp_path, finished):
     tool("train", run, MLP, "--restart", "-b", "training_loop.n_epochs=1", check=0)
     assert (run / "notes.txt").read_text() == "my notes" and (run / "figures").is_dir()
     assert len(runs.read_history(run)) == 1
+
+
+def test_loggers_by_name_write_inside_the_run_folder(tmp_path):
+    """TensorBoard by default; CSV and MLflow (a local file store: no server, no network) when chosen."""
+    run = tmp_path / "run"
+    tool("train", run, MLP, "-b", "training_loop.loggers=['tensorboard', 'csv', 'mlflow']#training_loop.n_epochs=2",
+         check=0)
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(run / runs.TENSORBOARD))
+    assert "val_acc" in (run / "csv" / "metrics.csv").read_text().splitlines()[0]
+    logged = [path for path in (run / "mlruns").rglob("val_acc")]
+    assert logged and len(logged[0].read_text().splitlines()) == 2  # one value per epoch

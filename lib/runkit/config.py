@@ -41,7 +41,8 @@ def parse(configs, bindings=()):
     register_components()
     gin.clear_config()
     try:
-        gin.parse_config_files_and_bindings(list(configs), pieces)
+        # not finalized: a locked config would refuse the next parse in the same process (the Python API, tests)
+        gin.parse_config_files_and_bindings(list(configs), pieces, finalize_config=False)
     except (ValueError, SyntaxError, ImportError) as e:
         raise ConfigError(_with_hint(_first_line(e))) from None
     return flatten()

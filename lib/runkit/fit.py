@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import gin
 import pytorch_lightning as pl
 
+from runkit import runs
 from runkit.config import KIT_OWNED
 from runkit.registry import CALLBACKS, DATA, LOGGERS, TASKS
 
@@ -69,6 +70,9 @@ class Job:
         self.recorder = RunRecorder(run_dir, settings.n_epochs, self.monitor, self.mode,
                                     settings.checkpoint_every_n_steps, settings.stop_on_nan, log)
         self.test = settings.test
+        if self.test and not has_test_split(self.data):
+            raise ValueError(f"training_loop.test = True, but data {settings.data!r} has no test split: "
+                             "drop training_loop.test, or give the data a test split")
         plugins = [AtomicCheckpointIO()]
         if "trainer.plugins" in flat:
             bound = gin.query_parameter("trainer.plugins")
@@ -88,7 +92,8 @@ class Job:
         self.trainer = trainer(
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
             callbacks=[cls() for cls in callback_classes] + [self.recorder],
-            logger=make_loggers(logger_functions, run_dir) or False, plugins=plugins,
+            logger=make_loggers(logger_functions, run_dir, runs.checkpoint_step(run_dir)) or False,
+            plugins=plugins,
             **{k: v for k, v in defaults.items() if f"trainer.{k}" not in flat})
 
     def fit(self, ckpt_path):
@@ -119,10 +124,20 @@ def _slurm_environment():
     return SLURMEnvironment(auto_requeue=False)  # the kit checkpoints and requeues once, from rank 0
 
 
-def make_loggers(functions, run_dir):
-    """The loggers; one whose package is missing (mlflow is not in requirements.txt) is bad config."""
+def has_test_split(data):
+    """runkit's data modules say (has_test); any other LightningDataModule has one if it defines
+    test_dataloader."""
+    known = getattr(data, "has_test", None)
+    if known is not None:
+        return bool(known)
+    from pytorch_lightning.utilities.model_helpers import is_overridden
+    return is_overridden("test_dataloader", data, pl.LightningDataModule)
+
+
+def make_loggers(functions, run_dir, resume_step):
+    """The loggers; one whose package is missing is bad config."""
     try:
-        return [make(run_dir) for make in functions]
+        return [make(run_dir, resume_step) for make in functions]
     except (ImportError, ModuleNotFoundError) as e:
         from runkit.config import ConfigError
         raise ConfigError(f"a logger in training_loop.loggers needs a package that is not installed "

@@ -40,17 +40,20 @@ class RunRecorder(Checkpoint):
     # ---- the state in checkpoints -----------------------------------------------------------------
 
     def state_dict(self):
-        state = {"rows": self.rows, "elapsed": self._elapsed(), "rng": resume.rng_state(), "in_epoch": self._in_epoch}
-        if self.trainer.world_size > 1:  # every rank saves (only rank 0 writes): each one's generators go in
-            state["rng_ranks"] = resume.gather(self.trainer, state["rng"])
+        """Called on every process when a checkpoint is saved; rank 0 writes it, so what differs between
+        processes (random generators, running sums) is gathered from each, by rank."""
+        own = {"rng": resume.rng_state()}
         if self._in_epoch:
-            state["logged"] = resume.logged_state(self.trainer)
-            state["loaders"] = [loader.state_dict() for loader in _train_loaders(self.trainer)]
-        return state
+            own["logged"] = resume.logged_state(self.trainer)
+            own["loaders"] = [loader.state_dict() for loader in _train_loaders(self.trainer)]
+        return {"rows": self.rows, "elapsed": self._elapsed(), "in_epoch": self._in_epoch,
+                "ranks": _gather(self.trainer, own)}
 
     def load_state_dict(self, state):
         self.rows, self.elapsed = list(state["rows"]), state["elapsed"]
-        self._pending = state
+        ranks = state.get("ranks")
+        mine = ranks[self.trainer.global_rank] if ranks and self.trainer.global_rank < len(ranks) else state
+        self._pending = {"in_epoch": state["in_epoch"], **mine}
         if self.trainer.is_global_zero:
             runs.write_history(self.run_dir, self.rows)  # drop rows a killed attempt wrote after this checkpoint
 
@@ -86,9 +89,7 @@ class RunRecorder(Checkpoint):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            by_rank = pending.get("rng_ranks")
-            same_world = by_rank is not None and len(by_rank) == trainer.world_size
-            resume.set_rng_state(by_rank[trainer.global_rank] if same_world else pending["rng"])
+            resume.set_rng_state(pending["rng"])
             if pending["in_epoch"]:
                 resume.restore_logged(trainer, pending.get("logged", {}))
 
@@ -97,6 +98,8 @@ class RunRecorder(Checkpoint):
             loader.consumed = batch_idx + 1
         if batch_idx + 1 >= trainer.num_training_batches:
             return  # the epoch's end saves next; Lightning would resume from here past validation and the row
+        if (batch_idx + 1) % trainer.accumulate_grad_batches:
+            return  # gradients are being accumulated: a checkpoint now would not hold them
         stop = self._stop_requested(trainer)
         step = trainer.global_step
         if stop or (self.every_n_steps and step % self.every_n_steps == 0 and step != self._saved_step):
@@ -152,6 +155,16 @@ class RunRecorder(Checkpoint):
             raise NonFiniteMetric(f"{', '.join(sorted(bad))} became NaN or infinite in epoch "
                                   f"{trainer.current_epoch + 1} (by step {trainer.global_step}); lower "
                                   "optimizer.lr, or set training_loop.stop_on_nan=False")
+
+
+def _gather(trainer, obj):
+    """[obj of rank 0, obj of rank 1, ...]: every process calls it, as it saves a checkpoint."""
+    if trainer.world_size == 1:
+        return [obj]
+    import torch.distributed as dist
+    gathered = [None] * trainer.world_size
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def _train_loaders(trainer):

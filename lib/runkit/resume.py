@@ -1,8 +1,7 @@
-"""What Lightning's checkpoints leave out and exact resume needs: the random generators' states (of every
-process, in a distributed run) and the epoch's running `self.log` aggregates. RunRecorder stores both in
-checkpoints (as tensors and plain lists, so checkpoints load with torch's safe `weights_only` loader) and
-puts them back just before the first step after a resume, when nothing else can draw from the generators or
-reset the aggregates any more.
+"""What Lightning's checkpoints leave out and exact resume needs: the random generators' states and the
+epoch's running `self.log` aggregates. RunRecorder stores both in checkpoints (as tensors and plain lists,
+so checkpoints load with torch's safe `weights_only` loader) and puts them back just before the first step
+after a resume, when nothing else can draw from the generators or reset the aggregates any more.
 """
 import random
 
@@ -23,39 +22,6 @@ def rng_state():
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
-
-
-def gather(trainer, obj):
-    """[obj of each rank] in a distributed run (a collective call: every rank must make it), else [obj]."""
-    import torch.distributed as dist
-    if trainer.world_size <= 1 or not (dist.is_available() and dist.is_initialized()):
-        return [obj]
-    out = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
-    return out
-
-
-def per_rank(trainer, tensor):
-    """What a task saves of a per-process tensor (a running sum): in a distributed run {"per_rank": every
-    process's, stacked} (a collective call, from on_save_checkpoint, which every rank runs; only rank 0
-    writes), else the tensor itself."""
-    if tensor is None or trainer is None or trainer.world_size <= 1:
-        return tensor
-    return {"per_rank": trainer.strategy.all_gather(tensor).reshape(trainer.world_size, *tensor.shape)}
-
-
-def own_share(trainer, saved):
-    """This process's part of what per_rank saved. Saved by another number of processes: rank 0 takes the
-    total and the others zeros, so that sums over the processes stay right."""
-    world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-    if isinstance(saved, dict) and "per_rank" in saved:
-        stacked = saved["per_rank"]
-        if len(stacked) == world:
-            return stacked[rank].clone()
-        saved = stacked.sum(0)
-    if saved is None or rank == 0:
-        return saved
-    return torch.zeros_like(saved)
 
 
 def set_rng_state(state):
@@ -81,8 +47,8 @@ def logged_state(trainer):
             "on_step": meta.on_step, "reduce_fx": meta.reduce_fx.__name__, "enable_graph": meta.enable_graph,
             "add_dataloader_idx": meta.add_dataloader_idx, "metric_attribute": meta.metric_attribute,
             "sync_dist": meta.sync.should, "rank_zero_only": meta.sync.rank_zero_only,
-            "value": metric.value.detach().clone(),
-            "size": metric.cumulated_batch_size.clone() if meta.is_mean_reduction else None,
+            "value": metric.value.detach().cpu().clone(),
+            "size": metric.cumulated_batch_size.cpu().clone() if meta.is_mean_reduction else None,
         }
     return state
 

@@ -43,7 +43,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 STATUSES = ("finished", "running", "stopped", "failed", "dead", "incomplete", "corrupt")
 HOST = socket.gethostname()
-PROBE_RETRIES = 500              # a claim that meets a status probe's instant shared lock tries again (~1 s at most)
+PROBE_RETRIES = 2500             # a claim that meets a status probe's instant shared lock tries again (~5 s at most)
 
 
 held_locks = set()  # the run locks this process holds (train adds its own): forked helpers close them
@@ -464,6 +464,16 @@ def heartbeat(run_dir, every=None):
 
 def checkpoint_path(run_dir):
     return os.path.join(run_dir, CHECKPOINTS, "last.ckpt")
+
+
+def checkpoint_step(run_dir):
+    """The optimizer step last.ckpt was saved at (0 without one), read without loading its tensors."""
+    try:
+        import torch
+        return int(torch.load(checkpoint_path(run_dir), map_location="cpu", weights_only=True,
+                              mmap=True)["global_step"])
+    except (FileNotFoundError, KeyError, RuntimeError, OSError):
+        return 0
 
 
 def best_checkpoint_path(run_dir):

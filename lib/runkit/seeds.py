@@ -19,17 +19,22 @@ def generator(*numbers):
 
 @contextlib.contextmanager
 def seeded(*numbers):
-    """Run a block with torch's, Python's and NumPy's global generators seeded from the numbers, then put
-    their states back: a sample's augmentation is the same in any worker, and the caller's draws unchanged."""
+    """Run a block with torch's (CPU), Python's and NumPy's global generators seeded from the numbers: a
+    sample's augmentation is the same in any worker. In the main process (no workers) the generators'
+    states are put back afterwards, so the caller's own draws (dropout) are unchanged; a worker process
+    draws from them for nothing else, and skips that cost."""
     import numpy as np
+    from torch.utils.data import get_worker_info
     seed = derive(*numbers)
-    saved = torch.get_rng_state(), random.getstate(), np.random.get_state()
-    torch.manual_seed(seed)
+    saved = None if get_worker_info() is not None else (torch.get_rng_state(), random.getstate(),
+                                                        np.random.get_state())
+    torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed also seeds every accelerator
     random.seed(seed)
     np.random.seed(seed % 2**32)
     try:
         yield
     finally:
-        torch.set_rng_state(saved[0])
-        random.setstate(saved[1])
-        np.random.set_state(saved[2])
+        if saved is not None:
+            torch.set_rng_state(saved[0])
+            random.setstate(saved[1])
+            np.random.set_state(saved[2])

@@ -24,3 +24,16 @@ def install():
 def _record(signum, _frame):
     global received
     received = received or signum
+
+
+def die_with_parent():
+    """Ask the kernel to kill this process when its parent dies (Linux; elsewhere a no-op): a DataLoader
+    worker or a distributed run's extra process must not outlive a `train` killed with -9."""
+    import os
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request was made
+        os._exit(1)

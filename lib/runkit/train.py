@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from runkit import config, runs, stopping
+from runkit import config, lifecycle, runs, stopping
 
 class RunBusy(Exception):
     """Another process holds the run's lock."""
@@ -100,27 +100,31 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
     except (TypeError, ValueError) as e:  # a component refused the parameters bound to it
         raise config.ConfigError("; ".join(line.strip() for line in str(e).strip().splitlines())) from e
     if not is_rank_zero():
+        stopping.die_with_parent()  # started by rank 0 (or srun): never left behind by a killed rank 0
         job.fit(_resume_from(run_dir))  # joins rank 0's process group; only rank 0 writes the run folder
         return None
+    run = lifecycle.Run(run_dir)
     inherited = runs.inherited_lock(run_dir) if os.path.isdir(run_dir) else None
-    if inherited is None and os.path.isdir(run_dir) and runs.held_by_launcher(run_dir):
-        inherited = -1  # srun started us: the task that holds the lock waits for us (runkit.slurm_task)
-    lock = inherited if inherited is not None else runs.try_lock(run_dir)
-    if lock is None:
+    launched = inherited is None and os.path.isdir(run_dir) and runs.held_by_launcher(run_dir)
+    if inherited is not None:
+        run.fd = inherited  # a runner claimed the run for us and handed its lock over
+    elif launched:
+        pass  # srun started us: the SLURM task that holds the lock waits for us (runkit.slurm_task)
+    elif not run.claim():
         raise RunBusy(f"run is held by another process: {run_dir}")
-    if lock >= 0:
-        runs.held_locks.add(lock)
+    if run.fd is not None:
+        runs.held_locks.add(run.fd)
     try:
         if restart:
-            runs.clear(run_dir)
+            run.clear()
         log.open(run_dir)
         with runs.heartbeat(run_dir):
-            return _attempt(job, run_dir, flat, command, log)
+            return _attempt(job, run, flat, command, log)
     finally:
         log.close()
-        runs.held_locks.discard(lock)
+        runs.held_locks.discard(run.fd)
         if inherited is None:
-            os.close(lock)  # the Python API may train the same run again in this process
+            run.release()  # the Python API may train the same run again in this process
 
 
 def _resume_from(run_dir):
@@ -135,7 +139,7 @@ def _held_by_another(run_dir):
 
 
 def is_rank_zero():
-    """False in the extra processes of a distributed run (started by Fabric's launcher, torchrun or srun)."""
+    """False in the extra processes of a distributed run (started by Lightning's launcher, torchrun or srun)."""
     return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
@@ -158,8 +162,10 @@ def _already_done(run_dir, flat, n_epochs):
     return done[-1]["epoch"] == n_epochs or stopped_early
 
 
-def _attempt(job, run_dir, flat, command, log):
-    runs.remove(run_dir, runs.ERROR, runs.FINISHED)
+def _attempt(job, run, flat, command, log):
+    """One attempt, its ending recorded by the run's lifecycle (runkit.lifecycle), as runners record it."""
+    run_dir = run.run_dir
+    runs.remove(run_dir, runs.ERROR, runs.STOPPED, runs.FINISHED)
     runs.write_json(run_dir, runs.BINDINGS, flat)
     runs.write_atomic(runs.path(run_dir, runs.COMMAND), (command or shlex.join(sys.argv)) + "\n")
     try:
@@ -172,7 +178,9 @@ def _attempt(job, run_dir, flat, command, log):
         if job.test:
             best = runs.best_checkpoint_path(run_dir)
             metrics["test"] = job.test_best(best if os.path.exists(best) else None)
-    except stopping.Stopped:
+    except stopping.Stopped as e:
+        run.stop(lifecycle.signal_name(e.signum))
+        log(f"train: {e}")
         from runkit import preempt
         preempt.requeue(log)
         raise
@@ -180,9 +188,10 @@ def _attempt(job, run_dir, flat, command, log):
         runs.write_json(run_dir, runs.ERROR, {"error": str(e), "type": type(e).__name__,
                                               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                               "traceback": traceback.format_exc()})
+        run.fail(str(e), type(e).__name__)  # keeps train's error.json, with its traceback
         raise
     runs.write_json(run_dir, runs.METRICS, metrics)
-    runs.mark_finished(run_dir)
+    run.finish()
     return runs.finite(metrics)
 
 

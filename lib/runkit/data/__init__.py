@@ -50,7 +50,17 @@ class TensorData(_Splits):
     def setup(self, stage=None):
         if self.splits is None:
             device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
-            self.splits = {name: tuple(t.to(device) for t in pair) for name, pair in self.load().items()}
+            loaded, self._loaded = self._loaded or self.load(), None
+            self.splits = {name: tuple(t.to(device) for t in pair) for name, pair in loaded.items()}
+
+    _loaded = None
+
+    @property
+    def has_test(self):
+        """Whether there is a test split (training_loop.test asks before training: loads the data once)."""
+        if self.splits is None and self._loaded is None:
+            self._loaded = self.load()
+        return "test" in (self.splits or self._loaded)
 
     def _batches(self, split, shuffle, batch_size, augment=None):
         x, y = self.splits[split]
@@ -84,6 +94,12 @@ class SampleData(_Splits):
     def setup(self, stage=None):
         if self.sets is None:
             self.sets = self.datasets()
+
+    @property
+    def has_test(self):
+        """Whether there is a test split (training_loop.test asks before training)."""
+        self.setup()
+        return "test" in self.sets
 
     def _batches(self, split, shuffle, batch_size):
         dataset = self.sets[split]

@@ -132,15 +132,11 @@ def _worker_init(_worker_id):
     """A worker must not outlive train nor keep its run: it dies with its parent, and closes its copy of the
     run's lock (a lock held by a forked worker would keep a killed run 'held by another process')."""
     import os
-    from runkit import runs
+
+    from runkit import runs, stopping
     for fd in runs.held_locks:
         try:
             os.close(fd)
         except OSError:
             pass
-    try:
-        import ctypes
-        import signal
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: Linux; elsewhere the call fails quietly
-    except (OSError, AttributeError):
-        pass
+    stopping.die_with_parent()

@@ -4,7 +4,6 @@ import torch
 import torch.nn.functional as F
 
 from runkit import optim
-from runkit.resume import own_share, per_rank
 from runkit.registry import MODELS, TASKS
 
 
@@ -13,8 +12,7 @@ class Classification(pl.LightningModule):
     """Validation and test log through `self.log` as any task would. Training sums its loss and right
     answers on the device and logs the epoch's means once, at its end: `self.log` on every step costs more
     than a tiny model's whole step (bench/loop.py). The sums travel in checkpoints, so an epoch resumed in
-    its middle reports what an uninterrupted one would; in a distributed run each process's own sums (only
-    rank 0 writes the checkpoint, so it holds all of them: runkit.resume.per_rank)."""
+    its middle reports what an uninterrupted one would."""
 
     monitor, mode = "val_acc", "max"
 
@@ -44,11 +42,13 @@ class Classification(pl.LightningModule):
         loss, right, seen = self.trainer.strategy.reduce(self.sums, reduce_op="sum").tolist()
         self.log_dict({"train_loss": loss / seen, "train_acc": right / seen}, on_epoch=True)
 
-    def on_save_checkpoint(self, checkpoint):
-        checkpoint["classification_sums"] = per_rank(self.trainer, self.sums)
+    def on_save_checkpoint(self, checkpoint):  # every process saves; rank 0 writes: each rank's sums, by rank
+        sums = self.sums if self.sums is not None else torch.zeros(3, dtype=torch.float64, device=self.device)
+        checkpoint["classification_sums"] = self.all_gather(sums).reshape(-1, 3).cpu()
 
     def on_load_checkpoint(self, checkpoint):
-        self.sums = own_share(self.trainer, checkpoint.get("classification_sums"))
+        saved = checkpoint.get("classification_sums")
+        self.sums = None if saved is None else saved.reshape(-1, 3)[self.global_rank].to(self.device)
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, "val")
