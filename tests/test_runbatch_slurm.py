@@ -89,7 +89,7 @@ def test_resubmission_skips_finished_and_queued_runs(slurm_cluster, results_dir)
     specs = [spec(results_dir, f"r{i}", *python("import time; time.sleep(6)")) for i in range(2)]
     first = json.loads(tool("runbatch", "--slurm", input=lines(specs), check=0).stdout)
     again = tool("runbatch", "--slurm", input=lines(specs), check=0)
-    assert json.loads(again.stdout) == {"job_id": None, "batch_dir": None, "runs": 0, "skipped": 2,
+    assert json.loads(again.stdout) == {"job_id": None, "job_ids": [], "batch_dir": None, "runs": 0, "skipped": 2,
                                        "conflicts": 0}
     table = tool("collect", "--format", "jsonl", results_dir / "exp", check=0)  # queued or running: listed
     assert {row["status"] for row in map(json.loads, table.stdout.splitlines())} <= {"incomplete", "running"}

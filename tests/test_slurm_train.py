@@ -53,7 +53,7 @@ def test_a_digits_grid_finishes_and_collect_agrees_then_resubmission_submits_not
         slurm_ids = runs.read_json(o["run_dir"], runs.META)["slurm"]
         assert (slurm_ids["SLURM_ARRAY_JOB_ID"], slurm_ids["SLURM_ARRAY_TASK_ID"]) == (o["slurm_job"], str(task))
     again = sh(f"gridgen {path} | runbatch --slurm", tmp_path)
-    assert json.loads(again.stdout) == {"job_id": None, "batch_dir": None, "runs": 0, "skipped": 2, "conflicts": 0}
+    assert json.loads(again.stdout) == {"job_id": None, "job_ids": [], "batch_dir": None, "runs": 0, "skipped": 2, "conflicts": 0}
 
 
 def test_a_real_error_fails_once_and_shows_in_wait_and_collect(slurm_cluster, results_dir, tmp_path):  # noqa: F811

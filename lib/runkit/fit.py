@@ -7,6 +7,10 @@ Every `pytorch_lightning.Trainer` argument binds from gin under `trainer.` (`tra
 `training_loop.n_epochs`, callbacks and loggers are chosen by name in `training_loop`, and the run folder is
 where checkpoints go. runkit's defaults, each overridden by binding it: one device, deterministic
 algorithms (warning where none exists), no sanity validation, a progress bar only on a terminal.
+
+Started by `srun` as one of several tasks (`runbatch --slurm --nodes N --ntasks-per-node T`), the run takes
+its shape from SLURM: `num_nodes` = N and `devices` = T, the DDP strategy unless one is bound, and Lightning's
+SLURMEnvironment for the ranks, without its own requeueing (runkit's stop signals and requeue do that once).
 """
 import inspect
 import sys
@@ -75,6 +79,16 @@ class Job:
             plugins += list(bound) if isinstance(bound, (list, tuple)) else [bound]
         defaults = {"devices": 1, "deterministic": "warn", "num_sanity_val_steps": 0,
                     "enable_model_summary": False, "enable_progress_bar": sys.stderr.isatty()}
+        layout = slurm_layout()
+        if layout:
+            defaults.update(layout, strategy="ddp")
+            plugins.append(_slurm_environment())
+            for name, value in layout.items():
+                if f"trainer.{name}" in flat and flat[f"trainer.{name}"] != value:
+                    from runkit.config import ConfigError
+                    raise ConfigError(f"trainer.{name}={flat[f'trainer.{name}']!r}, but SLURM started "
+                                      f"{layout['num_nodes']} node(s) x {layout['devices']} task(s): the job's "
+                                      "shape comes from runbatch --nodes/--ntasks-per-node; drop the binding")
         self.trainer = trainer(
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
             callbacks=[construct(cls, name, flat, {"monitor": self.monitor, "mode": self.mode})
@@ -92,6 +106,23 @@ class Job:
         results = self.trainer.test(self.task, datamodule=self.data, ckpt_path=best_path, verbose=False,
                                     weights_only=True)
         return {k: float(v) for part in results for k, v in part.items()}
+
+
+def slurm_layout(environ=None):
+    """{"num_nodes", "devices"} of a run that srun started as several tasks (devices: tasks per node), else None."""
+    import os
+    environ = os.environ if environ is None else environ
+    tasks = int(environ.get("SLURM_STEP_NUM_TASKS") or 1)
+    if tasks <= 1 or "SLURM_STEP_ID" not in environ or "SLURM_PROCID" not in environ:
+        return None
+    nodes = int(environ.get("SLURM_STEP_NUM_NODES") or environ.get("SLURM_NNODES") or 1)
+    per_node = environ.get("SLURM_NTASKS_PER_NODE") or str(tasks // nodes)
+    return {"num_nodes": nodes, "devices": int(per_node.split("(")[0])}
+
+
+def _slurm_environment():
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+    return SLURMEnvironment(auto_requeue=False)  # the kit checkpoints and requeues once, from rank 0
 
 
 def has_test_split(data):

@@ -3,9 +3,9 @@
     run = Run(run_dir)
     if run.claim():                    # the run's lock, held from here on (False: another process owns it)
         run.record(spec)               # spec.json: what the run is made from (docs/spec.md)
-        proc = run.start(argv, env)    # the child inherits the lock; error.json and STOPPED go
+        proc = run.start(argv, env)    # the child inherits the lock (kept here too); error.json, STOPPED go
         beats.add(run)                 # a Heartbeat keeps HEARTBEAT fresh while the child lives
-        how = run.ended(proc.wait())   # FINISHED, STOPPED or error.json: how the attempt ended
+        how = run.ended(proc.wait())   # FINISHED, STOPPED or error.json, then the lock goes
 
 The statuses an attempt leaves (runs.status): `finished` when the job exits 0; `stopped` when it exits
 128+N for a stop signal N (SIGTERM, SIGUSR1, SIGUSR2, SIGINT: train writes a checkpoint, then exits so;
@@ -48,15 +48,28 @@ class Run:
         """Write spec.json: what this run is made from, compared with the next spec that names the folder."""
         runs.write_json(self.run_dir, runs.SPEC, spec_record)
 
-    def start(self, argv, env=None, **popen):
-        """Start the job holding the run's lock (RUNKIT_LOCK_FD); the Popen, or OSError if it cannot start."""
-        env = {**(env if env is not None else os.environ), "RUNKIT_LOCK_FD": str(self.fd)}
+    def start(self, argv, env=None, hold=False, **popen):
+        """Start the job holding the run's lock (RUNKIT_LOCK_FD); the Popen, or OSError if it cannot start.
+
+        This process keeps its copy of the lock too, until ended() has recorded how the attempt ended: were
+        the lock to die with the job, another runner could claim the run before FINISHED is written, and run
+        it again. hold: the job's processes are not this one's children (srun starts them), so the lock is
+        not passed on; RUNKIT_LOCK_OWNER names this process instead, and train trusts an owner that the lock
+        file names (runs.held_by_launcher).
+        """
+        env = dict(env if env is not None else os.environ)
+        if hold:
+            env["RUNKIT_LOCK_OWNER"] = runs.lock_owner(self.run_dir)
+        else:
+            env["RUNKIT_LOCK_FD"] = str(self.fd)
         try:
             runs.remove(self.run_dir, runs.ERROR, runs.STOPPED)  # a new attempt starts
             runs.touch(self.run_dir, runs.HEARTBEAT)
-            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, pass_fds=(self.fd,), **popen)
-        finally:
-            self.release()  # the child holds the lock now; it dies with the child
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env,
+                                    pass_fds=() if hold else (self.fd,), **popen)
+        except BaseException:
+            self.release()
+            raise
 
     def beat(self):
         """Touch HEARTBEAT: the run is alive (read by machines that cannot see this one's lock)."""
@@ -82,7 +95,13 @@ class Run:
 
     def ended(self, code, warned=None):
         """Record how the attempt ended, from its exit status (Popen's: -N for a kill by signal N) and the
-        signal passed on to it, if any; returns {status, exit_code, signal, reason} for the outcome."""
+        signal passed on to it, if any, then let the lock go; returns {status, exit_code, signal, reason}."""
+        try:
+            return self._ended(code, warned)
+        finally:
+            self.release()
+
+    def _ended(self, code, warned):
         if code == 0:
             self.finish()
             return dict(status="finished", exit_code=0, signal=None, reason=None)

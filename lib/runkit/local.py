@@ -11,14 +11,15 @@ import signal
 import threading
 import time
 
-from runkit import batch, lifecycle, runs
+from runkit import batch, lifecycle, runs, snapshot
 
 
 class Executor:
     """Runs specs with `jobs` workers; calls report(outcome) once per spec, from worker threads, in turn."""
 
-    def __init__(self, jobs=1, gpus=(), retries=0, restart_changed=False, report=print, tick=None):
+    def __init__(self, jobs=1, gpus=(), retries=0, restart_changed=False, report=print, tick=None, code=None):
         self.jobs, self.gpus, self.retries, self.restart_changed = jobs, list(gpus), retries, restart_changed
+        self.code = code  # a code snapshot to run every job from (runbatch --snapshot; runkit.snapshot)
         self.report, self.tick = report, tick
         self._lock = threading.Lock()
         self._running = {}                # run_dir -> Popen
@@ -107,11 +108,14 @@ class Executor:
         env = {"OMP_NUM_THREADS": self.threads, **os.environ, **spec.get("env", {})}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
+        argv = spec["argv"]
+        if self.code:
+            argv, env = snapshot.command(argv, env, self.code)
         with open(runs.path(spec["run_dir"], runs.STDOUT), "ab") as out, \
                 open(runs.path(spec["run_dir"], runs.STDERR), "ab") as err:
             try:
                 # its own session: a Ctrl-C reaches runbatch alone, which passes on one SIGTERM
-                proc = run.start(spec["argv"], env, stdout=out, stderr=err, start_new_session=True)
+                proc = run.start(argv, env, stdout=out, stderr=err, start_new_session=True)
             except OSError as e:
                 why = f"cannot start {spec['argv'][0]}: {e.strerror}"
                 run.fail(why, "LaunchError")

@@ -10,9 +10,28 @@ from runkit import runs
 
 SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT",
                    "SLURM_NNODES", "SLURM_NTASKS")
+# What tells the processes of a distributed run apart (srun sets them for each task)
+RANK_VARIABLES = ("SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NODEID")
 
 
-def begin(run_dir, device):
+def rank_info(rank):
+    return {"rank": rank, "host": socket.gethostname(), "pid": os.getpid(),
+            "slurm": {name: os.environ[name] for name in RANK_VARIABLES if name in os.environ}}
+
+
+def gather_ranks(trainer):
+    """[rank_info of each process] of a distributed run, on every rank (a collective call); None if one process."""
+    if trainer.world_size <= 1:
+        return None
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return None
+    infos = [None] * dist.get_world_size()
+    dist.all_gather_object(infos, rank_info(trainer.global_rank))
+    return infos
+
+
+def begin(run_dir, device, ranks=None):
     import pytorch_lightning
     import torch
     meta = runs.read_json(run_dir, runs.META, default={})
@@ -30,7 +49,8 @@ def begin(run_dir, device):
         "device_name": device_name(device),
         "argv": sys.argv,
         "slurm": {name: os.environ[name] for name in SLURM_VARIABLES if name in os.environ},
-        **git_state(),
+        "ranks": ranks,  # one entry per process of a distributed run (its host, pid and SLURM ids), else None
+        **code_state(),
     })
     runs.write_json(run_dir, runs.META, meta)
 
@@ -39,6 +59,15 @@ def end(run_dir):
     meta = runs.read_json(run_dir, runs.META, default={})
     meta["end_time"] = _now()
     runs.write_json(run_dir, runs.META, meta)
+
+
+def code_state():
+    """The code that ran: the batch's code snapshot (runkit.snapshot) when it ran from one, else the checkout."""
+    from runkit import snapshot
+    frozen = snapshot.current()
+    if frozen is not None:
+        return frozen
+    return {"code_snapshot": None, **git_state()}
 
 
 def git_state():

@@ -63,8 +63,9 @@ class RunRecorder(Checkpoint):
     # ---- hooks ------------------------------------------------------------------------------------
 
     def on_fit_start(self, trainer, pl_module):
+        ranks = metadata.gather_ranks(trainer)  # every process takes part; rank 0 writes them down
         if trainer.is_global_zero:
-            metadata.begin(self.run_dir, trainer.strategy.root_device)
+            metadata.begin(self.run_dir, trainer.strategy.root_device, ranks)
 
     def on_train_start(self, trainer, pl_module):
         """After a resume, before the first batch is drawn (Lightning skips on_train_epoch_start when it

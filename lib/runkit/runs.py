@@ -230,6 +230,22 @@ def inherited_lock(run_dir):
     return int(fd) if (held.st_dev, held.st_ino) == (wanted.st_dev, wanted.st_ino) else None
 
 
+def lock_owner(run_dir):
+    """What the lock file says of its last taker: "HOST PID", or "" if nothing."""
+    try:
+        with open(path(run_dir, LOCK), "rb") as f:
+            return f.read(300).decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def held_by_launcher(run_dir):
+    """True if the launcher that started this process (runkit.slurm_task before srun) holds the run's lock:
+    RUNKIT_LOCK_OWNER names the lock's live owner on this host."""
+    owner = os.environ.get("RUNKIT_LOCK_OWNER")
+    return bool(owner) and owner.split(" ")[0] == HOST and lock_owner(run_dir) == owner and is_locked(run_dir)
+
+
 def is_locked(run_dir):
     """True if a live process holds the run's lock.
 

@@ -1,12 +1,17 @@
 """`runbatch --slurm`: a batch of run specs as one SLURM job array, and waiting for it.
 
 A submission writes a batch folder, <results folder of the runs>/batches/<time>/, holding
-  specs.jsonl   the runs not finished and not running or queued, one per array task (task i = line i)
+  specs.jsonl   the runs not finished and not running or queued, one per task (task i = line i, from 0)
   job.sbatch    the script, readable and kept: `sbatch job.sbatch` resubmits it by hand
-  batch.json    the job id, once submitted
+  batch.json    the job ids, once submitted: {"job_id", "jobs": [{"job_id", "script", "first", "count"}], ...}
   .tasks/<i>    a link to task i's run folder, so SLURM writes RUN_DIR/slurm-<job>_<task>.log itself
+  code/         the project's code as submitted, from which every task runs (runkit.snapshot; not with
+                --live-code), and code.json, what it is (commit, uncommitted changes, size)
 and each run folder gets slurm.json (runs.py): its batch and task, then each attempt's SLURM ids.
-SLURM forgets finished jobs, so outcomes are read from the run folders; squeue only says what is queued.
+A batch larger than the cluster's MaxArraySize is several arrays: array k runs tasks first..first+count-1,
+with its own script job.<k>.sbatch and links .tasks.<k>/ (array k's task j is batch task first+j).
+SLURM forgets finished jobs, so outcomes are read from the run folders; squeue only says what is queued,
+asked once per poll for the whole batch, less often while the controller is slow or away.
 """
 import json
 import os
@@ -17,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 import runkit
-from runkit import batch, cli, runs
+from runkit import batch, cli, runs, snapshot
 
 # Options users set daily, with the environment variable a lab sets once in e.sh.
 ENV = {
@@ -32,7 +37,13 @@ ENV = {
     "signal_seconds": "RUNBATCH_SLURM_SIGNAL_SECONDS",
     "max_requeues": "RUNBATCH_SLURM_MAX_REQUEUES",
     "sbatch_args": "RUNBATCH_SLURM_EXTRA",
+    "nodes": "RUNBATCH_SLURM_NODES",
+    "gpus_per_node": "RUNBATCH_SLURM_GPUS_PER_NODE",
+    "ntasks_per_node": "RUNBATCH_SLURM_NTASKS_PER_NODE",
 }
+COUNTS = ("cpus", "throttle", "signal_seconds", "max_requeues", "nodes", "gpus_per_node", "ntasks_per_node")
+# How long --wait keeps asking a controller that does not answer before it gives up (the jobs go on).
+PATIENCE_VAR, PATIENCE = "RUNBATCH_SLURM_PATIENCE", 600.0
 SIGNAL_SECONDS, MAX_REQUEUES = 120, 20
 # Array task states after which a task never runs again (a requeued one goes back to PENDING).
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
@@ -54,6 +65,20 @@ class Options:
     max_requeues: int = MAX_REQUEUES
     sbatch_args: list = field(default_factory=list)
     job_name: str = None
+    nodes: int = None
+    gpus_per_node: int = None
+    ntasks_per_node: int = None
+    dependency: str = None
+
+    @property
+    def tasks_per_node(self):
+        """Processes per node of a run: --ntasks-per-node, else one per GPU, else one."""
+        return self.ntasks_per_node or self.gpus_per_node or 1
+
+    @property
+    def several(self):
+        """True if a run is several processes (started through srun)."""
+        return (self.nodes or 1) * self.tasks_per_node > 1
 
     @classmethod
     def from_args(cls, given, environ=os.environ):
@@ -69,12 +94,17 @@ class Options:
             if value is not None:
                 values[name] = _checked(name, var, value)
         values["job_name"] = given.get("job_name")
+        dependency = given.get("dependency")
+        if dependency is not None:
+            if not dependency or any(c.isspace() for c in dependency):
+                raise cli.UsageError(f"--dependency takes one SLURM dependency like afterok:1234, not {dependency!r}")
+            values["dependency"] = dependency
         return cls(**values)
 
 
 def _checked(name, var, value):
     flag = "--" + name.replace("_", "-")
-    if name in ("cpus", "throttle", "signal_seconds", "max_requeues"):
+    if name in COUNTS:
         try:
             number = int(value)
         except (TypeError, ValueError):
@@ -102,29 +132,52 @@ def queued(specs):
     live = _squeue()
     out = set()
     for run_dir, record in recorded.items():
-        job = read_record(record["batch_dir"]).get("job_id")
-        state = live.get((job, str(record["task"])))
-        if state and state[1] == os.path.join(record["batch_dir"], SCRIPT) and state[0] not in FINAL:
+        where = array_task(record["batch_dir"], int(record["task"]))
+        if where is None:
+            continue
+        job, task, script = where
+        state = live.get((job, str(task)))
+        if state and state[1] == script and state[0] not in FINAL:
             out.add(run_dir)
     return out
 
 
-def _squeue(job_id=None):
-    """{(array job id, task id): (state, script path)} for this user's array tasks that SLURM still lists."""
-    argv = ["squeue", "--me", "--noheader", "--array", "--states=all", "--format=%F|%K|%T|%o"]
-    if job_id:
-        argv.append(f"--jobs={job_id}")
-    done = _slurm(argv)
+def arrays(batch_dir):
+    """The arrays of a submitted batch: [{"job_id", "script", "first", "count"}] (one for older batch folders)."""
+    record = read_record(batch_dir)
+    if "jobs" in record:
+        return record["jobs"]
+    if record.get("job_id"):
+        return [{"job_id": record["job_id"], "script": os.path.join(batch_dir, SCRIPT), "first": 0,
+                 "count": record.get("runs", 0)}]
+    return []
+
+
+def array_task(batch_dir, task):
+    """(job id, array task id, script) of the batch's task number `task`, or None if never submitted."""
+    for array in arrays(batch_dir):
+        if array["first"] <= task < array["first"] + array["count"]:
+            return array["job_id"], task - array["first"], array["script"]
+    return None
+
+
+def _squeue():
+    """{(array job id, task id): (state, script path)} for this user's array tasks that SLURM still lists.
+
+    One call for all of the user's jobs, whatever the number of arrays: the controller answers it once."""
+    done = _slurm(["squeue", "--me", "--noheader", "--array", "--states=all", "--format=%F|%K|%T|%o"])
     if done.returncode != 0:
-        if job_id and "Invalid job id" in done.stderr:
-            return {}  # SLURM forgot the whole job already
-        raise cli.WorkFailed(f"squeue failed: {done.stderr.strip() or done.returncode}")
+        raise Unreachable(f"squeue failed: {' '.join(done.stderr.split()) or f'exit {done.returncode}'}")
     table = {}
     for line in done.stdout.splitlines():
         parts = line.strip().split("|", 3)
         if len(parts) == 4:
             table[(parts[0], parts[1])] = (parts[2], parts[3])
     return table
+
+
+class Unreachable(cli.WorkFailed):
+    """A SLURM command did not answer (the controller is down, unreachable or overloaded)."""
 
 
 def _slurm(argv, **kwargs):
@@ -134,7 +187,7 @@ def _slurm(argv, **kwargs):
         raise cli.UsageError(f"{argv[0]} not found: run this where SLURM's commands are on PATH "
                              "(or try scripts/slurm-cluster start)") from None
     except subprocess.TimeoutExpired:
-        raise cli.WorkFailed(f"{argv[0]} did not answer in 120 s: is the SLURM controller up?") from None
+        raise Unreachable(f"{argv[0]} did not answer in 120 s: is the SLURM controller up?") from None
 
 
 def split(specs, restart_changed=False):
@@ -155,39 +208,83 @@ def results_folder(specs):
     return os.path.commonpath(parents)
 
 
-def render(batch_dir, specs, options, restart_changed=False):
-    """The sbatch script of a batch: #SBATCH lines, then exec the task runner (no shell sees spec values)."""
+def render(batch_dir, specs, options, restart_changed=False, part=0, first=0, frozen=None):
+    """The sbatch script of (one array of) a batch: #SBATCH lines, then exec the task runner (no shell sees
+    spec values). part, first: the array's number in the batch and its first task; frozen: the project's root
+    when the batch runs from a code snapshot (runkit.snapshot), else None."""
     n = len(specs)
     name = options.job_name or _job_name(specs)
     array = f"0-{n - 1}" + (f"%{options.throttle}" if options.throttle else "")
     lines = [
         "#!/bin/bash",
         f"# runkit: {n} run{'s' * (n != 1)} as one SLURM job array, written by `runbatch --slurm`.",
-        "# Task i runs line i (from 0) of specs.jsonl, holding the run's lock; a finished run is skipped.",
-        "# Resubmit by hand: sbatch " + shlex.quote(os.path.join(batch_dir, SCRIPT)),
+        f"# Task i runs line {f'{first} + i' if first else 'i'} (from 0) of specs.jsonl, holding the run's lock; "
+        "a finished run is skipped.",
+        "# Resubmit by hand: sbatch " + shlex.quote(os.path.join(batch_dir, script_name(part))),
         f"#SBATCH --job-name={name}",
         f"#SBATCH --array={array}",
-        f"#SBATCH --output={_sbatch_quote(os.path.join(batch_dir, LINKS, '%a', runs.SLURM_LOG))}",
+        f"#SBATCH --output={_sbatch_quote(os.path.join(batch_dir, links_name(part), '%a', runs.SLURM_LOG))}",
         "#SBATCH --open-mode=append",
         # On the warning signal the run checkpoints and requeues itself; the log continues.
         "#SBATCH --requeue",
         f"#SBATCH --signal=B:USR1@{options.signal_seconds}",
     ]
+    if options.nodes or options.ntasks_per_node or options.gpus_per_node:
+        # A run of several processes: srun starts one per task (runkit.slurm_task), Lightning ranks them.
+        lines += [f"#SBATCH --nodes={options.nodes or 1}", f"#SBATCH --ntasks-per-node={options.tasks_per_node}"]
+        if options.gpus_per_node:
+            lines.append(f"#SBATCH --gpus-per-node={options.gpus_per_node}")
     for flag, value in (("partition", options.partition), ("time", options.time), ("gres", options.gres),
                         ("cpus-per-task", options.cpus), ("mem", options.mem), ("account", options.account),
-                        ("qos", options.qos)):
+                        ("qos", options.qos), ("dependency", options.dependency)):
         if value is not None:
             lines.append(f"#SBATCH --{flag}={_sbatch_quote(str(value))}")
     lines += [f"#SBATCH {_sbatch_quote(arg)}" for arg in options.sbatch_args]
     lib = os.path.dirname(os.path.dirname(os.path.abspath(runkit.__file__)))
+    exports = []
+    if frozen is not None:
+        code = os.path.join(batch_dir, snapshot.FOLDER)
+        if lib == frozen or lib.startswith(frozen + os.sep):
+            lib = os.path.join(code, os.path.relpath(lib, frozen))  # the task runner runs from the snapshot too
+        exports.append(f"export {snapshot.ENV}={shlex.quote(code)}")
+    if options.several:
+        exports.append("export RUNKIT_SLURM_SRUN=1")
     lines += [
         "",
         f"export PYTHONPATH={shlex.quote(lib)}${{PYTHONPATH:+:$PYTHONPATH}}",
         f"export RUNKIT_SLURM_MAX_REQUEUES={options.max_requeues}",
+        *exports,
         f"exec {shlex.quote(sys.executable)} -m runkit.slurm_task {shlex.quote(os.path.join(batch_dir, SPECS))}"
-        ' "$SLURM_ARRAY_TASK_ID"' + (" --restart-changed" if restart_changed else ""),
+        ' "$SLURM_ARRAY_TASK_ID"' + (f" --first={first}" if first else "")
+        + (" --restart-changed" if restart_changed else ""),
     ]
     return "\n".join(lines) + "\n"
+
+
+def script_name(part):
+    return SCRIPT if part == 0 else f"job.{part}.sbatch"
+
+
+def links_name(part):
+    return LINKS if part == 0 else f"{LINKS}.{part}"
+
+
+def max_array_size():
+    """The cluster's MaxArraySize (an array's task ids must be below it); 1001, SLURM's default, if unknown."""
+    try:
+        done = _slurm(["scontrol", "show", "config"])
+    except (cli.UsageError, Unreachable):
+        return 1001  # no SLURM here (--dry-run on a laptop), or none that answers: sbatch will say
+    for line in done.stdout.splitlines() if done.returncode == 0 else []:
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize" and value.strip().isdigit():
+            return max(int(value.strip()), 1)
+    return 1001
+
+
+def chunks(n, size):
+    """[(first, count)] of arrays of at most `size` tasks covering n tasks."""
+    return [(first, min(size, n - first)) for first in range(0, n, size)]
 
 
 def _job_name(specs):
@@ -220,27 +317,53 @@ def check(script):
         raise cli.UsageError(f"sbatch rejects the job: {message} (check the --slurm options)")
 
 
-def submit(specs, options, restart_changed=False):
-    """Write the batch folder, submit its array, record the job id: (job id, batch folder)."""
+def submit(specs, options, restart_changed=False, freeze=True):
+    """Write the batch folder, snapshot the code (freeze), submit its arrays (several if the batch is larger
+    than MaxArraySize), record the job ids: ([job id of each array], batch folder)."""
     batch_dir = new_batch_dir(specs)
-    script = render(batch_dir, specs, options, restart_changed)
-    check(script)
-    os.makedirs(os.path.join(batch_dir, LINKS))
+    try:
+        frozen = snapshot.project_root() if freeze else None
+    except snapshot.NoProject as e:
+        raise cli.UsageError(str(e)) from None
+    parts = chunks(len(specs), max_array_size())
+    scripts = [render(batch_dir, specs[first:first + count], options, restart_changed, part, first, frozen)
+               for part, (first, count) in enumerate(parts)]
+    check(scripts[0])
+    os.makedirs(batch_dir)
+    if frozen is not None:
+        made = snapshot.make(batch_dir, frozen)
+        print(f"runbatch: froze the code of {frozen} into {made['snapshot']} ({made['files']} files, "
+              f"{made['bytes'] / 1e6:.1f} MB, {made['seconds']:.2f} s)", file=sys.stderr)
     with open(os.path.join(batch_dir, SPECS), "w", encoding="utf-8") as stream:
         for s in specs:
             cli.write_jsonl(s, stream)
-    for task, s in enumerate(specs):
-        os.makedirs(s["run_dir"], exist_ok=True)
-        os.symlink(os.path.abspath(s["run_dir"]), os.path.join(batch_dir, LINKS, str(task)))
-        runs.record_slurm_submission(s["run_dir"], batch_dir, task)
-    runs.write_atomic(os.path.join(batch_dir, SCRIPT), script)
-    done = _slurm(["sbatch", "--parsable", os.path.join(batch_dir, SCRIPT)])
-    if done.returncode != 0:
-        raise cli.WorkFailed(f"sbatch failed: {' '.join(done.stderr.split())} (batch folder {batch_dir})")
-    job_id = done.stdout.strip().split(";")[0]
-    runs.write_atomic(os.path.join(batch_dir, RECORD), json.dumps(
-        {"job_id": job_id, "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs": len(specs)}, indent=2) + "\n")
-    return job_id, batch_dir
+    for part, (first, count) in enumerate(parts):
+        os.makedirs(os.path.join(batch_dir, links_name(part)))
+        for j in range(count):
+            s = specs[first + j]
+            os.makedirs(s["run_dir"], exist_ok=True)
+            os.symlink(os.path.abspath(s["run_dir"]), os.path.join(batch_dir, links_name(part), str(j)))
+            runs.record_slurm_submission(s["run_dir"], batch_dir, first + j)
+        runs.write_atomic(os.path.join(batch_dir, script_name(part)), scripts[part])
+    jobs = []
+    record = {"job_id": None, "jobs": jobs, "runs": len(specs),
+              "code_snapshot": os.path.join(batch_dir, snapshot.FOLDER) if frozen else None}
+    for part, (first, count) in enumerate(parts):
+        script = os.path.join(batch_dir, script_name(part))
+        done = _slurm(["sbatch", "--parsable", script])
+        if done.returncode != 0:
+            _write_record(batch_dir, record)
+            raise cli.WorkFailed(f"sbatch failed: {' '.join(done.stderr.split())} (batch folder {batch_dir}; "
+                                 f"{len(jobs)} of {len(parts)} arrays submitted)")
+        jobs.append({"job_id": done.stdout.strip().split(";")[0], "script": script, "first": first, "count": count})
+        record["job_id"] = jobs[0]["job_id"]
+        _write_record(batch_dir, record)
+    return [j["job_id"] for j in jobs], batch_dir
+
+
+def _write_record(batch_dir, record):
+    record = {**record, "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    runs.write_atomic(os.path.join(batch_dir, RECORD), json.dumps(record, indent=2) + "\n")
 
 
 def read_record(batch_dir):
@@ -253,12 +376,39 @@ def read_record(batch_dir):
 
 # ---- waiting ---------------------------------------------------------------------------------
 
-def wait_for(job_id, specs, poll=10.0, progress=sys.stderr):
-    """Block until no task of the array is queued or running; progress on stderr. {task: last SLURM state}."""
-    seen, shown = {}, None
+def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, clock=time.monotonic,
+             sleep=time.sleep):
+    """Block until no task of the batch's arrays is queued or running; progress on stderr. {task: last SLURM
+    state}, by the batch's task number.
+
+    One squeue a poll for the whole batch. When squeue is slow (more than a quarter of the poll) or fails, the
+    next poll waits twice as long (up to 5 minutes); after `patience` seconds (RUNBATCH_SLURM_PATIENCE, 600)
+    without an answer it gives up with a message: the jobs go on, and `collect` shows the runs."""
+    if patience is None:
+        patience = float(os.environ.get(PATIENCE_VAR) or PATIENCE)
+    where = {(a["job_id"], str(j)): a["first"] + j for a in arrays(batch_dir) for j in range(a["count"])}
+    ids = ", ".join(dict.fromkeys(job for job, _ in where))
+    seen, shown, delay, silent_since = {}, None, poll, None
     while True:
-        tasks = {int(task): state for (job, task), (state, _script) in _squeue(job_id).items()
-                 if job == job_id and task.isdigit()}
+        asked = clock()
+        try:
+            listed = _squeue()
+        except Unreachable as e:
+            now = clock()
+            silent_since = silent_since if silent_since is not None else asked
+            if now - silent_since >= patience:
+                raise Unreachable(f"the SLURM controller has not answered for {now - silent_since:.0f} s ({e}); "
+                                  f"stopped waiting: jobs {ids} go on, and `collect` shows their runs") from None
+            delay = min(max(delay * 2, poll), 300.0)
+            print(f"runbatch: no answer from SLURM ({e}); asking again in {delay:.0f} s", file=progress, flush=True)
+            sleep(delay)
+            continue
+        took = clock() - asked
+        if silent_since is not None:
+            print("runbatch: SLURM answers again", file=progress, flush=True)
+        silent_since = None
+        delay = min(delay * 2, 300.0) if took > poll / 4 else poll
+        tasks = {where[key]: state for key, (state, _script) in listed.items() if key in where}
         seen.update(tasks)
         # A task SLURM no longer lists (it forgets finished jobs) is as done as one in a final state.
         live = [t for t, state in tasks.items() if state not in FINAL]
@@ -266,14 +416,15 @@ def wait_for(job_id, specs, poll=10.0, progress=sys.stderr):
         for s in specs:
             state = runs.status(s["run_dir"])
             counts[state] = counts.get(state, 0) + 1
-        line = (f"runbatch: job {job_id}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        line = (f"runbatch: job{'s' * (',' in ids)} {ids}: "
+                + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
                 + f"; {len(live)} of {len(specs)} tasks queued or running")
         if line != shown:
             print(line, file=progress, flush=True)
             shown = line
         if not live:
             return seen
-        time.sleep(poll)
+        sleep(delay)
 
 
 def outcome(s, slurm_state=None):
@@ -310,7 +461,8 @@ def not_run_outcome(s, verdict):
 
 # ---- runbatch --slurm ------------------------------------------------------------------------
 
-def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_changed=False, out=cli.write_jsonl):
+def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_changed=False, out=cli.write_jsonl,
+              freeze=True):
     """Submit what is still to do (or print its script); with `wait`, block and print each run's outcome."""
     todo, others = split(specs, restart_changed)
     conflicts = [(s, v) for s, v in others if v.action == "conflict"]
@@ -320,28 +472,37 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
           f"{f', {len(conflicts)} in conflict' if conflicts else ''})"
     if dry_run:
         if todo:
-            sys.stdout.write(render(new_batch_dir(todo), todo, options, restart_changed))
+            batch_dir, size = new_batch_dir(todo), max_array_size()
+            try:
+                frozen = snapshot.project_root() if freeze else None
+            except snapshot.NoProject as e:
+                raise cli.UsageError(str(e)) from None
+            for part, (first, count) in enumerate(chunks(len(todo), size)):
+                sys.stdout.write(("\n" if part else "") + render(batch_dir, todo[first:first + count], options,
+                                                                  restart_changed, part, first, frozen))
         print(f"runbatch: would submit {say}; nothing written", file=sys.stderr)
         return
     if not todo:
         print(f"runbatch: nothing to submit: {say}", file=sys.stderr)
-        job_id, batch_dir = None, None
+        job_ids, batch_dir = [], None
     else:
-        job_id, batch_dir = submit(todo, options, restart_changed)
-        print(f"runbatch: submitted job {job_id}: {say}; batch folder {batch_dir}", file=sys.stderr)
+        job_ids, batch_dir = submit(todo, options, restart_changed, freeze)
+        print(f"runbatch: submitted job{'s' * (len(job_ids) > 1)} {', '.join(job_ids)}: {say}; "
+              f"batch folder {batch_dir}", file=sys.stderr)
+    job_id = job_ids[0] if job_ids else None
     if not wait:
-        out({"job_id": job_id, "batch_dir": batch_dir, "runs": len(todo), "skipped": len(others) - len(conflicts),
-             "conflicts": len(conflicts)})
+        out({"job_id": job_id, "job_ids": job_ids, "batch_dir": batch_dir, "runs": len(todo),
+             "skipped": len(others) - len(conflicts), "conflicts": len(conflicts)})
         return _conflicts_fail(conflicts)
     for s, verdict in others:
         out(not_run_outcome(s, verdict))
     if not todo:
         return _conflicts_fail(conflicts)
     try:
-        states = wait_for(job_id, todo, poll)
+        states = wait_for(batch_dir, todo, poll)
     except KeyboardInterrupt:
-        print(f"runbatch: stopped waiting; job {job_id} goes on (`collect` shows its runs, "
-              f"`scancel {job_id}` stops it)", file=sys.stderr)
+        print(f"runbatch: stopped waiting; job {', '.join(job_ids)} goes on (`collect` shows its runs, "
+              f"`scancel {' '.join(job_ids)}` stops it)", file=sys.stderr)
         raise
     results = [outcome(s, states.get(task)) for task, s in enumerate(todo)]
     for result in results:

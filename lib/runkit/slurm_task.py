@@ -1,12 +1,18 @@
 """One task of a `runbatch --slurm` job array: run spec number SLURM_ARRAY_TASK_ID of a batch.
 
-    python -m runkit.slurm_task BATCH/specs.jsonl TASK_ID [--restart-changed]   (the last line of BATCH/job.sbatch)
+    python -m runkit.slurm_task BATCH/specs.jsonl TASK_ID [--first=K] [--restart-changed]
+        (the last line of BATCH/job.sbatch; --first: the array's first task, when a batch is several arrays)
 
 It is the batch shell's process (the script `exec`s it), so SLURM's warning signal reaches it; it passes
 SIGUSR1, SIGUSR2, SIGTERM and SIGINT on to the job, which checkpoints and requeues itself (train does).
 It claims the run by the rules of the local runner (batch.claim) and leaves its folder through the same
 lifecycle (lifecycle.Run), so any command works; it records each attempt (SLURM ids, host, times, exit
 code) in the run's slurm.json. The argv is started directly, never through a shell.
+
+With RUNKIT_CODE_SNAPSHOT set (the batch froze its code: runkit.snapshot), the argv runs from the snapshot.
+With RUNKIT_SLURM_SRUN=1 (runbatch --nodes/--ntasks-per-node: several processes a run), the argv is started
+through `srun`, once per task of the allocation; this process keeps the run's lock while they run (train's
+rank 0 trusts it: runs.held_by_launcher) and passes the warning signal to srun, which passes it to every task.
 """
 import os
 import signal
@@ -14,14 +20,15 @@ import socket
 import sys
 import time
 
-from runkit import batch, lifecycle, runs, spec
+from runkit import batch, lifecycle, runs, snapshot, spec
 
 FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
 
 
 def main(specs_file, task_id, *flags):
+    first = next((int(f.split("=", 1)[1]) for f in flags if f.startswith("--first=")), 0)
     with open(specs_file, encoding="utf-8") as stream:
-        job = spec.read(stream, specs_file)[int(task_id)]
+        job = spec.read(stream, specs_file)[first + int(task_id)]
     run_dir = job["run_dir"]
     restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
     attempt = {"job_id": os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID"),
@@ -59,8 +66,15 @@ def _run(job, run):
 
     for signum in FORWARDED:  # before the start: a warning that comes then must not kill this process
         signal.signal(signum, forward)
+    argv, env = job["argv"], {**os.environ, **job.get("env", {})}
+    if os.environ.get(snapshot.ENV):
+        argv, env = snapshot.command(argv, env, os.environ[snapshot.ENV])
+    several = os.environ.get("RUNKIT_SLURM_SRUN") == "1"
+    if several:
+        # every task of the allocation runs the argv; one failing ends them all
+        argv = ["srun", "--kill-on-bad-exit=1", "--export=ALL", *argv]
     try:
-        child = run.start(job["argv"], {**os.environ, **job.get("env", {})})
+        child = run.start(argv, env, hold=several)
     except OSError as e:
         why = f"cannot start {job['argv'][0]}: {e.strerror}"
         run.fail(why, "LaunchError")

@@ -105,11 +105,15 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         return None
     run = lifecycle.Run(run_dir)
     inherited = runs.inherited_lock(run_dir) if os.path.isdir(run_dir) else None
+    launched = inherited is None and os.path.isdir(run_dir) and runs.held_by_launcher(run_dir)
     if inherited is not None:
         run.fd = inherited  # a runner claimed the run for us and handed its lock over
+    elif launched:
+        pass  # srun started us: the SLURM task that holds the lock waits for us (runkit.slurm_task)
     elif not run.claim():
         raise RunBusy(f"run is held by another process: {run_dir}")
-    runs.held_locks.add(run.fd)
+    if run.fd is not None:
+        runs.held_locks.add(run.fd)
     try:
         if restart:
             run.clear()
@@ -130,7 +134,8 @@ def _resume_from(run_dir):
 
 def _held_by_another(run_dir):
     lock_file = runs.path(run_dir, runs.LOCK)
-    return os.path.exists(lock_file) and runs.inherited_lock(run_dir) is None and runs.is_locked(run_dir)
+    return (os.path.exists(lock_file) and runs.inherited_lock(run_dir) is None and runs.is_locked(run_dir)
+            and not runs.held_by_launcher(run_dir))
 
 
 def is_rank_zero():
