@@ -118,9 +118,15 @@ class RunRecorder(Checkpoint):
         if trainer.is_global_zero:
             runs.write_history(self.run_dir, self.rows)
             self.say(format_row(row, self.n_epochs))
-        self._save_last(trainer)
-        if trainer.is_global_zero and best_row(self.rows, self.monitor, self.mode) is row:
-            runs.copy_atomic(runs.checkpoint_path(self.run_dir), runs.best_checkpoint_path(self.run_dir))
+        if best_row(self.rows, self.monitor, self.mode) is row:
+            # best.ckpt first, then last.ckpt: killed between the two, the rerun resumes before this epoch,
+            # trains it again and writes both; the other way round, best.ckpt would stay an epoch behind
+            trainer.save_checkpoint(runs.best_checkpoint_path(self.run_dir), weights_only=False)
+            if trainer.is_global_zero:
+                runs.copy_atomic(runs.best_checkpoint_path(self.run_dir), runs.checkpoint_path(self.run_dir))
+            self._saved_step = trainer.global_step
+        else:
+            self._save_last(trainer)
         stop = self._stop_requested(trainer)
         if stop and trainer.current_epoch + 1 < self.n_epochs:
             raise stopping.Stopped(stop)
