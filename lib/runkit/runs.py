@@ -3,7 +3,6 @@
 Every tool writes and reads run folders through this module only. It imports nothing heavy
 (pandas only inside load_H), so light tools can use it.
 """
-import contextlib
 import csv
 import errno
 import fcntl
@@ -440,26 +439,6 @@ def clear(run_dir):
             shutil.rmtree(target)
         elif os.path.lexists(target):
             os.unlink(target)
-
-
-@contextlib.contextmanager
-def heartbeat(run_dir, every=None):
-    """Touch HEARTBEAT now and every HEARTBEAT_EVERY seconds from a thread while the block runs, so a slow
-    step never looks dead."""
-    import threading
-    stop = threading.Event()
-
-    def beat():
-        while not stop.wait(every or HEARTBEAT_EVERY):
-            touch(run_dir, HEARTBEAT)
-    touch(run_dir, HEARTBEAT)
-    thread = threading.Thread(target=beat, daemon=True, name="heartbeat")
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def checkpoint_path(run_dir):

@@ -118,8 +118,13 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         if restart:
             run.clear()
         log.open(run_dir)
-        with runs.heartbeat(run_dir):
+        run.beat()
+        beats = lifecycle.Heartbeat()  # the runners' heartbeat: a slow step never looks dead
+        beats.add(run)
+        try:
             return _attempt(job, run, flat, command, log)
+        finally:
+            beats.close()
     finally:
         log.close()
         runs.held_locks.discard(run.fd)
