@@ -239,7 +239,7 @@ def lock_owner(run_dir):
 
 
 def held_by_launcher(run_dir):
-    """True if the launcher that started this process (runkit.slurm_task before srun) holds the run's lock:
+    """True if the launcher that started this process (runkit.sweeps.slurm_task before srun) holds the run's lock:
     RUNKIT_LOCK_OWNER names the lock's live owner on this host."""
     owner = os.environ.get("RUNKIT_LOCK_OWNER")
     return bool(owner) and owner.split(" ")[0] == HOST and lock_owner(run_dir) == owner and is_locked(run_dir)

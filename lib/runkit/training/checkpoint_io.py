@@ -5,7 +5,7 @@ import os
 import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
-from runkit import runs
+from runkit.rundir import runs
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
