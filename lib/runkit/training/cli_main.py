@@ -1,0 +1,89 @@
+"""train's command line (tools/train), importable: the same main runs in a cold `train` process and in a
+warm one forked from runbatch's zygote (runkit.training.zygote, docs/warm-runs.md).
+
+Imports nothing heavy at module level: torch loads once the config files and -b bindings read well.
+"""
+import argparse
+import atexit
+import gc
+import os
+import sys
+
+from runkit import cli
+from runkit.training import stopping
+
+DESCRIPTION = "train one model into one run folder; rerun the same command to resume it."
+
+EXAMPLE = """\
+examples:
+  train $RESULTS_DIR/demo configs/digits_mlp.gin                                 # ~5 s on a laptop CPU
+  train $RESULTS_DIR/demo configs/digits_mlp.gin -b training_loop.n_epochs=20    # continue it to 20 epochs
+  train $RESULTS_DIR/lr01 configs/digits_mlp.gin -b "optimizer.lr=0.1#training_loop.seed=1"
+  train $RESULTS_DIR/ae configs/digits_autoencoder.gin -b trainer.gradient_clip_val=1.0
+
+Configs apply in order, then the -b bindings (repeatable; '#' separates several in one -b). Any
+pytorch_lightning.Trainer argument binds as trainer.NAME; the epochs are training_loop.n_epochs.
+Rerunning the same command continues from checkpoints/last.ckpt (written every
+training_loop.checkpoint_every_n_steps steps and at each epoch end); on a finished run it does nothing.
+Other changed bindings are refused: use another RUN_DIR or --restart (which removes only what train wrote).
+
+stdout: one JSON line, the metrics {"monitor", "mode", "final": {...}, "best": {...}}; messages go to
+stderr and RUN_DIR/train.log. exit: 0 done, 1 training failed (RUN_DIR/error.json says why; rerun
+resumes), 2 bad usage or config (nothing written), 128+N stopped by signal N (SIGUSR1, SIGTERM, SIGINT)
+after a checkpoint.
+"""
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="train", description=DESCRIPTION,
+                                     epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (created if missing)")
+    parser.add_argument("configs", metavar="CONFIG.gin", nargs="+", help="gin config files, applied in order")
+    parser.add_argument("-b", "--bind", action="append", default=[], metavar="BINDINGS",
+                        help="gin bindings, e.g. -b \"optimizer.lr=0.1#training_loop.seed=2\"")
+    parser.add_argument("--restart", action="store_true", help="delete what train wrote in RUN_DIR (nothing else) and start over")
+    args = parser.parse_args(argv)
+    # At exit, spare the collector its last passes over torch's and Lightning's many objects: 0.7-0.9 s of
+    # every run on a 2-core machine (README.md, Benchmarks); what train opens it closes itself.
+    atexit.register(gc.freeze)
+
+    # Only the final JSON line may reach stdout: everything else printed to fd 1 goes to stderr.
+    stdout = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    import shlex
+    from runkit.training import train  # torch loads later, once the config files and -b bindings read well
+    try:
+        metrics = train.train(args.run_dir, args.configs, args.bind, restart=args.restart,
+                              command=shlex.join(["train", *argv]))
+    except stopping.Stopped as e:  # said on stderr and in train.log already
+        return 128 + e.signum
+    except cli.UsageError:
+        raise
+    except Exception as e:  # noqa: BLE001 - bad input (exit 2) or a failed attempt (exit 1, see error.json)
+        if is_bad_input(e):
+            raise cli.UsageError(first_line(e)) from None
+        where = (f" (see {args.run_dir}/error.json; rerun to resume)"
+                 if os.path.exists(os.path.join(args.run_dir, "error.json")) else "")
+        raise cli.WorkFailed(f"{type(e).__name__}: {first_line(e)}{where}") from e
+    if metrics is None:  # an extra process of a distributed run: it wrote nothing, so it leaves at once
+        sys.stderr.flush()  # (its C++ communication threads could abort the process in the interpreter's
+        os._exit(0)         # own teardown, "terminate called without an active exception": seen under srun)
+    cli.write_jsonl(metrics, stdout)
+    return 0
+
+
+def is_bad_input(error):
+    from runkit.rundir import runs
+    from runkit.sweeps import bindings
+    from runkit.training import config, registry, train
+    if isinstance(error, (config.ConfigError, registry.UnknownName, bindings.BindingError, train.RunBusy,
+                          runs.NotARunFolder)):
+        return True
+    from runkit.data import DataMissing  # imports the data sets, torch with them: only when needed
+    return isinstance(error, DataMissing)
+
+
+def first_line(error):
+    """gin adds lines naming the configurable it was calling; the user needs the first."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
