@@ -48,14 +48,15 @@ class Run:
         """Write spec.json: what this run is made from, compared with the next spec that names the folder."""
         runs.write_json(self.run_dir, runs.SPEC, spec_record)
 
-    def start(self, argv, env=None, hold=False, **popen):
+    def start(self, argv, env=None, hold=False, launch=subprocess.Popen, **popen):
         """Start the job holding the run's lock (RUNKIT_LOCK_FD); the Popen, or OSError if it cannot start.
 
         This process keeps its copy of the lock too, until ended() has recorded how the attempt ended: were
         the lock to die with the job, another runner could claim the run before FINISHED is written, and run
         it again. hold: the job's processes are not this one's children (srun starts them), so the lock is
         not passed on; RUNKIT_LOCK_OWNER names this process instead, and train trusts an owner that the lock
-        file names (runs.held_by_launcher).
+        file names (runs.held_by_launcher). launch: what starts it, Popen or one of its look-alikes (a run
+        forked from a warm process: runkit.sweeps.warm).
         """
         env = dict(env if env is not None else os.environ)
         if hold:
@@ -65,8 +66,7 @@ class Run:
         try:
             runs.remove(self.run_dir, runs.ERROR, runs.STOPPED)  # a new attempt starts
             runs.touch(self.run_dir, runs.HEARTBEAT)
-            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env,
-                                    pass_fds=() if hold else (self.fd,), **popen)
+            return launch(argv, stdin=subprocess.DEVNULL, env=env, pass_fds=() if hold else (self.fd,), **popen)
         except BaseException:
             self.release()
             raise

@@ -2,23 +2,26 @@
 
 Each job owns its run through the run's lock, handed to the child (RUNKIT_LOCK_FD), so that two runners on
 the same specs never run one run twice; lifecycle.Run does the run folder's part (claim, start, heartbeat,
-how it ended). The child's stdout and stderr are appended to the run folder.
+how it ended). The child's stdout and stderr are appended to the run folder. `train` runs are forked from one warm process
+per batch unless cold=True (runkit.sweeps.warm, docs/warm-runs.md).
 runbatch's --slurm mode reuses batch.py's rules, not this executor.
 """
 import os
 import queue
 import signal
+import subprocess
 import threading
 import time
 
 from runkit.rundir import lifecycle, runs
-from runkit.sweeps import batch, snapshot
+from runkit.sweeps import batch, snapshot, warm
 
 
 class Executor:
     """Runs specs with `jobs` workers; calls report(outcome) once per spec, from worker threads, in turn."""
 
-    def __init__(self, jobs=1, gpus=(), retries=0, restart_changed=False, report=print, tick=None, code=None):
+    def __init__(self, jobs=1, gpus=(), retries=0, restart_changed=False, report=print, tick=None, code=None,
+                 cold=False):
         self.jobs, self.gpus, self.retries, self.restart_changed = jobs, list(gpus), retries, restart_changed
         self.code = code  # a code snapshot to run every job from (runbatch --snapshot; runkit.sweeps.snapshot)
         self.report, self.tick = report, tick
@@ -30,6 +33,8 @@ class Executor:
         # N jobs share the cores: without this each torch job starts a thread per core and they thrash
         # (a digits run took 12.9 s alone with -j 2 on 2 cores, 5.6 s with one thread each)
         self.threads = str(max(1, cores() // jobs))
+        self.cold = cold or code is not None or not warm.supported()  # a snapshot's runs start from its code
+        self.zygote = None
 
     def run(self, specs):
         todo = queue.SimpleQueue()
@@ -38,12 +43,19 @@ class Executor:
         workers = [threading.Thread(target=self._work, args=(todo, self._gpu(i)), daemon=True)
                    for i in range(self.jobs)]
         self.beats = lifecycle.Heartbeat(tick=self.tick and self._tick)
-        for t in workers:
-            t.start()
-        while any(t.is_alive() for t in workers):
+        trains = [s for s in specs if warm.is_train(s["argv"])]
+        if trains and not self.cold:
+            self.zygote = warm.Zygote(self._env(), [m for s in trains for m in warm.config_imports(s["argv"])])
+        try:
             for t in workers:
-                t.join(0.2)  # short waits keep the main thread free to take signals
-        self.beats.close()
+                t.start()
+            while any(t.is_alive() for t in workers):
+                for t in workers:
+                    t.join(0.2)  # short waits keep the main thread free to take signals
+        finally:
+            self.beats.close()
+            if self.zygote:
+                self.zygote.close()
         if self.error:
             raise self.error
 
@@ -63,6 +75,9 @@ class Executor:
     def running(self):
         """How many jobs are running now."""
         return len(self._running)
+
+    def _env(self, extra=()):
+        return {"OMP_NUM_THREADS": self.threads, **os.environ, **dict(extra)}
 
     def _gpu(self, slot):
         return self.gpus[slot % len(self.gpus)] if self.gpus else None
@@ -106,17 +121,18 @@ class Executor:
 
     def _launch(self, spec, run, gpu):
         """Start the job holding the run's lock, wait, and record how it ended (lifecycle.Run.ended)."""
-        env = {"OMP_NUM_THREADS": self.threads, **os.environ, **spec.get("env", {})}
+        env = self._env(spec.get("env", {}))
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         argv = spec["argv"]
         if self.code:
             argv, env = snapshot.command(argv, env, self.code)
+        launch = self.zygote.popen if self.zygote and self.zygote.takes(argv, env) else subprocess.Popen
         with open(runs.path(spec["run_dir"], runs.STDOUT), "ab") as out, \
                 open(runs.path(spec["run_dir"], runs.STDERR), "ab") as err:
             try:
                 # its own session: a Ctrl-C reaches runbatch alone, which passes on one SIGTERM
-                proc = run.start(argv, env, stdout=out, stderr=err, start_new_session=True)
+                proc = run.start(argv, env, stdout=out, stderr=err, start_new_session=True, launch=launch)
             except OSError as e:
                 why = f"cannot start {spec['argv'][0]}: {e.strerror}"
                 run.fail(why, "LaunchError")
