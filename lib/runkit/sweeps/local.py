@@ -2,8 +2,8 @@
 
 Each job owns its run through the run's lock, handed to the child (RUNKIT_LOCK_FD), so that two runners on
 the same specs never run one run twice; lifecycle.Run does the run folder's part (claim, start, heartbeat,
-how it ended). The child's stdout and stderr are appended to the run folder. `train` runs are forked from one warm process
-per batch unless cold=True (runkit.sweeps.warm, docs/warm-runs.md).
+how it ended). The child's stdout and stderr are appended to the run folder. `train` runs are forked from
+one warm process per batch unless cold=True (runkit.sweeps.warm, docs/warm-runs.md).
 runbatch's --slurm mode reuses batch.py's rules, not this executor.
 """
 import os
@@ -149,6 +149,8 @@ class Executor:
             with self._lock:
                 del self._running[spec["run_dir"]]
         how = run.ended(code)
+        if isinstance(proc, warm.Forked):
+            how["warm"] = True
         if how["status"] == "failed":
             how["reason"] += " (see stderr.log)"
         return how
@@ -163,7 +165,7 @@ def cores():
 
 
 def _outcome(spec, status, exit_code=None, signal=None, duration=0.0, attempts=0, reason=None, gpu=None,
-             changed=None):
+             changed=None, warm=False):
     """One line of runbatch's output (docs/spec.md, 'Outcomes')."""
     out = {"name": spec["name"], "run_dir": spec["run_dir"], "status": status, "exit_code": exit_code,
            "signal": signal, "duration": round(duration, 3), "attempts": attempts, "reason": reason}
@@ -171,4 +173,6 @@ def _outcome(spec, status, exit_code=None, signal=None, duration=0.0, attempts=0
         out["changed"] = changed
     if gpu is not None:
         out["gpu"] = gpu
+    if warm:
+        out["warm"] = True
     return out
