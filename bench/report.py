@@ -62,3 +62,11 @@ def quick_flag(doc, quick_help):
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
     parser.add_argument("--quick", action="store_true", help=quick_help)
     return parser.parse_args().quick
+
+
+def at_most(case, figures, limit, unit="s"):
+    """Print one case judged on its own figures: the median at most `limit`."""
+    median = statistics.median(figures)
+    verdict = "PASS" if median <= limit else "MISS"
+    print(f"{case:<30}{min(figures):>12.4g}{median:>9.4g}{'':>13}{'':>9}  {unit:<8}{'':>7}{'':>8}  "
+          f"median <= {limit:g} {verdict}", flush=True)
