@@ -87,18 +87,21 @@ class Zygote:
         return not bad
 
     def popen(self, argv, stdin=None, env=None, pass_fds=(), stdout=None, stderr=None, start_new_session=True):
-        """Fork the run from the zygote; a Forked. Starts it cold (a Popen) if the zygote is gone for good."""
+        """Fork the run from the zygote: a Forked; a Popen (cold) if the zygote cannot fork it or is gone."""
         del stdin, start_new_session  # always /dev/null and a new session, as runbatch starts cold runs
         request = {"argv": list(argv), "env": dict(env), "cwd": os.getcwd(), "pass_fds": list(pass_fds)}
         while True:
             generation = self.proc
             try:
-                return self._fork(request, [stdout.fileno(), stderr.fileno(), *pass_fds])
+                forked = self._fork(request, [stdout.fileno(), stderr.fileno(), *pass_fds])
             except Died:
                 self._died(generation)
-                if self.proc is None:
-                    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, pass_fds=pass_fds,
-                                            stdout=stdout, stderr=stderr, start_new_session=True)
+                forked = None if self.proc is None else False
+            if forked is None:
+                return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, pass_fds=pass_fds,
+                                        stdout=stdout, stderr=stderr, start_new_session=True)
+            if forked:
+                return forked
 
     def close(self):
         """End the zygote (it exits when its socket closes) and wait for it."""
@@ -133,7 +136,8 @@ class Zygote:
             if answer is None:
                 raise Died()
             if "error" in answer:
-                raise OSError(f"the warm process could not fork: {answer['error']}")
+                self.say(f"the warm process could not fork ({answer['error']}): that run starts cold")
+                return None
             adopted = _receive(ours)  # None: the zygote died after the fork; the run lives on, ours anyway
             return Forked(answer["pid"], adopted is not None)
         finally:
