@@ -25,7 +25,7 @@ TRAINING = ("torch", "pytorch_lightning", "runkit.training.train", "runkit.train
             "runkit.training.recorder", "runkit.training.resume", "runkit.training.preempt",
             "runkit.training.metadata", "runkit.training.checkpoint_io")
 # What a run usually loads later, when it builds its logger and data: loaded here if installed
-OPTIONAL = ("pytorch_lightning.loggers.tensorboard",)
+OPTIONAL = ("pytorch_lightning.loggers.tensorboard", "torch.utils.tensorboard")
 MAX_REQUEST = 1 << 20
 
 
