@@ -12,7 +12,7 @@ code) in the run's slurm.json. The argv is started directly, never through a she
 With RUNKIT_CODE_SNAPSHOT set (the batch froze its code: runkit.sweeps.snapshot), the argv runs from the snapshot.
 With RUNKIT_SLURM_SRUN=1 (runbatch --nodes/--ntasks-per-node: several processes a run), the argv is started
 through `srun`, once per task of the allocation; this process keeps the run's lock while they run (train's
-rank 0 trusts it: runs.held_by_launcher) and passes the warning signal to srun, which passes it to every task.
+rank 0 trusts it: lock.held_by_launcher) and passes the warning signal to srun, which passes it to every task.
 """
 import os
 import signal
@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 
-from runkit.rundir import lifecycle, runs
+from runkit.rundir import lifecycle, lock, runs
 from runkit.sweeps import batch, snapshot, spec
 
 FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
@@ -43,7 +43,7 @@ def main(specs_file, task_id, *flags):
         return _end(run_dir, attempt, exit_code=1, status="failed", reason=why)
     try:
         run, verdict = batch.claim(job, "--restart-changed" in flags, retry=restarts > 0)
-    except runs.NoLocks as e:
+    except lock.NoLocks as e:
         print(f"slurm_task: {e}", file=sys.stderr)
         return _end(run_dir, attempt, exit_code=2, status="failed", reason=str(e))
     if run is None:

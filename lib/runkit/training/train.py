@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from runkit.rundir import lifecycle, runs
+from runkit.rundir import lifecycle, lock, runs
 from runkit.training import config, stopping
 
 class RunBusy(Exception):
@@ -92,7 +92,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         raise config.ConfigError(str(e)) from None
     if not restart and _already_done(run_dir, flat, settings.n_epochs):
         return runs.read_json(run_dir, runs.METRICS)
-    if is_rank_zero() and _held_by_another(run_dir):  # say so before spending time on loading the data
+    if is_rank_zero() and lock.held_elsewhere(run_dir):  # say so before spending time on loading the data
         raise RunBusy(f"run is held by another process: {run_dir}")
 
     log = Log().capture()
@@ -104,22 +104,13 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         stopping.die_with_parent()  # started by rank 0 (or srun): never left behind by a killed rank 0
         job.fit(_resume_from(run_dir))  # joins rank 0's process group; only rank 0 writes the run folder
         return None
-    run = lifecycle.Run(run_dir)
-    inherited = runs.inherited_lock(run_dir) if os.path.isdir(run_dir) else None
-    launched = inherited is None and os.path.isdir(run_dir) and runs.held_by_launcher(run_dir)
-    if inherited is not None:
-        run.fd = inherited  # a runner claimed the run for us and handed its lock over
-    elif launched:
-        pass  # srun started us: the SLURM task that holds the lock waits for us (runkit.sweeps.slurm_task)
-    elif not run.claim():
+    run = lifecycle.Run.own(run_dir)
+    if run is None:
         raise RunBusy(f"run is held by another process: {run_dir}")
-    if run.fd is not None:
-        runs.held_locks.add(run.fd)
     try:
         if restart:
             run.clear()
         log.open(run_dir)
-        run.beat()
         beats = lifecycle.Heartbeat()  # the runners' heartbeat: a slow step never looks dead
         beats.add(run)
         try:
@@ -128,20 +119,12 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
             beats.close()
     finally:
         log.close()
-        runs.held_locks.discard(run.fd)
-        if inherited is None:
-            run.release()  # the Python API may train the same run again in this process
+        run.release()  # the Python API may train the same run again in this process
 
 
 def _resume_from(run_dir):
     last = runs.checkpoint_path(run_dir)
     return last if os.path.exists(last) else None
-
-
-def _held_by_another(run_dir):
-    lock_file = runs.path(run_dir, runs.LOCK)
-    return (os.path.exists(lock_file) and runs.inherited_lock(run_dir) is None and runs.is_locked(run_dir)
-            and not runs.held_by_launcher(run_dir))
 
 
 def is_rank_zero():
@@ -171,7 +154,7 @@ def _already_done(run_dir, flat, n_epochs):
 def _attempt(job, run, flat, command, log):
     """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it."""
     run_dir = run.run_dir
-    runs.remove(run_dir, runs.ERROR, runs.STOPPED, runs.FINISHED)
+    run.begin()
     runs.write_json(run_dir, runs.BINDINGS, flat)
     runs.write_atomic(runs.path(run_dir, runs.COMMAND), (command or shlex.join(sys.argv)) + "\n")
     try:
