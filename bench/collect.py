@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """collect against a pandas-per-run loader in the style of the original template's load_HC.
 
-Writes 100,000 finished run folders once (through runkit.runs, in a temporary folder, in parts of 1,000,
+Writes 100,000 finished run folders once (through runkit.rundir.runs, in a temporary folder, in parts of 1,000,
 9,000 and 90,000), then times, alternating, `collect PARTS... > /dev/null` as a process (start-up
 included) against a loader that, in this process with pandas already imported (as in a notebook), reads each
 run's history.csv with pandas.read_csv and parses its config.gin line by line. Target: at least 10x faster,
@@ -21,7 +21,7 @@ REPO = os.path.dirname(BENCH)
 sys.path.insert(0, os.path.join(REPO, "lib"))
 
 import report  # noqa: E402
-from runkit import runs  # noqa: E402
+from runkit.rundir import runs  # noqa: E402
 
 PARTS = [1000, 9000, 90000]  # cumulative sizes 1,000, 10,000, 100,000
 

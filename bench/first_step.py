@@ -7,7 +7,7 @@ import time
 
 import pytorch_lightning as pl
 
-from runkit.registry import CALLBACKS
+from runkit.training.registry import CALLBACKS
 
 PREFIX = "first optimizer step at "
 

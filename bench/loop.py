@@ -3,7 +3,7 @@
 first step.
 
 Steps/s, in this process, alternating, over the same in-memory data, without validation:
-- runkit: `train`'s Trainer as runkit.fit builds it (kit defaults, RunRecorder with its checkpoints every
+- runkit: `train`'s Trainer as runkit.training.fit builds it (kit defaults, RunRecorder with its checkpoints every
   checkpoint_every_n_steps, TensorBoard), the classification task, the data module cutting batches on the
   device;
 - bare Trainer: `pl.Trainer(max_epochs=...)` with Lightning's defaults, a LightningModule that logs its loss
@@ -39,9 +39,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from first_step import PREFIX  # noqa: E402
-from runkit import config, fit  # noqa: E402
+from runkit.training import config, fit  # noqa: E402
 from runkit.data import TensorData  # noqa: E402
-from runkit.registry import DATA, MODELS  # noqa: E402
+from runkit.training.registry import DATA, MODELS  # noqa: E402
 
 
 @DATA.register("bench_random32")
@@ -209,7 +209,7 @@ IMPORTS = {  # what dominates the time to the first step: imports, cumulative
     "python -c pass": "pass",
     "torch": "import torch",
     "+ sklearn.datasets (the plain script's)": "import torch, sklearn.datasets",
-    "+ runkit's components (train's)": "import sklearn.datasets, runkit.config; runkit.config.register_components()",
+    "+ runkit's components (train's)": "import sklearn.datasets, runkit.training.config; runkit.training.config.register_components()",
 }
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The cost of freezing the code (runkit.snapshot.make: this checkout into a batch folder) against
+"""The cost of freezing the code (runkit.sweeps.snapshot.make: this checkout into a batch folder) against
 `git archive HEAD | tar -x` of the same checkout (the committed files only), alternating, in the same run.
 
 Target: within 0.5 s of git archive (a submission must not wait on it).
@@ -17,7 +17,7 @@ import report
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "lib"))
 
-from runkit import snapshot  # noqa: E402
+from runkit.sweeps import snapshot  # noqa: E402
 
 
 def main():

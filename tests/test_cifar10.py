@@ -17,7 +17,7 @@ import runkit.data.cifar10 as cifar_module
 from runkit.cli import UsageError
 from runkit.data import DataMissing
 from runkit.data.cifar10 import CIFAR10, MEAN, STD, crop_and_flip
-from runkit.registry import DATA
+from runkit.training.registry import DATA
 
 
 def cifar10(**kwargs):

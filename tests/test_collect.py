@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import tool
-from runkit import runs
+from runkit.rundir import runs
 
 
 def make_run(root, name, config, val_accs=(0.5, 0.7), finished=True):

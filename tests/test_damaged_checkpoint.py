@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO, tool, without_time
 from test_train_resume import start, wait_for_attempt
 
-from runkit import checkpoints, runs
+from runkit.rundir import checkpoints, runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -140,7 +140,7 @@ def test_the_readmes_python_snippets_run(tmp_path):
     blocks = python_blocks((REPO / "README.md").read_text())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     (tmp_path / "configs").symlink_to(REPO / "configs")
-    api = next(block for first, block in blocks.items() if first.startswith("from runkit.train import train"))
+    api = next(block for first, block in blocks.items() if first.startswith("from runkit.training.train import train"))
     done = subprocess.run([sys.executable, "-c", api], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert done.returncode == 0 and done.stdout.startswith("val_acc 0."), done.stderr[-2000:]
 

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from conftest import REPO
 
-from runkit import runs
+from runkit.rundir import runs
 
 EXAMPLE = REPO / "examples" / "my_project"
 COMMAND = re.compile(r"^ {4}(PYTHONPATH=\S+ train \S+ examples/my_project/my_project\.gin)$", re.MULTILINE)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import tool
-from runkit import bindings, grid, spec
+from runkit.sweeps import bindings, grid, spec
 
 
 def gridgen(tmp_path, text, check=0):
@@ -246,7 +246,7 @@ DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "grid.md")
 
 def test_every_grid_snippet_of_the_docs_expands_and_names_real_bindings(tmp_path, results_dir):
     from conftest import REPO
-    from runkit import config
+    from runkit.training import config
     (tmp_path / "configs").symlink_to(REPO / "configs")
     snippets = doc_snippets(DOC)
     assert len(snippets) >= 7

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import runkit.models  # noqa: F401  registers the models
-from runkit.registry import MODELS
+from runkit.training.registry import MODELS
 
 
 def test_resnet18_on_cifar_shapes():

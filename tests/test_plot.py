@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import tool
-from runkit import textplot
+from runkit.analysis import textplot
 from test_collect import make_run, regression, write_run
 
 TABLE = "name,status,lr,seed,monitor,mode,best_val_acc\n" + "".join(

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import tool
 from jobs.epochs import progress
-from runkit import runs
+from runkit.rundir import runs
 
 
 def spec(results_dir, name, *argv, **extra):
@@ -326,7 +326,7 @@ def test_a_run_stopped_by_a_signal_is_stopped_everywhere(tmp_path, results_dir):
 
 PROBER = """\
 import fcntl, os, sys, time
-from runkit import runs
+from runkit.rundir import runs
 flock = fcntl.flock
 def slow_flock(fd, operation):  # a probe process descheduled while it holds what it took (a busy machine)
     flock(fd, operation)
@@ -355,7 +355,7 @@ def test_a_status_probe_never_makes_runbatch_skip_a_run(results_dir):
 def test_a_job_killed_outside_runbatch_is_not_running(results_dir):
     # What train does when run by hand: take the run's lock, keep HEARTBEAT fresh; then kill -9.
     run_dir = results_dir / "by_hand"
-    code = ("import sys, time\nfrom runkit import runs\nfd = runs.try_lock(sys.argv[1])\n"
+    code = ("import sys, time\nfrom runkit.rundir import runs\nfd = runs.try_lock(sys.argv[1])\n"
             "runs.touch(sys.argv[1], runs.HEARTBEAT)\nprint('ready', flush=True)\ntime.sleep(60)")
     job = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], stdout=subprocess.PIPE, text=True)
     assert job.stdout.readline() == "ready\n"

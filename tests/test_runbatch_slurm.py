@@ -9,7 +9,7 @@ import pytest
 
 from conftest import tool
 from jobs.epochs import progress
-from runkit import runs
+from runkit.rundir import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
 slurm = pytest.mark.slurm

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from runkit import bindings, runs
+from runkit.rundir import runs
+from runkit.sweeps import bindings
 
 
 def test_history_round_trip(tmp_path):

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, tool, without_time
-from runkit import halving, spec
+from runkit.analysis import halving
+from runkit.sweeps import spec
 
 JOB = Path(__file__).parent / "jobs" / "search.py"
 ROUNDS = REPO / "scripts" / "rounds"
@@ -100,7 +101,7 @@ def _history(rows):
     for name, status, epoch, value in rows:
         out.writerow([f"/r/{name}", name, status, "val_loss", "min", epoch, value])
     text.seek(0)
-    from runkit import table as table_module
+    from runkit.analysis import table as table_module
     return halving.Results(table_module.read(text))
 
 
@@ -316,7 +317,7 @@ def test_halving_on_real_train_continues_runs_as_if_trained_that_long(tmp_path, 
     fresh = tool("train", results_dir / "fresh", REPO / "configs" / "digits_mlp.gin", "-b", "training_loop.n_epochs=3",
                  "-b", "lr_schedule.name='constant'", "-b", f"optimizer.lr={lr}", check=0)
     assert fresh.returncode == 0
-    from runkit import runs
+    from runkit.rundir import runs
     assert without_time(runs.read_history(results_dir / "real" / winner[0])) == \
         without_time(runs.read_history(results_dir / "fresh"))
 

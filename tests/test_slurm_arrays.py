@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from conftest import tool
-from runkit import cli, runs, slurm
+from runkit import cli
+from runkit.rundir import runs
+from runkit.sweeps import slurm
 from slurm_cluster import SCRIPT, slurm_cluster, wait_until  # noqa: F401 - fixture
 
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, tool, without_time
-from runkit import runs
+from runkit.rundir import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -56,7 +56,7 @@ def test_a_two_process_run_preempted_ends_as_an_uninterrupted_one(slurm_cluster,
     assert {r["slurm"]["SLURM_JOB_ID"] for r in ranks} == {meta["slurm"]["SLURM_JOB_ID"]}
     assert len({r["pid"] for r in ranks}) == 2 and meta["attempts"] == 2
     assert "MEMBER: 2/2" not in log and "MEMBER: 1/2" in log  # only rank 0 writes the run's log
-    # Both attempts ran the code frozen at submission (runkit.snapshot), and say so.
+    # Both attempts ran the code frozen at submission (runkit.sweeps.snapshot), and say so.
     code = os.path.join(submitted["batch_dir"], "code")
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     assert meta["code_snapshot"] == code and meta["git_commit"] == head.strip()

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, tool, without_time
-from runkit import runs
+from runkit.rundir import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO, requires, tool, without_time
 from slurm_cluster import (NETNS, SCRIPT, squeue_state, two_node_session, two_nodes,  # noqa: F401 - fixtures
                            wait_until, warn_and_restart)
-from runkit import runs
+from runkit.rundir import runs
 
 pytestmark = [pytest.mark.slurm, requires(*NETNS)]
 

@@ -1,4 +1,4 @@
-"""Frozen code (runkit.snapshot): a batch runs the code as it was when it was submitted, uncommitted changes
+"""Frozen code (runkit.sweeps.snapshot): a batch runs the code as it was when it was submitted, uncommitted changes
 included, whatever happens to the checkout while it waits; --live-code runs the checkout as it is."""
 import json
 import os
@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from conftest import tool
-from runkit import runs, snapshot
+from runkit.rundir import runs
+from runkit.sweeps import snapshot
 from slurm_cluster import slurm_cluster, squeue_state, wait_until  # noqa: F401 - fixture
 
 # A job of the project: says which version of itself runs, from where, and what its config says.

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from conftest import REPO, tool, without_time
 
-from runkit import runs
+from runkit.rundir import runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
@@ -80,7 +80,7 @@ def test_another_config_is_refused_naming_what_it_adds(finished):
 
 
 def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, finished):
-    from runkit.train import train
+    from runkit.training.train import train
     run, _ = finished
     copy = tmp_path / "copy"
     tool("cp", "-r", run, copy, check=0)
@@ -120,7 +120,7 @@ def test_bad_input_exits_2_with_one_line_and_touches_nothing(tmp_path, args, say
     ("mlp.hidden='wide'", "In call to configurable 'mlp'"),
 ])
 def test_bad_config_raises_before_anything_is_written(tmp_path, binding, says):
-    from runkit.train import train
+    from runkit.training.train import train
     with pytest.raises(Exception, match=re.escape(says)) as caught:
         train(str(tmp_path / "run"), [str(MLP)], [binding])
     assert type(caught.value).__name__ in ("ConfigError", "UnknownName", "BindingError")
@@ -156,7 +156,7 @@ import os
 
 import pytorch_lightning as pl
 
-from runkit.registry import CALLBACKS
+from runkit.training.registry import CALLBACKS
 
 
 @CALLBACKS.register("fail_once")

@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import REPO, tool, without_time
 
-from runkit import runs
+from runkit.rundir import runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
@@ -108,7 +108,7 @@ def test_workers_with_random_augmentation_resume_exactly_after_kill_9(tmp_path):
 
 
 def test_slurm_job_id_names_the_array_task():
-    from runkit.preempt import slurm_job_id
+    from runkit.training.preempt import slurm_job_id
     assert slurm_job_id({}) is None
     assert slurm_job_id({"SLURM_JOB_ID": "7"}) == "7"
     assert slurm_job_id({"SLURM_JOB_ID": "9", "SLURM_ARRAY_JOB_ID": "8", "SLURM_ARRAY_TASK_ID": "1"}) == "8_1"
@@ -153,7 +153,7 @@ import signal
 
 import pytorch_lightning as pl
 
-from runkit.registry import CALLBACKS
+from runkit.training.registry import CALLBACKS
 
 
 @CALLBACKS.register("stop_at")

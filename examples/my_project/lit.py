@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from runkit.data import TensorData
-from runkit.registry import DATA, TASKS
+from runkit.training.registry import DATA, TASKS
 
 
 @DATA.register("my_data")

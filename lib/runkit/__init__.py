@@ -2,6 +2,6 @@
 
 Importing runkit is cheap; torch and Lightning load only when training code is imported.
 """
-from runkit.runs import load_C, load_H
+from runkit.rundir.runs import load_C, load_H
 
 __all__ = ["load_C", "load_H"]

@@ -11,7 +11,8 @@ import signal
 import sys
 import time
 
-from runkit import bindings, runs
+from runkit.rundir import runs
+from runkit.sweeps import bindings
 
 
 def main(run_dir, args):

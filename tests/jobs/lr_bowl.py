@@ -7,7 +7,8 @@ It is not `train`: runbatch runs any argv, and this one finishes in milliseconds
 import math
 import sys
 
-from runkit import bindings, runs
+from runkit.rundir import runs
+from runkit.sweeps import bindings
 
 
 def main(run_dir, args):

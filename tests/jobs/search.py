@@ -12,7 +12,8 @@ import math
 import sys
 import time
 
-from runkit import bindings, runs
+from runkit.rundir import runs
+from runkit.sweeps import bindings
 
 
 def accuracy(lr, weight_decay, width, epoch):

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from runkit import runs
+from runkit.rundir import runs
 
 
 def main(run_dir, n):

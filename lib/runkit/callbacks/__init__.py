@@ -11,8 +11,8 @@ own RunRecorder (history, checkpoints, exact resume) to every run; it is not lis
 """
 import pytorch_lightning.callbacks as lightning_callbacks
 
-from runkit.plugins import import_all
-from runkit.registry import CALLBACKS
+from runkit.training.plugins import import_all
+from runkit.training.registry import CALLBACKS
 
 # The kit writes the run's checkpoints itself (checkpoints/last.ckpt and best.ckpt); a ModelCheckpoint of
 # the user's may still keep extra top-k files, in the run folder by default.

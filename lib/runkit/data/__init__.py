@@ -1,4 +1,4 @@
-"""Data modules: one file each, registered by name in runkit.registry.DATA. Any LightningDataModule works.
+"""Data modules: one file each, registered by name in runkit.training.registry.DATA. Any LightningDataModule works.
 
 Two kinds ship, both resumable exactly in the middle of an epoch (runkit.data.resumable says how):
 - TensorData: data sets small enough to hold as tensors on the device, cut into batches there. No workers
@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 
 from runkit.data.resumable import EpochOrder, SampleBatches, TensorBatches
-from runkit.plugins import import_all
+from runkit.training.plugins import import_all
 
 
 class DataMissing(Exception):

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from runkit.cli import UsageError
 from runkit.data import DataMissing, TensorData
-from runkit.registry import DATA
+from runkit.training.registry import DATA
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"

@@ -2,7 +2,7 @@
 import torch
 
 from runkit.data import TensorData
-from runkit.registry import DATA
+from runkit.training.registry import DATA
 
 
 @DATA.register("digits")

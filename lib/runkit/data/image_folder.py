@@ -5,7 +5,7 @@ augment them (a random crop and flip, drawn per sample from (seed, epoch, index)
 import os
 
 from runkit.data import DataMissing, SampleData
-from runkit.registry import DATA
+from runkit.training.registry import DATA
 
 
 @DATA.register("image_folder")

@@ -12,7 +12,7 @@ Lightning calls the sampler's `set_epoch` before each epoch.
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from runkit.seeds import generator, seeded
+from runkit.training.seeds import generator, seeded
 
 
 class EpochOrder:
@@ -133,7 +133,8 @@ def _worker_init(_worker_id):
     run's lock (a lock held by a forked worker would keep a killed run 'held by another process')."""
     import os
 
-    from runkit import runs, stopping
+    from runkit.rundir import runs
+    from runkit.training import stopping
     for fd in runs.held_locks:
         try:
             os.close(fd)

@@ -1,7 +1,7 @@
 """The small CNN of the original template: conv-ReLU-pool blocks, then a linear head on pooled features."""
 from torch import nn
 
-from runkit.registry import MODELS
+from runkit.training.registry import MODELS
 
 
 @MODELS.register("cnn")

@@ -3,7 +3,7 @@ import math
 
 from torch import nn
 
-from runkit.registry import MODELS
+from runkit.training.registry import MODELS
 
 
 @MODELS.register("mlp")

@@ -6,7 +6,7 @@ knob is what makes a small, fast ResNet for quick configs (`resnet18.width = 16`
 """
 from torch import nn
 
-from runkit.registry import MODELS
+from runkit.training.registry import MODELS
 
 
 def conv_bn(in_channels, out_channels, stride):

@@ -9,8 +9,8 @@ import pytorch_lightning as pl
 import torch.nn.functional as F
 from torch import nn
 
-from runkit import optim
-from runkit.registry import TASKS
+from runkit.training import optim
+from runkit.training.registry import TASKS
 
 
 @TASKS.register("autoencoder")

@@ -3,8 +3,8 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from runkit import optim
-from runkit.registry import MODELS, TASKS
+from runkit.training import optim
+from runkit.training.registry import MODELS, TASKS
 
 
 @TASKS.register("classification")

@@ -12,7 +12,9 @@ import os
 import random
 import warnings
 
-from runkit import cli, grid, table
+from runkit import cli
+from runkit.analysis import table
+from runkit.sweeps import grid
 
 DONE = ("finished", "failed")
 

@@ -233,7 +233,7 @@ def lock_owner(run_dir):
 
 
 def held_by_launcher(run_dir):
-    """True if the launcher that started this process (runkit.slurm_task before srun) holds the run's lock:
+    """True if the launcher that started this process (runkit.sweeps.slurm_task before srun) holds the run's lock:
     RUNKIT_LOCK_OWNER names the lock's live owner on this host."""
     owner = os.environ.get("RUNKIT_LOCK_OWNER")
     return bool(owner) and owner.split(" ")[0] == HOST and lock_owner(run_dir) == owner and is_locked(run_dir)
@@ -442,7 +442,7 @@ def checkpoint_path(run_dir):
 def checkpoint_step(run_dir):
     """The optimizer step of the checkpoint a rerun resumes from (0 without a sound one), read without
     loading its tensors."""
-    from runkit import checkpoints
+    from runkit.rundir import checkpoints
     try:
         resume_from, _ = checkpoints.resume_point(run_dir)
         if resume_from is None:

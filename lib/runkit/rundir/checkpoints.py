@@ -15,7 +15,7 @@ import hashlib
 import os
 import shutil
 
-from runkit import runs
+from runkit.rundir import runs
 
 DIGEST = ".sha256"   # the digest file's suffix: last.ckpt.sha256
 LAST, PREVIOUS = "last.ckpt", "prev.ckpt"

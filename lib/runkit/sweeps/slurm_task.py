@@ -1,6 +1,6 @@
 """One task of a `runbatch --slurm` job array: run spec number SLURM_ARRAY_TASK_ID of a batch.
 
-    python -m runkit.slurm_task BATCH/specs.jsonl TASK_ID [--first=K] [--restart-changed]
+    python -m runkit.sweeps.slurm_task BATCH/specs.jsonl TASK_ID [--first=K] [--restart-changed]
         (the last line of BATCH/job.sbatch; --first: the array's first task, when a batch is several arrays)
 
 It is the batch shell's process (the script `exec`s it), so SLURM's warning signal reaches it; it passes
@@ -9,7 +9,7 @@ It claims the run by the rules of the local runner (batch.claim) and leaves its 
 lifecycle (lifecycle.Run), so any command works; it records each attempt (SLURM ids, host, times, exit
 code) in the run's slurm.json. The argv is started directly, never through a shell.
 
-With RUNKIT_CODE_SNAPSHOT set (the batch froze its code: runkit.snapshot), the argv runs from the snapshot.
+With RUNKIT_CODE_SNAPSHOT set (the batch froze its code: runkit.sweeps.snapshot), the argv runs from the snapshot.
 With RUNKIT_SLURM_SRUN=1 (runbatch --nodes/--ntasks-per-node: several processes a run), the argv is started
 through `srun`, once per task of the allocation; this process keeps the run's lock while they run (train's
 rank 0 trusts it: runs.held_by_launcher) and passes the warning signal to srun, which passes it to every task.
@@ -20,7 +20,8 @@ import socket
 import sys
 import time
 
-from runkit import batch, lifecycle, runs, snapshot, spec
+from runkit.rundir import lifecycle, runs
+from runkit.sweeps import batch, snapshot, spec
 
 FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
 

@@ -11,7 +11,7 @@ import os
 import re
 import shlex
 
-from runkit import bindings
+from runkit.sweeps import bindings
 from runkit.cli import UsageError, read_jsonl
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._,=+-]*$")

@@ -10,7 +10,7 @@ import re
 
 import yaml
 
-from runkit import bindings, spec
+from runkit.sweeps import bindings, spec
 
 KEYS = ("experiment", "command", "configs", "fixed", "grid", "zip", "sample", "seeds", "seed_binding",
         "include", "exclude")

@@ -11,7 +11,9 @@ a run that failed (or diverged: no finite value) before reaching epochs[k] is th
 import math
 import os
 
-from runkit import cli, spec, table
+from runkit import cli
+from runkit.analysis import table
+from runkit.sweeps import spec
 
 EPOCHS = spec.CONTINUABLE  # training_loop.n_epochs
 

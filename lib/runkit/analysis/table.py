@@ -14,7 +14,9 @@ import math
 import os
 import sys
 
-from runkit import bindings, cli, runs
+from runkit import cli
+from runkit.rundir import runs
+from runkit.sweeps import bindings
 
 FIRST = ["run_dir", "name", "status"]
 OBJECTIVE = ["monitor", "mode"]

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import gin
 import pytorch_lightning as pl
 
-from runkit import runs
-from runkit.config import KIT_OWNED
-from runkit.registry import CALLBACKS, DATA, LOGGERS, TASKS
+from runkit.rundir import runs
+from runkit.training.config import KIT_OWNED
+from runkit.training.registry import CALLBACKS, DATA, LOGGERS, TASKS
 
 trainer = gin.external_configurable(pl.Trainer, name="trainer", denylist=list(KIT_OWNED))
 
@@ -35,7 +35,7 @@ class training_loop:  # noqa: N801 - the gin name configs use: `training_loop.n_
     n_epochs: int = 1
     seed: int = 0
     callbacks: tuple = ()                 # Lightning callbacks by registered name (runkit.callbacks)
-    loggers: tuple = ("tensorboard",)     # by name: tensorboard, csv, mlflow (runkit.loggers)
+    loggers: tuple = ("tensorboard",)     # by name: tensorboard, csv, mlflow (runkit.training.loggers)
     monitor: str = None                   # the metric "best" is chosen by; the task's default if None
     mode: str = None                      # 'max' or 'min'; the task's default if None
     test: bool = False                    # after fitting, test the best checkpoint on the test split
@@ -54,11 +54,11 @@ class training_loop:  # noqa: N801 - the gin name configs use: `training_loop.n_
 
 
 class Job:
-    """One attempt's Lightning objects. `flat` is every gin binding (runkit.config.flatten)."""
+    """One attempt's Lightning objects. `flat` is every gin binding (runkit.training.config.flatten)."""
 
     def __init__(self, settings, run_dir, flat, log):
-        from runkit.checkpoint_io import AtomicCheckpointIO
-        from runkit.recorder import RunRecorder
+        from runkit.training.checkpoint_io import AtomicCheckpointIO
+        from runkit.training.recorder import RunRecorder
         task_class, data_class, callback_classes, logger_functions = settings.components()
         check_optimizer_bindings()
         pl.seed_everything(settings.seed, verbose=False)  # the model's initial weights
@@ -85,7 +85,7 @@ class Job:
             plugins.append(_slurm_environment())
             for name, value in layout.items():
                 if f"trainer.{name}" in flat and flat[f"trainer.{name}"] != value:
-                    from runkit.config import ConfigError
+                    from runkit.training.config import ConfigError
                     raise ConfigError(f"trainer.{name}={flat[f'trainer.{name}']!r}, but SLURM started "
                                       f"{layout['num_nodes']} node(s) x {layout['devices']} task(s): the job's "
                                       "shape comes from runbatch --nodes/--ntasks-per-node; drop the binding")
@@ -140,16 +140,16 @@ def make_loggers(functions, run_dir, resume_step):
     try:
         return [make(run_dir, resume_step) for make in functions]
     except (ImportError, ModuleNotFoundError) as e:
-        from runkit.config import ConfigError
+        from runkit.training.config import ConfigError
         raise ConfigError(f"a logger in training_loop.loggers needs a package that is not installed "
                           f"({str(e).split(';')[0]}): pip install it, or choose another logger") from None
 
 
 def check_optimizer_bindings():
-    """runkit.optim's bindings fail here, before the run folder is touched, rather than at fit time."""
+    """runkit.training.optim's bindings fail here, before the run folder is touched, rather than at fit time."""
     import torch
 
-    from runkit import optim
+    from runkit.training import optim
     optim.optimizer([torch.nn.Parameter(torch.zeros(1))])
     optim.lr_schedule()
 

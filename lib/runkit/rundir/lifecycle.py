@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 
-from runkit import runs
+from runkit.rundir import runs
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
 

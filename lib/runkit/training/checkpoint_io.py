@@ -1,12 +1,12 @@
 """Lightning's checkpoint writer, made atomic (a kill -9 while saving leaves the previous checkpoint whole),
-each checkpoint with its digest and last.ckpt's previous sound version beside it (runkit.checkpoints)."""
+each checkpoint with its digest and last.ckpt's previous sound version beside it (runkit.rundir.checkpoints)."""
 import io
 import os
 
 import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
-from runkit import checkpoints
+from runkit.rundir import checkpoints
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

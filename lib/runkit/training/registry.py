@@ -7,7 +7,7 @@ Adding a component is one file and one decorator:
 
 and a config says `training_loop.task = 'classification'`. Registering also makes the class gin-configurable
 under the same name, so its parameters bind as `classification.model = 'cnn'`. Lightning's own callbacks and
-loggers are registered by name (`EarlyStopping.patience = 5`; runkit.callbacks, runkit.loggers).
+loggers are registered by name (`EarlyStopping.patience = 5`; runkit.callbacks, runkit.training.loggers).
 """
 import gin
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from runkit import runs
+from runkit.rundir import runs
 
 SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT",
                    "SLURM_NNODES", "SLURM_NTASKS")
@@ -62,8 +62,8 @@ def end(run_dir):
 
 
 def code_state():
-    """The code that ran: the batch's code snapshot (runkit.snapshot) when it ran from one, else the checkout."""
-    from runkit import snapshot
+    """The code that ran: the batch's code snapshot (runkit.sweeps.snapshot) when it ran from one, else the checkout."""
+    from runkit.sweeps import snapshot
     frozen = snapshot.current()
     if frozen is not None:
         return frozen

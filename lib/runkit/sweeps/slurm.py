@@ -5,7 +5,7 @@ A submission writes a batch folder, <results folder of the runs>/batches/<time>/
   job.sbatch    the script, readable and kept: `sbatch job.sbatch` resubmits it by hand
   batch.json    the job ids, once submitted: {"job_id", "jobs": [{"job_id", "script", "first", "count"}], ...}
   .tasks/<i>    a link to task i's run folder, so SLURM writes RUN_DIR/slurm-<job>_<task>.log itself
-  code/         the project's code as submitted, from which every task runs (runkit.snapshot; not with
+  code/         the project's code as submitted, from which every task runs (runkit.sweeps.snapshot; not with
                 --live-code), and code.json, what it is (commit, uncommitted changes, size)
 and each run folder gets slurm.json (runs.py): its batch and task, then each attempt's SLURM ids.
 A batch larger than the cluster's MaxArraySize is several arrays: array k runs tasks first..first+count-1,
@@ -22,7 +22,9 @@ import time
 from dataclasses import dataclass, field
 
 import runkit
-from runkit import batch, cli, runs, snapshot
+from runkit import cli
+from runkit.rundir import runs
+from runkit.sweeps import batch, snapshot
 
 # Options users set daily, with the environment variable a lab sets once in e.sh.
 ENV = {
@@ -211,7 +213,7 @@ def results_folder(specs):
 def render(batch_dir, specs, options, restart_changed=False, part=0, first=0, frozen=None):
     """The sbatch script of (one array of) a batch: #SBATCH lines, then exec the task runner (no shell sees
     spec values). part, first: the array's number in the batch and its first task; frozen: the project's root
-    when the batch runs from a code snapshot (runkit.snapshot), else None."""
+    when the batch runs from a code snapshot (runkit.sweeps.snapshot), else None."""
     n = len(specs)
     name = options.job_name or _job_name(specs)
     array = f"0-{n - 1}" + (f"%{options.throttle}" if options.throttle else "")
@@ -230,7 +232,7 @@ def render(batch_dir, specs, options, restart_changed=False, part=0, first=0, fr
         f"#SBATCH --signal=B:USR1@{options.signal_seconds}",
     ]
     if options.nodes or options.ntasks_per_node or options.gpus_per_node:
-        # A run of several processes: srun starts one per task (runkit.slurm_task), Lightning ranks them.
+        # A run of several processes: srun starts one per task (runkit.sweeps.slurm_task), Lightning ranks them.
         lines += [f"#SBATCH --nodes={options.nodes or 1}", f"#SBATCH --ntasks-per-node={options.tasks_per_node}"]
         if options.gpus_per_node:
             lines.append(f"#SBATCH --gpus-per-node={options.gpus_per_node}")
@@ -254,7 +256,7 @@ def render(batch_dir, specs, options, restart_changed=False, part=0, first=0, fr
         f"export PYTHONPATH={shlex.quote(lib)}${{PYTHONPATH:+:$PYTHONPATH}}",
         f"export RUNKIT_SLURM_MAX_REQUEUES={options.max_requeues}",
         *exports,
-        f"exec {shlex.quote(sys.executable)} -m runkit.slurm_task {shlex.quote(os.path.join(batch_dir, SPECS))}"
+        f"exec {shlex.quote(sys.executable)} -m runkit.sweeps.slurm_task {shlex.quote(os.path.join(batch_dir, SPECS))}"
         ' "$SLURM_ARRAY_TASK_ID"' + (f" --first={first}" if first else "")
         + (" --restart-changed" if restart_changed else ""),
     ]

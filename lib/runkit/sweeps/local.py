@@ -11,7 +11,8 @@ import signal
 import threading
 import time
 
-from runkit import batch, lifecycle, runs, snapshot
+from runkit.rundir import lifecycle, runs
+from runkit.sweeps import batch, snapshot
 
 
 class Executor:
@@ -19,7 +20,7 @@ class Executor:
 
     def __init__(self, jobs=1, gpus=(), retries=0, restart_changed=False, report=print, tick=None, code=None):
         self.jobs, self.gpus, self.retries, self.restart_changed = jobs, list(gpus), retries, restart_changed
-        self.code = code  # a code snapshot to run every job from (runbatch --snapshot; runkit.snapshot)
+        self.code = code  # a code snapshot to run every job from (runbatch --snapshot; runkit.sweeps.snapshot)
         self.report, self.tick = report, tick
         self._lock = threading.Lock()
         self._running = {}                # run_dir -> Popen

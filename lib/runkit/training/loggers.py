@@ -7,8 +7,8 @@ parameters bind under the name and go to Lightning's logger (`tensorboard.log_gr
 """
 import os
 
-from runkit import runs
-from runkit.registry import LOGGERS
+from runkit.rundir import runs
+from runkit.training.registry import LOGGERS
 
 
 @LOGGERS.register("tensorboard", denylist=["resume_step"])

@@ -12,7 +12,8 @@ import fnmatch
 import os
 from typing import NamedTuple
 
-from runkit import lifecycle, runs, spec
+from runkit.rundir import lifecycle, runs
+from runkit.sweeps import spec
 
 # What runners write in a run folder: a folder holding only these has no results to protect.
 RECORDS = {runs.LOCK, runs.SPEC, runs.STDOUT, runs.STDERR, runs.SLURM, runs.HEARTBEAT, runs.ERROR, runs.STOPPED}

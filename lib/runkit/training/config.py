@@ -1,6 +1,6 @@
 """Gin configuration for train: parse config files and -b bindings, flatten them, compare two runs' bindings.
 
-The rule: config files apply in the order given, then each -b binding (see runkit.bindings); a later
+The rule: config files apply in the order given, then each -b binding (see runkit.sweeps.bindings); a later
 binding of the same parameter wins. Every component must be registered before parsing, so that an unknown
 name or parameter is an error at parse time, before any run folder is touched.
 """
@@ -9,7 +9,7 @@ import os
 
 import gin
 
-from runkit import bindings as binding_text
+from runkit.sweeps import bindings as binding_text
 
 # Bindings that may change between attempts of one run: asking for more epochs continues a finished run.
 RESUMABLE_CHANGES = ("training_loop.n_epochs",)
@@ -23,10 +23,10 @@ def register_components():
     """Import every plug-in package and the Trainer's settings, so that their gin names exist."""
     import runkit.callbacks  # noqa: F401
     import runkit.data  # noqa: F401
-    import runkit.fit  # noqa: F401
-    import runkit.loggers  # noqa: F401
+    import runkit.training.fit  # noqa: F401
+    import runkit.training.loggers  # noqa: F401
     import runkit.models  # noqa: F401
-    import runkit.optim  # noqa: F401
+    import runkit.training.optim  # noqa: F401
     import runkit.tasks  # noqa: F401
 
 

@@ -5,15 +5,15 @@ killed run continues exactly where it was.
   history.csv row of every epoch-level metric, then checkpoints/last.ckpt, and best.ckpt when the monitored
   metric improved.
 - Every `every_n_steps` optimizer steps: last.ckpt, holding the data loaders' position, the random
-  generators and the epoch's running aggregates (runkit.resume), so an epoch interrupted anywhere ends with
+  generators and the epoch's running aggregates (runkit.training.resume), so an epoch interrupted anywhere ends with
   the figures of an uninterrupted one.
-- A stop signal (runkit.stopping) ends the step, writes last.ckpt and raises Stopped.
+- A stop signal (runkit.training.stopping) ends the step, writes last.ckpt and raises Stopped.
 - A NaN or infinite training metric fails the run (when `stop_on_nan`) before a checkpoint could keep it.
 
 It is a Lightning `Checkpoint`, so Lightning calls it after the other callbacks and the LightningModule, and
 adds no ModelCheckpoint of its own. Checkpoints are written through Lightning (`trainer.save_checkpoint`),
 atomically, each with a digest, the previous sound last.ckpt kept
-beside it (runkit.checkpoint_io, runkit.checkpoints).
+beside it (runkit.training.checkpoint_io, runkit.rundir.checkpoints).
 """
 import math
 import os
@@ -21,7 +21,8 @@ import time
 
 from pytorch_lightning.callbacks import Checkpoint
 
-from runkit import checkpoints, metadata, resume, runs, stopping
+from runkit.rundir import checkpoints, runs
+from runkit.training import metadata, resume, stopping
 
 
 class NonFiniteMetric(RuntimeError):

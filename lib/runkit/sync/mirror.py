@@ -376,7 +376,7 @@ def watch(plan, settle, force=False, attempts=3):
     Later syncs retry a remote that is away without limit; one that fails otherwise (a full disk, an
     unreadable file) is reported and tried again after the next change.
     """
-    from runkit.watch import Watcher
+    from runkit.sync.watch import Watcher
     watcher = Watcher(plan.src, plan.excluded)
     sent = sync_once(plan, open_destination(plan, force), attempts=attempts)
     for _ in watcher.batches(settle):

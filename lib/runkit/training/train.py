@@ -2,8 +2,9 @@
 
 What happens, in order: parse the config (bad config: ConfigError, nothing touched); compare with the
 folder's stored bindings (a change other than more epochs: ConfigError); build the data module, task and
-Trainer (runkit.fit); take the run's lock; write the start files; fit with Lightning's Trainer from the newest
-sound checkpoint (runkit.checkpoints); write metrics.json and, last, FINISHED. A failure writes error.json and leaves the folder resumable.
+Trainer (runkit.training.fit); take the run's lock; write the start files; fit with Lightning's Trainer from
+the newest sound checkpoint (runkit.rundir.checkpoints); write metrics.json and, last, FINISHED. A failure
+writes error.json and leaves the folder resumable.
 """
 import logging
 import os
@@ -13,7 +14,8 @@ import sys
 import time
 import traceback
 
-from runkit import checkpoints, config, lifecycle, runs, stopping
+from runkit.rundir import checkpoints, lifecycle, runs
+from runkit.training import config, stopping
 
 class RunBusy(Exception):
     """Another process holds the run's lock."""
@@ -83,7 +85,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
     """
     flat = config.parse(configs, bindings)  # checks files and -b syntax before importing torch
     runs.check_usable(run_dir)
-    from runkit import fit
+    from runkit.training import fit
     settings = fit.training_loop()
     try:
         settings.components()
@@ -111,7 +113,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
     if inherited is not None:
         run.fd = inherited  # a runner claimed the run for us and handed its lock over
     elif launched:
-        pass  # srun started us: the SLURM task that holds the lock waits for us (runkit.slurm_task)
+        pass  # srun started us: the SLURM task that holds the lock waits for us (runkit.sweeps.slurm_task)
     elif not run.claim():
         raise RunBusy(f"run is held by another process: {run_dir}")
     if run.fd is not None:
@@ -168,7 +170,7 @@ def _already_done(run_dir, flat, n_epochs):
 
 
 def _attempt(job, run, flat, command, log, resume_from):
-    """One attempt, its ending recorded by the run's lifecycle (runkit.lifecycle), as runners record it."""
+    """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it."""
     run_dir = run.run_dir
     runs.remove(run_dir, runs.ERROR, runs.STOPPED, runs.FINISHED)
     runs.write_json(run_dir, runs.BINDINGS, flat)
@@ -186,7 +188,7 @@ def _attempt(job, run, flat, command, log, resume_from):
     except stopping.Stopped as e:
         run.stop(lifecycle.signal_name(e.signum))
         log(f"train: {e}")
-        from runkit import preempt
+        from runkit.training import preempt
         preempt.requeue(log)
         raise
     except Exception as e:
@@ -202,6 +204,6 @@ def _attempt(job, run, flat, command, log, resume_from):
 
 def summarize(history, monitor, mode):
     """metrics.json: the monitored metric and its mode, the last history row, the best row."""
-    from runkit.recorder import best_row
+    from runkit.training.recorder import best_row
     return {"monitor": monitor, "mode": mode, "final": history[-1] if history else None,
             "best": best_row(history, monitor, mode)}

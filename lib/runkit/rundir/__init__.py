@@ -1,0 +1,1 @@
+"""The run folder: its format, lock, status and attempts (docs/run-folder.md). Light: no torch."""

@@ -1,0 +1,1 @@
+"""sync: a code tree mirrored to another machine with rsync, watched with watchman. Light: no torch."""

@@ -1,0 +1,45 @@
+"""The package layout is the architecture: the light packages (the run folder, sweeps, analysis, sync and the
+CLI edges) never load torch, Lightning, pandas or gin, so gridgen, runbatch, collect, halving, propose and
+sync start in a fraction of a second; only the training side and the plug-ins load them."""
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LIB = Path(__file__).resolve().parent.parent / "lib"
+LIGHT = ("rundir", "sweeps", "analysis", "sync")
+HEAVY = {"torch", "pytorch_lightning", "lightning", "lightning_fabric", "pandas", "gin"}
+DRAWS = {"runkit.analysis.plotting"}  # plot's drawing: pandas and matplotlib, still no torch, Lightning or gin
+
+
+def modules(package):
+    return [f"runkit.{package}.{m.name}" for m in pkgutil.iter_modules([str(LIB / "runkit" / package)])]
+
+
+def loaded_after_importing(names):
+    code = ("import importlib, json, sys\n"
+            f"for name in {names!r}: importlib.import_module(name)\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(LIB), "PATH": "/usr/bin:/bin"})
+    return set(json.loads(out.stdout))
+
+
+def test_every_light_package_imports_without_torch_lightning_pandas_or_gin():
+    names = ["runkit", "runkit.cli"] + [m for p in LIGHT for m in [f"runkit.{p}", *modules(p)] if m not in DRAWS]
+    assert len(names) > 20  # the packages were found
+    assert not loaded_after_importing(names) & HEAVY
+
+
+@pytest.mark.parametrize("name", sorted(DRAWS))
+def test_drawing_loads_pandas_but_never_torch_lightning_or_gin(name):
+    assert not loaded_after_importing([name]) & (HEAVY - {"pandas"})
+
+
+def test_the_training_side_lives_in_its_own_package():
+    top = {m.name for m in pkgutil.iter_modules([str(LIB / "runkit")])}
+    assert top == {"cli", "rundir", "sweeps", "analysis", "sync", "training", "tasks", "models", "data",
+                   "callbacks"}
