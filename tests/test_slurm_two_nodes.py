@@ -4,6 +4,7 @@ nodes; a two-process DDP run (gloo over the veth link) preempted and requeued en
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -87,3 +88,42 @@ def test_a_ddp_run_across_two_nodes_preempted_ends_as_an_uninterrupted_one(two_n
     assert without_time([final["final"], final["best"]]) == without_time([expected["final"], expected["best"]])
     mine, theirs = weights(run["run_dir"]), weights(twin["run_dir"])
     assert mine.keys() == theirs.keys() and all(mine[k].equal(theirs[k]) for k in mine)
+
+
+def slurmd_pid(node):
+    conf = os.environ["SLURM_CONF"]
+    return int(open(os.path.join(os.path.dirname(conf), f"slurmd-{node}.pid")).read())
+
+
+@pytest.mark.slow
+def test_a_node_that_dies_mid_run_requeues_the_run_which_resumes_on_a_live_node(two_nodes, results_dir):  # noqa: F811
+    run = train_spec(results_dir, "node_died")
+    reference = results_dir / "reference"
+    tool("train", reference, REPO / "configs" / "digits_cnn.gin", "-b", run["argv"][-1], check=0)
+    job = json.loads(tool("runbatch", "--slurm", input=json.dumps(run) + "\n", check=0).stdout)["job_id"]
+    task = f"{job}_0"
+    wait_until(lambda: len(runs.read_history(run["run_dir"])) >= 1, timeout=300)
+    node = subprocess.run(["squeue", "-h", "-j", task, "-o", "%N"], capture_output=True, text=True).stdout.strip()
+    assert node in ("node1", "node2")
+    os.kill(slurmd_pid(node), 9)  # the node dies: its slurmd, then everything in its namespace
+    pids = subprocess.run(["ip", "netns", "pids", f"runkit-{node}"], capture_output=True, text=True).stdout
+    for pid in pids.split():
+        os.kill(int(pid), 9)
+    try:
+        seen = set()
+
+        def requeued():
+            seen.add(runs.status(run["run_dir"]))
+            return squeue_state(task)[:1] == ["PENDING"]
+        wait_until(requeued, timeout=180)  # SlurmdTimeout=10: the node is DOWN, the job requeued
+        assert "finished" not in seen and seen <= {"running", "dead"}, seen
+        time.sleep(2)
+        subprocess.run(["scontrol", "update", f"jobid={task}", "StartTime=now"], check=True, timeout=60)
+        wait_until(lambda: squeue_state(task)[:1] == ["COMPLETED"], timeout=600)
+        again = subprocess.run(["squeue", "-h", "-t", "all", "-j", task, "-o", "%N"], capture_output=True,
+                               text=True).stdout.strip()
+        assert again != node and runs.status(run["run_dir"]) == "finished"
+        assert "resumed at epoch" in (results_dir / "ddp" / "node_died" / runs.LOG).read_text()
+        assert without_time(runs.read_history(run["run_dir"])) == without_time(runs.read_history(reference))
+    finally:  # the dead node back: the cluster whole again for the next test
+        tool(SCRIPT, "start", "--nodes", "2", check=0, timeout=180)
