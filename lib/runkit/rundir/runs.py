@@ -116,12 +116,6 @@ def _cell(value):
     return "" if value is None else repr(value) if isinstance(value, float) else str(value)
 
 
-def copy_atomic(source, target):
-    """Copy a file so that target is always whole (best.ckpt from last.ckpt)."""
-    with open(source, "rb") as f:
-        write_atomic(target, f.read())
-
-
 def touch(run_dir, name):
     with open(path(run_dir, name), "a"):
         pass
@@ -326,12 +320,16 @@ def checkpoint_path(run_dir):
 
 
 def checkpoint_step(run_dir):
-    """The optimizer step last.ckpt was saved at (0 without one), read without loading its tensors."""
+    """The optimizer step of the checkpoint a rerun resumes from (0 without a sound one), read without
+    loading its tensors."""
+    from runkit.rundir import checkpoints
     try:
+        resume_from, _ = checkpoints.resume_point(run_dir)
+        if resume_from is None:
+            return 0
         import torch
-        return int(torch.load(checkpoint_path(run_dir), map_location="cpu", weights_only=True,
-                              mmap=True)["global_step"])
-    except (FileNotFoundError, KeyError, RuntimeError, OSError):
+        return int(torch.load(resume_from, map_location="cpu", weights_only=True, mmap=True)["global_step"])
+    except (checkpoints.NoSoundCheckpoint, FileNotFoundError, KeyError, RuntimeError, OSError):
         return 0
 
 

@@ -1,9 +1,10 @@
 """train(run_dir, configs, bindings) -> final metrics: one resumable run into one run folder.
 
 What happens, in order: parse the config (bad config: ConfigError, nothing touched); compare with the
-folder's stored bindings (a change other than more epochs: ConfigError); build the data module, task and Trainer (runkit.training.fit);
-take the run's lock; write the start files; fit with Lightning's Trainer from the last checkpoint; write
-metrics.json and, last, FINISHED. A failure writes error.json and leaves the folder resumable.
+folder's stored bindings (a change other than more epochs: ConfigError); build the data module, task and
+Trainer (runkit.training.fit); take the run's lock; write the start files; fit with Lightning's Trainer from
+the newest sound checkpoint (runkit.rundir.checkpoints); write metrics.json and, last, FINISHED. A failure
+writes error.json and leaves the folder resumable.
 """
 import logging
 import os
@@ -13,7 +14,7 @@ import sys
 import time
 import traceback
 
-from runkit.rundir import lifecycle, lock, runs
+from runkit.rundir import checkpoints, lifecycle, lock, runs
 from runkit.training import config, stopping
 
 class RunBusy(Exception):
@@ -94,6 +95,8 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         return runs.read_json(run_dir, runs.METRICS)
     if is_rank_zero() and lock.held_elsewhere(run_dir):  # say so before spending time on loading the data
         raise RunBusy(f"run is held by another process: {run_dir}")
+    if not restart:
+        checkpoints.resume_point(run_dir)  # NoSoundCheckpoint, before the data loads; checked again once ours
 
     log = Log().capture()
     try:
@@ -102,7 +105,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         raise config.ConfigError("; ".join(line.strip() for line in str(e).strip().splitlines())) from e
     if not is_rank_zero():
         stopping.die_with_parent()  # started by rank 0 (or srun): never left behind by a killed rank 0
-        job.fit(_resume_from(run_dir))  # joins rank 0's process group; only rank 0 writes the run folder
+        job.fit(checkpoints.resume_point(run_dir)[0])  # joins rank 0's group; only rank 0 writes the folder
         return None
     run = lifecycle.Run.own(run_dir)
     if run is None:
@@ -110,11 +113,14 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
     try:
         if restart:
             run.clear()
+        resume_from, why = checkpoints.resume_point(run_dir)  # NoSoundCheckpoint: nothing written
         log.open(run_dir)
+        if why:
+            log(f"train: {why}")
         beats = lifecycle.Heartbeat()  # the runners' heartbeat: a slow step never looks dead
         beats.add(run)
         try:
-            return _attempt(job, run, flat, command, log)
+            return _attempt(job, run, flat, command, log, resume_from)
         finally:
             beats.close()
     finally:
@@ -122,9 +128,6 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         run.release()  # the Python API may train the same run again in this process
 
 
-def _resume_from(run_dir):
-    last = runs.checkpoint_path(run_dir)
-    return last if os.path.exists(last) else None
 
 
 def is_rank_zero():
@@ -151,7 +154,7 @@ def _already_done(run_dir, flat, n_epochs):
     return done[-1]["epoch"] == n_epochs or stopped_early
 
 
-def _attempt(job, run, flat, command, log):
+def _attempt(job, run, flat, command, log, resume_from):
     """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it."""
     run_dir = run.run_dir
     run.begin()
@@ -159,7 +162,7 @@ def _attempt(job, run, flat, command, log):
     runs.write_atomic(runs.path(run_dir, runs.COMMAND), (command or shlex.join(sys.argv)) + "\n")
     try:
         try:
-            job.fit(_resume_from(run_dir))
+            job.fit(resume_from)
         except SystemExit as e:  # Lightning's answer to SIGTERM outside a step (SIGTERMException)
             raise stopping.Stopped(signal.SIGTERM) from e
         metrics = summarize(job.recorder.rows, job.monitor, job.mode)
