@@ -14,7 +14,7 @@ import math
 import os
 import sys
 
-from runkit import cli
+from runkit import cli, errors
 from runkit.rundir import runs
 from runkit.sweeps import bindings
 
@@ -172,7 +172,7 @@ def read(stream, source="stdin"):
         return list(cli.read_jsonl(io.StringIO(text), source))
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "run_dir" not in reader.fieldnames:
-        raise cli.UsageError(f"{source} is not a collect table (CSV or JSON lines with a run_dir column)")
+        raise errors.BadInput(f"{source} is not a collect table (CSV or JSON lines with a run_dir column)")
     return [{k: (None if v == "" else v) for k, v in row.items()} for row in reader]
 
 

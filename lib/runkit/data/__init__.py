@@ -14,10 +14,11 @@ import pytorch_lightning as pl
 import torch
 
 from runkit.data.resumable import EpochOrder, SampleBatches, TensorBatches
+from runkit.errors import BadInput
 from runkit.training.plugins import import_all
 
 
-class DataMissing(Exception):
+class DataMissing(BadInput):
     """The data is not on disk and cannot be fetched; the message names the files expected and where."""
 
 

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 
+from runkit.errors import BadInput
 from runkit.rundir import lock
 
 # The files of a run folder (docs/run-folder.md says what each holds).
@@ -285,7 +286,7 @@ TRAIN_MADE = (CONFIG, BINDINGS, COMMAND, META, HISTORY, METRICS, CHECKPOINTS, TE
               ERROR, FINISHED, "csv", "mlruns")
 
 
-class NotARunFolder(ValueError):
+class NotARunFolder(BadInput, ValueError):
     """A path train must not make a run of; the message says why and what to do."""
 
 

@@ -9,13 +9,15 @@ import os
 
 import gin
 
+from runkit import cli
+from runkit.errors import BadInput
 from runkit.sweeps import bindings as binding_text
 
 # Bindings that may change between attempts of one run: asking for more epochs continues a finished run.
 RESUMABLE_CHANGES = ("training_loop.n_epochs",)
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput, ValueError):
     """A config file or binding that cannot be used; the message names it."""
 
 
@@ -44,7 +46,7 @@ def parse(configs, bindings=()):
         # not finalized: a locked config would refuse the next parse in the same process (the Python API, tests)
         gin.parse_config_files_and_bindings(list(configs), pieces, finalize_config=False)
     except (ValueError, SyntaxError, ImportError) as e:
-        raise ConfigError(_with_hint(_first_line(e))) from None
+        raise ConfigError(_with_hint(cli.first_line(e))) from None
     return flatten()
 
 
@@ -101,7 +103,3 @@ def _with_hint(message):
             return f"trainer.{name} is runkit's to set: use {instead}"
     return message
 
-
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -11,8 +11,10 @@ loggers are registered by name (`EarlyStopping.patience = 5`; runkit.callbacks, 
 """
 import gin
 
+from runkit.errors import BadInput
 
-class UnknownName(KeyError):
+
+class UnknownName(BadInput, KeyError):
     """A name no component is registered under; the message lists the known ones."""
 
     def __str__(self):

@@ -14,10 +14,11 @@ import sys
 import time
 import traceback
 
+from runkit.errors import BadInput
 from runkit.rundir import checkpoints, lifecycle, lock, runs
 from runkit.training import config, stopping
 
-class RunBusy(Exception):
+class RunBusy(BadInput):
     """Another process holds the run's lock."""
 
 
