@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync", "halving", "propose")
+TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync", "halving", "propose", "report")
 SLURM_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
 # Where each program comes from, for the skip reason.
 DEBIAN_PACKAGE = {"sshd": "openssh-server", "ssh": "openssh-client", "ssh-keygen": "openssh-client",
