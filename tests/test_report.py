@@ -132,6 +132,7 @@ def trained(tmp_path_factory, one_thread):
     return tmp / "results" / "tune_lr"
 
 
+@pytest.mark.slow
 @requires("chromium")
 def test_a_real_sweeps_page(trained, tmp_path):
     out = tmp_path / "tune_lr.html"
@@ -141,6 +142,7 @@ def test_a_real_sweeps_page(trained, tmp_path):
     assert facts["curves"] == 2 * 3 and facts["statuses"] == ["finished"] * 4
 
 
+@pytest.mark.slow
 def test_tensorboard_lists_the_sweep_in_its_hparams_tab(trained):
     from tensorboard.backend.event_processing import plugin_event_multiplexer
     from tensorboard.plugins.hparams import metadata, plugin_data_pb2

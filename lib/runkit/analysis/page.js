@@ -8,8 +8,8 @@
   const counts = {};
   D.rows.forEach((r) => { const s = String(r[1]).split(":")[0]; counts[s] = (counts[s] || 0) + 1; });
   $("summary").textContent = `${D.rows.length} runs (` +
-    Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(", ") + `); the best ${D.y} is the ` +
-    (D.goal === "max" ? "highest" : "lowest") + ".";
+    Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(", ") + `); sorted by ${D.y}, ` +
+    (D.goal === "max" ? "higher" : "lower") + " is better.";
   document.querySelectorAll(".y").forEach((e) => { e.textContent = D.y; });
 
   const pick = $("curve-metric");
