@@ -82,7 +82,8 @@ def main():
         root, page, anchor = os.path.join(tmp, "sweep"), os.path.join(tmp, "page.html"), os.path.join(tmp, "empty.html")
         make_runs(root, n)
         empty_plotly_page(anchor)
-        made = report.seconds([sys.executable, os.path.join(REPO, "tools", "report"), root, "-o", page])
+        made = report.seconds([sys.executable, os.path.join(REPO, "tools", "report"), root, "-o", page],
+                              env={**os.environ, "PYTHONPATH": os.path.join(REPO, "lib")})
         ours, base = report.alternate(lambda: interactive_s(page), lambda: interactive_s(anchor), repeat)
         report.row(f"interactive, {n:,} runs", ours, base, max_extra_s=3)
         mb, base_mb = os.path.getsize(page) / 1e6, os.path.getsize(anchor) / 1e6
