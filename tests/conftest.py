@@ -26,7 +26,8 @@ TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync", "halving", "
 SLURM_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
 # Where each program comes from, for the skip reason.
 DEBIAN_PACKAGE = {"sshd": "openssh-server", "ssh": "openssh-client", "ssh-keygen": "openssh-client",
-                  "munged": "munge", "slurmctld": "slurmctld", "slurmd": "slurmd"}
+                  "munged": "munge", "slurmctld": "slurmctld", "slurmd": "slurmd", "ip": "iproute2",
+                  "nsenter": "util-linux", "unshare": "util-linux"}
 DEBIAN_PACKAGE.update(dict.fromkeys(("sbatch", "squeue", "scancel", "scontrol", "sinfo"), "slurm-client"))
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 
 from runkit import cli
-from runkit.rundir import lifecycle, runs
+from runkit.rundir import lifecycle, lock, runs
 from runkit.sweeps import batch, snapshot
 from runkit.sweeps import outcome as outcomes
 from runkit.sweeps.progress import Progress
@@ -149,7 +149,7 @@ class Executor:
             else:
                 try:
                     outcome = self._run_one(spec, gpu)
-                except runs.NoLocks as e:  # no run can be owned here: stop the batch, one clear line
+                except lock.NoLocks as e:  # no run can be owned here: stop the batch, one clear line
                     self.error = e
                     self._stop.set()
                     return
