@@ -88,3 +88,14 @@ def test_with_no_sound_checkpoint_train_refuses_in_one_line_and_restart_starts_o
 
     tool("train", run, CNN, "-b", BINDINGS, "--restart", check=0)
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
+
+
+def test_a_checkpoint_without_a_digest_is_sound_only_when_its_archive_checks(tmp_path):
+    """A save killed between the rename and the digest, or a checkpoint from before digests: trusted by the
+    CRC-32s of torch's zip archive, so old run folders still resume; a flipped byte is still caught."""
+    import torch
+    path = tmp_path / checkpoints.LAST
+    torch.save({"weights": torch.arange(4096, dtype=torch.float32), "global_step": 7}, path)
+    assert checkpoints.damage(str(path)) is None
+    flip_bytes(path)
+    assert "CRC" in checkpoints.damage(str(path)) or "archive" in checkpoints.damage(str(path))

@@ -3,9 +3,13 @@ interrupted, bad storage) is never loaded, and a damaged last.ckpt never makes e
 
 - Each checkpoint gets a digest beside it, written after the file is complete: `last.ckpt.sha256` holds
   `sha256sum`'s line for `last.ckpt` (`<64 hex digits>  last.ckpt`). A checkpoint is *sound* when its
-  digest file exists and matches its bytes.
-- Before last.ckpt is replaced, the sound checkpoint it holds is kept beside it as prev.ckpt (a hard
-  link, no copy), with its own digest. At every instant of a save at least one sound checkpoint exists.
+  digest matches its bytes. One with no digest (a save killed between the file's rename and its digest, or
+  a checkpoint of a runkit before digests) is sound when the zip archive torch wrote is whole and every
+  member's CRC-32 checks: every checkpoint file is written to a temporary name and renamed, so such a
+  file can only be damaged from outside.
+- Before last.ckpt is replaced, the sound checkpoint it holds is moved aside as prev.ckpt (a rename, no
+  copy, and never the same file as last.ckpt, so damage to one does not reach the other), its digest
+  first. At every instant of a save at least one sound checkpoint exists.
 - A rerun resumes from the newest sound one (last.ckpt, else prev.ckpt) and says why when it is not
   last.ckpt; with checkpoints present but none sound, NoSoundCheckpoint names the file and `--restart`.
 
@@ -13,7 +17,7 @@ No torch here: light tools and runkit.runs may ask which checkpoint a rerun woul
 """
 import hashlib
 import os
-import shutil
+import zipfile
 
 from runkit.rundir import runs
 
@@ -64,7 +68,7 @@ def _check(path):
         with open(path + DIGEST, encoding="utf-8") as f:
             expected = f.read().split()
     except FileNotFoundError:
-        return f"it has no digest {os.path.basename(path)}{DIGEST}: the save did not complete"
+        return _check_archive(path)
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -72,6 +76,16 @@ def _check(path):
     if not expected or expected[0] != digest.hexdigest():
         return f"its bytes do not match {os.path.basename(path)}{DIGEST}: cut short or changed after it was written"
     return None
+
+
+def _check_archive(path):
+    """Why a checkpoint without a digest is not sound (a zip archive cut short, or a member's CRC-32 wrong)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        return f"it has no digest and is not a whole checkpoint archive ({e})"
+    return f"it has no digest and its member {bad} fails its CRC-32" if bad else None
 
 
 def resume_point(run_dir):
@@ -92,20 +106,17 @@ def resume_point(run_dir):
 
 
 def _keep_previous(path):
-    """prev.ckpt := last.ckpt, if last.ckpt is sound; prev.ckpt is not sound only while last.ckpt is."""
+    """prev.ckpt := last.ckpt, if last.ckpt is sound, moved (its digest first): killed between the two
+    renames, last.ckpt is whole without a digest (sound by its CRCs); after them, prev.ckpt is."""
     if damage(path) is not None:
         return  # nothing sound to keep (missing, or damaged: a sound prev.ckpt stays)
     previous = os.path.join(os.path.dirname(path), PREVIOUS)
-    tmp = previous + ".tmp"
-    _remove(tmp)
-    try:
-        os.link(path, tmp)
-    except OSError:  # a file system without hard links
-        shutil.copyfile(path, tmp)
-    os.replace(tmp, previous)
     with open(path + DIGEST, encoding="utf-8") as f:
         digest = f.read().split()[0]
-    runs.write_atomic(previous + DIGEST, f"{digest}  {PREVIOUS}\n")
+    _remove(previous + DIGEST)  # the old prev.ckpt is unsound from here: last.ckpt is sound meanwhile
+    runs.write_atomic(path + DIGEST + ".tmp", f"{digest}  {PREVIOUS}\n")
+    os.replace(path + DIGEST + ".tmp", previous + DIGEST)
+    os.replace(path, previous)
 
 
 def _remove(path):
