@@ -13,7 +13,7 @@ import pytest
 LIB = Path(__file__).resolve().parent.parent / "lib"
 LIGHT = ("rundir", "sweeps", "analysis", "sync")
 HEAVY = {"torch", "pytorch_lightning", "lightning", "lightning_fabric", "pandas", "gin"}
-DRAWS = {"runkit.analysis.plotting"}  # plot's drawing: pandas and matplotlib, still no torch, Lightning or gin
+DRAWS = {"runkit.analysis.plotting", "runkit.analysis.page"}  # plot's drawing: pandas and matplotlib, still no torch, Lightning or gin
 
 
 def modules(package):

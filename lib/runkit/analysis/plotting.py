@@ -78,13 +78,19 @@ def group_columns(table, x, y, hue=None):
     seeds (a column whose name ends in 'seed'), so only seeds are averaged over.
 
     The hyperparameters are the columns before the first metric, as collect orders them."""
+    varying = [c for c in hyperparameters(table, y) if not is_seed(c)]
+    return [c for c in dict.fromkeys(([hue] if hue else []) + varying) if c != x]
+
+
+def hyperparameters(table, y=None):
+    """The hyperparameter columns that vary, seeds included: those before the first metric (and Y), as
+    collect orders them, but for the run's own (run_dir, name, status)."""
     params = []
     for column in table.columns:
         if column in METRIC_START or column == y or str(column).startswith(METRIC_PREFIXES):
             break
         params.append(column)
-    varying = [c for c in params if c not in RUN and not is_seed(c) and table[c].nunique(dropna=False) > 1]
-    return [c for c in dict.fromkeys(([hue] if hue else []) + varying) if c != x]
+    return [c for c in params if c not in RUN and table[c].nunique(dropna=False) > 1]
 
 
 def is_seed(column):

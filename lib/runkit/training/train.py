@@ -171,6 +171,8 @@ def _attempt(job, run, flat, command, log, resume_from):
         if job.test:
             best = runs.best_checkpoint_path(run_dir)
             metrics["test"] = job.test_best(best if os.path.exists(best) else None)
+        from runkit.training import loggers
+        loggers.record_hparams(job.trainer.loggers, flat, metrics)
     except stopping.Stopped as e:
         run.stop(lifecycle.signal_name(e.signum))
         log(f"train: {e}")
