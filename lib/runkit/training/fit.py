@@ -58,18 +58,20 @@ class Job:
 
     def __init__(self, settings, run_dir, flat, log):
         from runkit.training.checkpoint_io import AtomicCheckpointIO
+        from runkit.training.loaders import LoaderReport
         from runkit.training.recorder import RunRecorder
         task_class, data_class, callback_classes, logger_functions = settings.components()
         check_optimizer_bindings()
         pl.seed_everything(settings.seed, verbose=False)  # the model's initial weights
-        self.data = construct(data_class, settings.data, flat, {"seed": settings.seed})
-        self.task = construct(task_class, settings.task, flat, vars_of(self.data))
+        self.data = construct(data_class, DATA.gin_name(settings.data), flat, {"seed": settings.seed})
+        self.task = construct(task_class, TASKS.gin_name(settings.task), flat, vars_of(self.data))
         self.monitor = settings.monitor or getattr(self.task, "monitor", None) or "val_loss"
         self.mode = settings.mode or (getattr(self.task, "mode", None) if not settings.monitor else None) or \
             ("max" if self.monitor.endswith(("acc", "accuracy")) else "min")
         self.recorder = RunRecorder(run_dir, settings.n_epochs, self.monitor, self.mode,
                                     settings.checkpoint_every_n_steps, settings.stop_on_nan, log)
         self.test = settings.test
+        loaders = LoaderReport(run_dir, [self.data, self.task], settings.seed, log)  # exact resume of plain ones
         if self.test and not has_test_split(self.data):
             raise ValueError(f"training_loop.test = True, but data {settings.data!r} has no test split: "
                              "drop training_loop.test, or give the data a test split")
@@ -91,9 +93,10 @@ class Job:
                                       "shape comes from runbatch --nodes/--ntasks-per-node; drop the binding")
         self.trainer = trainer(
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
-            callbacks=[construct(cls, name, flat, {"monitor": self.monitor, "mode": self.mode})
-                       for name, cls in zip(settings.callbacks, callback_classes)] + [self.recorder],
-            logger=make_loggers(logger_functions, run_dir, runs.checkpoint_step(run_dir)) or False,
+            callbacks=[construct(cls, CALLBACKS.gin_name(name), flat, {"monitor": self.monitor, "mode": self.mode})
+                       for name, cls in zip(settings.callbacks, callback_classes)] + [loaders, self.recorder],
+            logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, runs.checkpoint_step(run_dir))
+            or False,
             plugins=plugins,
             **{k: v for k, v in defaults.items() if f"trainer.{k}" not in flat})
 
@@ -135,10 +138,15 @@ def has_test_split(data):
     return is_overridden("test_dataloader", data, pl.LightningDataModule)
 
 
-def make_loggers(functions, run_dir, resume_step):
-    """The loggers; one whose package is missing is bad config."""
+def make_loggers(functions, names, flat, run_dir, resume_step):
+    """The loggers; one whose package is missing is bad config. A logger class named by its import path
+    ('pytorch_lightning.loggers.CSVLogger') writes in the run folder unless its save_dir is bound."""
+    def make(function, name):
+        if isinstance(function, type):
+            return construct(function, LOGGERS.gin_name(name), flat, {"save_dir": run_dir})
+        return function(run_dir, resume_step)
     try:
-        return [make(run_dir, resume_step) for make in functions]
+        return [make(function, name) for function, name in zip(functions, names)]
     except (ImportError, ModuleNotFoundError) as e:
         from runkit.training.config import ConfigError
         raise ConfigError(f"a logger in training_loop.loggers needs a package that is not installed "

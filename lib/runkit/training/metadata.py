@@ -55,6 +55,13 @@ def begin(run_dir, device, ranks=None):
     runs.write_json(run_dir, runs.META, meta)
 
 
+def update(run_dir, **fields):
+    """Set fields of meta.json (what an attempt learns once training starts: how its data resumes)."""
+    meta = runs.read_json(run_dir, runs.META, default={})
+    meta.update(fields)
+    runs.write_json(run_dir, runs.META, meta)
+
+
 def end(run_dir):
     meta = runs.read_json(run_dir, runs.META, default={})
     meta["end_time"] = _now()
