@@ -2,7 +2,6 @@
 and noise drawn in __getitem__, classes named by import path): killed with -9 in the middle of epochs, the
 rerun ends with the uninterrupted run's history and metrics."""
 import os
-import subprocess
 
 import pytest
 from conftest import REPO, tool, without_time
@@ -54,3 +53,45 @@ def test_the_example_killed_three_times_mid_epoch_resumes_exactly(tmp_path, proj
     meta = runs.read_json(run, runs.META)
     assert meta["data_resume"] == {"loader": "MyData.train_dataloader", "exact": True}
     assert "data: MyData.train_dataloader resumes exactly" in (run / runs.LOG).read_text()
+
+
+def unified_copy(tmp_path):
+    """The example written on the unified package (`import lightning.pytorch as pl`): the config and lit.py
+    with that one line changed, as package `my_project_unified` in tmp_path."""
+    package = tmp_path / "code" / "my_project_unified"
+    package.mkdir(parents=True)
+    lit = (REPO / "examples" / "my_project" / "lit.py").read_text()
+    assert "import pytorch_lightning as pl\n" in lit
+    (package / "lit.py").write_text(lit.replace("import pytorch_lightning as pl\n", "import lightning.pytorch as pl\n"))
+    config = tmp_path / "unified.gin"
+    config.write_text(EXAMPLE.read_text().replace("'my_project.lit.", "'my_project_unified.lit."))
+    return config
+
+
+@pytest.mark.slow
+def test_the_example_on_the_unified_lightning_package_resumes_exactly(tmp_path, project_path, monkeypatch):
+    config = unified_copy(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
+    reference, run = killed_three_times(tmp_path, config, SMALL, killer="kill_at.LightningKillAt")
+    assert_same_run(reference, run)
+    meta = runs.read_json(run, runs.META)
+    assert meta["lightning_package"] == "lightning" and meta["data_resume"]["exact"]
+
+
+def test_a_callback_of_the_other_package_is_refused_before_anything_is_written(tmp_path, project_path,
+                                                                            monkeypatch):
+    config = unified_copy(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
+    done = tool("train", tmp_path / "run", config, "-b", "training_loop.callbacks=['kill_at.KillAt']", check=2)
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "callback 'kill_at.KillAt' is written on pytorch_lightning, but the task is written on lightning" \
+        in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_wrong_import_path_names_what_is_missing(tmp_path, project_path):
+    done = tool("train", tmp_path / "run", EXAMPLE, "-b", "training_loop.task='my_project.lit.MyModle'", check=2)
+    assert "module 'my_project.lit' has no attribute 'MyModle'" in done.stderr, done.stderr
+    done = tool("train", tmp_path / "run", EXAMPLE, "-b", "training_loop.data='my_projet.lit.MyData'", check=2)
+    assert "cannot import module 'my_projet.lit'" in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "run").exists()

@@ -17,6 +17,7 @@ from pytorch_lightning.callbacks import Callback
 from torch.utils.data import BatchSampler, DataLoader, IterableDataset, RandomSampler, SequentialSampler
 
 from runkit.data.resumable import EpochOrder, SampleBatches
+from runkit.training import lightning_package
 
 
 def rebuild(loader, seed, rank=0, world=1):
@@ -50,14 +51,6 @@ def rebuild(loader, seed, rank=0, world=1):
     return rebuilt, None
 
 
-def _defines_train_dataloader(owner):
-    """Whether the object's class (not Lightning's base classes) defines train_dataloader: Lightning asks
-    the data module's if it has one, else the task's."""
-    return owner is not None and any(
-        "train_dataloader" in vars(cls) for cls in type(owner).__mro__
-        if not cls.__module__.startswith(("pytorch_lightning.", "lightning.")))
-
-
 class LoaderReport(Callback):
     """Rebuilds what `train_dataloader()` returns (of the data module and of the task, whichever Lightning
     asks) and, at the start of training, says once whether the run resumes exactly: a line in train.log and
@@ -67,7 +60,7 @@ class LoaderReport(Callback):
         self.run_dir, self.seed, self.say, self.found = run_dir, seed, log, {}
         self.trainer = None
         for owner in owners:
-            if _defines_train_dataloader(owner):
+            if lightning_package.defines(owner, "train_dataloader"):  # Lightning asks the data module's, else the task's
                 self._wrap(owner)
 
     def _wrap(self, owner):

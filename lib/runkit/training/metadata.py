@@ -32,8 +32,9 @@ def gather_ranks(trainer):
 
 
 def begin(run_dir, device, ranks=None):
-    import pytorch_lightning
     import torch
+
+    from runkit.training import lightning_package
     meta = runs.read_json(run_dir, runs.META, default={})
     now = _now()
     meta.update({
@@ -44,7 +45,8 @@ def begin(run_dir, device, ranks=None):
         "host": socket.gethostname(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "lightning": pytorch_lightning.__version__,
+        "lightning": lightning_package.version(),
+        "lightning_package": lightning_package.active,  # pytorch_lightning, or lightning (lightning.pytorch)
         "device": str(device),
         "device_name": device_name(device),
         "argv": sys.argv,
