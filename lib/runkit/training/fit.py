@@ -78,8 +78,8 @@ class Job:
             ("max" if self.monitor.endswith(("acc", "accuracy")) else "min")
         self.recorder = adapt(RunRecorder)(run_dir, settings.n_epochs, self.monitor, self.mode,
                                     settings.checkpoint_every_n_steps, settings.stop_on_nan, log)
-        self.test = settings.test
-        loaders = adapt(LoaderReport)(run_dir, [self.data, self.task], settings.seed, log)  # exact resume of plain ones
+        self.test, self.settings, self.flat = settings.test, settings, flat
+        self.loaders = loaders = adapt(LoaderReport)(run_dir, [self.data, self.task], settings.seed, log)  # exact resume of plain ones
         if self.test and not has_test_split(self.data):
             raise ValueError(f"training_loop.test = True, but data {settings.data!r} has no test split: "
                              "drop training_loop.test, or give the data a test split")
@@ -107,6 +107,20 @@ class Job:
             or False,
             plugins=plugins,
             **{k: v for k, v in defaults.items() if f"trainer.{k}" not in flat})
+
+    def bad_config(self, error):
+        """The ConfigError a failure before the first training step is (None after it): it names the component
+        and its bindings, since a rerun would fail the same way."""
+        if self.loaders.stepped:
+            return None
+        from runkit.training.config import ConfigError
+        field, registry = ("data", DATA) if self.loaders.phase == "data" else ("task", TASKS)
+        name = getattr(self.settings, field)
+        prefix = registry.gin_name(name) + "."
+        bound = [f"{k}={v!r}" for k, v in self.flat.items() if k.startswith(prefix) or k.split("/")[-1].startswith(prefix)]
+        text = (str(error).strip().splitlines() or [""])[0]
+        return ConfigError(f"{field} {name!r} failed before the first training step: {type(error).__name__}: "
+                           f"{text}" + (f" (its bindings: {', '.join(bound)})" if bound else ""))
 
     def fit(self, ckpt_path):
         # weights_only: checkpoints hold tensors and plain values only, so they load without unpickling code

@@ -54,11 +54,14 @@ def rebuild(loader, seed, rank=0, world=1):
 class LoaderReport(Callback):
     """Rebuilds what `train_dataloader()` returns (of the data module and of the task, whichever Lightning
     asks) and, at the start of training, says once whether the run resumes exactly: a line in train.log and
-    `data_resume` in meta.json."""
+    `data_resume` in meta.json. Until the first training step has run, it also knows which component a
+    failure implicates (`phase`: "data" while the data is set up, its loader built and its first batch
+    drawn; "task" while the task sets up its model and optimizers, and runs its first step)."""
 
     def __init__(self, run_dir, owners, seed, log):
         self.run_dir, self.seed, self.say, self.found = run_dir, seed, log, {}
         self.trainer = None
+        self.phase, self.stepped = "data", False  # Lightning sets the data module up first
         for owner in owners:
             if lightning_package.defines(owner, "train_dataloader"):  # Lightning asks the data module's, else the task's
                 self._wrap(owner)
@@ -68,6 +71,7 @@ class LoaderReport(Callback):
         name = f"{type(owner).__name__}.train_dataloader"
 
         def train_dataloader():
+            self.phase = "data"
             trainer = self.trainer
             rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
             loader, reason = rebuild(original(), self.seed, rank, world)
@@ -77,6 +81,15 @@ class LoaderReport(Callback):
 
     def setup(self, trainer, pl_module, stage):
         self.trainer = trainer
+        if stage == "fit":
+            self.phase = "task"  # the data module's setup is done; the task's model and optimizers next
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if not self.stepped:
+            self.phase = "task"  # the first batch is drawn: the task's first step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.stepped = True
 
     def on_train_start(self, trainer, pl_module):
         if not trainer.is_global_zero or not self.found:

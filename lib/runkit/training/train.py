@@ -8,6 +8,7 @@ metrics.json and, last, FINISHED. A failure writes error.json and leaves the fol
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -105,6 +106,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         job.fit(_resume_from(run_dir))  # joins rank 0's process group; only rank 0 writes the run folder
         return None
     run = lifecycle.Run(run_dir)
+    created = not os.path.exists(run_dir)  # by this attempt: removed again if the config proves bad
     inherited = runs.inherited_lock(run_dir) if os.path.isdir(run_dir) else None
     launched = inherited is None and os.path.isdir(run_dir) and runs.held_by_launcher(run_dir)
     if inherited is not None:
@@ -123,7 +125,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         beats = lifecycle.Heartbeat()  # the runners' heartbeat: a slow step never looks dead
         beats.add(run)
         try:
-            return _attempt(job, run, flat, command, log)
+            return _attempt(job, run, flat, command, log, created)
         finally:
             beats.close()
     finally:
@@ -168,15 +170,18 @@ def _already_done(run_dir, flat, n_epochs):
     return done[-1]["epoch"] == n_epochs or stopped_early
 
 
-def _attempt(job, run, flat, command, log):
-    """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it."""
+def _attempt(job, run, flat, command, log, created=False):
+    """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it.
+    A failure before the first step of a run starting afresh is bad config (a rerun would fail the same
+    way): the folder goes if this attempt created it, and it raises ConfigError."""
     run_dir = run.run_dir
     runs.remove(run_dir, runs.ERROR, runs.STOPPED, runs.FINISHED)
     runs.write_json(run_dir, runs.BINDINGS, flat)
     runs.write_atomic(runs.path(run_dir, runs.COMMAND), (command or shlex.join(sys.argv)) + "\n")
+    resume_from = _resume_from(run_dir)
     try:
         try:
-            job.fit(_resume_from(run_dir))
+            job.fit(resume_from)
         except SystemExit as e:  # Lightning's answer to SIGTERM outside a step (SIGTERMException)
             raise stopping.Stopped(signal.SIGTERM) from e
         metrics = summarize(job.recorder.rows, job.monitor, job.mode)
@@ -191,10 +196,19 @@ def _attempt(job, run, flat, command, log):
         preempt.requeue(log)
         raise
     except Exception as e:
+        bad = job.bad_config(e) if resume_from is None else None
+        if bad is not None and created:
+            log.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise bad from e
+        if bad is not None:
+            e = bad
         runs.write_json(run_dir, runs.ERROR, {"error": str(e), "type": type(e).__name__,
                                               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                               "traceback": traceback.format_exc()})
         run.fail(str(e), type(e).__name__)  # keeps train's error.json, with its traceback
+        if bad is not None:
+            raise bad from None
         raise
     runs.write_json(run_dir, runs.METRICS, metrics)
     run.finish()
