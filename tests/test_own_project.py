@@ -104,3 +104,23 @@ def test_a_failure_before_the_first_step_is_bad_config_and_leaves_no_folder(tmp_
     assert "data 'digits' failed before the first training step: TypeError" in done.stderr
     assert "(its bindings: digits.batch_size='abc')" in done.stderr and "rerun" not in done.stderr
     assert not run.exists()
+
+
+@pytest.mark.slow
+def test_an_iterable_dataset_trains_and_resumes_approximately_and_says_so(tmp_path, project_path):
+    run, config = tmp_path / "stream", tmp_path / "stream.gin"
+    config.write_text("training_loop.task = 'my_project.lit.MyModel'\ntraining_loop.data = 'stream.StreamData'\n")
+    argv = ["train", run, config, "-b", "training_loop.n_epochs=2#training_loop.loggers=[]"
+            "#training_loop.checkpoint_every_n_steps=3",
+            "-b", f"training_loop.callbacks=['kill_at.KillAt']#KillAt.steps=[4]#KillAt.marker_dir='{tmp_path}'"]
+    assert tool(*argv).returncode == -9
+    resumed = tool(*argv, check=0)
+    assert "resumed at epoch 1, step 3" in resumed.stderr
+    said = {"loader": "StreamData.train_dataloader", "exact": False,
+            "reason": "an IterableDataset (Stream): its order is its own"}
+    assert runs.read_json(run, runs.META)["data_resume"] == said
+    assert "data: StreamData.train_dataloader resumes approximately, as Lightning resumes it: an IterableDataset" \
+        in (run / runs.LOG).read_text()
+    assert len(runs.read_history(run)) == 2
+    table = tool("collect", tmp_path, "--format", "jsonl", check=0).stdout
+    assert '"resume": "approximate"' in table or '"resume":"approximate"' in table, table

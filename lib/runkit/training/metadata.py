@@ -41,6 +41,7 @@ def begin(run_dir, device, ranks=None):
         "start_time": meta.get("start_time", now),  # of the first attempt
         "attempt_start_time": now,
         "attempts": meta.get("attempts", 0) + 1,
+        "torch_threads": meta.get("torch_threads") or torch.get_num_threads(),  # of the first attempt, kept
         "end_time": None,
         "host": socket.gethostname(),
         "python": platform.python_version(),

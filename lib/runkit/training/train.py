@@ -96,6 +96,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
     if is_rank_zero() and _held_by_another(run_dir):  # say so before spending time on loading the data
         raise RunBusy(f"run is held by another process: {run_dir}")
 
+    _same_threads(run_dir)
     log = Log().capture()
     try:
         job = fit.Job(settings, run_dir, flat, log)  # data, task, trainer: still nothing written
@@ -133,6 +134,19 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         runs.held_locks.discard(run.fd)
         if inherited is None:
             run.release()  # the Python API may train the same run again in this process
+
+
+def _same_threads(run_dir):
+    """Every attempt computes with the torch thread count of the first (meta.json's torch_threads): sums over
+    threads round differently with another count, so a run started under `runbatch -j 2` (one thread a
+    job) and resumed by hand (two) would otherwise end with other last digits."""
+    try:
+        threads = (runs.read_json(run_dir, runs.META) or {}).get("torch_threads") if os.path.isdir(run_dir) else None
+    except runs.CorruptRun:
+        threads = None
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
 
 
 def _resume_from(run_dir):
