@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 
-from conftest import REPO
+from conftest import DOCS, REPO
 
 from runkit.rundir import runs
 
@@ -14,32 +14,33 @@ EXAMPLE = REPO / "examples" / "my_project"
 COMMAND = re.compile(r"^ {4}(PYTHONPATH=\S+ train \S+ examples/my_project/my_project\.gin)$", re.MULTILINE)
 
 
-PAGE = REPO / "docs" / "own-project.md"
+def docs_text():
+    return "\n".join(path.read_text() for path in DOCS)
 
 
-def readme_command():
-    commands = COMMAND.findall(PAGE.read_text())
+def docs_command():
+    commands = COMMAND.findall(docs_text())
     assert len(commands) == 1, commands
     return commands[0]
 
 
 def run(command, results_dir):
-    # The page's PYTHONPATH=examples replaces the variable, dropping the lib/ of this checkout that
+    # The docs' PYTHONPATH=examples replaces the variable, dropping the lib/ of this checkout that
     # conftest put there; keep it after examples/, so that the test trains with this checkout's runkit.
     command = command.replace("PYTHONPATH=examples ", f"PYTHONPATH=examples:{REPO / 'lib'} ", 1)
     return subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "RESULTS_DIR": str(results_dir)})
 
 
-def test_the_page_shows_the_example_files_as_they_are():
-    readme = PAGE.read_text()
+def test_the_docs_show_the_example_files_as_they_are():
+    docs = docs_text()
     for name in ("lit.py", "my_project.gin"):
         text = (EXAMPLE / name).read_text().rstrip("\n")
-        assert f"# examples/my_project/{name}\n{text}\n```" in readme, name
+        assert f"# examples/my_project/{name}\n{text}\n```" in docs, name
 
 
-def test_the_readme_command_trains_the_example_and_a_rerun_trains_nothing(tmp_path):
-    command = readme_command()
+def test_the_docs_command_trains_the_example_and_a_rerun_trains_nothing(tmp_path):
+    command = docs_command()
     done = run(command, tmp_path)
     assert done.returncode == 0, done.stderr
     metrics = json.loads(done.stdout)
@@ -69,7 +70,7 @@ def test_the_readme_command_trains_the_example_and_a_rerun_trains_nothing(tmp_pa
 
 
 def test_without_the_package_on_the_path_the_config_is_refused(tmp_path):
-    command = readme_command().replace("PYTHONPATH=examples ", "", 1)
+    command = docs_command().replace("PYTHONPATH=examples ", "", 1)
     done = run(command, tmp_path)
     assert done.returncode == 2
     assert "cannot import module 'my_project.lit' (No module named 'my_project')" in done.stderr

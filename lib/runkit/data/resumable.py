@@ -157,15 +157,9 @@ class _WorkerInit:
         self.then = then
 
     def __call__(self, worker_id):
-        import os
-
-        from runkit.rundir import runs
+        from runkit.rundir import lock
         from runkit.training import stopping
-        for fd in runs.held_locks:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        lock.close_held()
         stopping.die_with_parent()
         if self.then is not None:
             self.then(worker_id)
