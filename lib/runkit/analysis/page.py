@@ -17,7 +17,7 @@ from importlib import resources
 import pandas as pd
 
 from runkit.analysis import plotting, table
-from runkit.cli import UsageError
+from runkit.errors import BadInput
 from runkit.rundir import runs
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -32,28 +32,28 @@ def from_dirs(dirs):
     """The run table (a DataFrame, as collect prints it) of the run folders under dirs."""
     run_dirs = list(dict.fromkeys(d for root in dirs for d in runs.find([os.path.abspath(root)])))
     if not run_dirs:
-        raise UsageError(f"no run folders in {', '.join(dirs)} (a run folder holds bindings.json, meta.json, "
+        raise BadInput(f"no run folders in {', '.join(dirs)} (a run folder holds bindings.json, meta.json, "
                          "HEARTBEAT, FINISHED or .lock)")
     columns, rows = table.build(run_dirs)
     return pd.DataFrame(rows, columns=columns)
 
 
 def render(runs_table, title, refresh=None):
-    """The page's HTML text; UsageError for a table it cannot show (no rows, no metrics, no run folders)."""
+    """The page's HTML text; BadInput for a table it cannot show (no rows, no metrics, no run folders)."""
     if runs_table.empty:
-        raise UsageError("the table has no rows: collect a folder that holds runs (collect $RESULTS_DIR/tune_lr)")
+        raise BadInput("the table has no rows: collect a folder that holds runs (collect $RESULTS_DIR/tune_lr)")
     if "run_dir" not in runs_table.columns:
-        raise UsageError("the table has no run_dir column: pipe in a table collect wrote")
+        raise BadInput("the table has no run_dir column: pipe in a table collect wrote")
     metrics = [c for c in runs_table.columns if str(c).startswith(plotting.METRIC_PREFIXES)]
     if not metrics:
-        raise UsageError("the table has no metrics (no best_, final_ or test_ column): no run has finished "
+        raise BadInput("the table has no metrics (no best_, final_ or test_ column): no run has finished "
                          "yet; collect shows their status")
     run_dirs = [d for d in dict.fromkeys(runs_table["run_dir"].dropna()) if os.path.isdir(d)]
     if not run_dirs:
-        raise UsageError("none of the table's run_dir folders exists here: run report where the runs are")
+        raise BadInput("none of the table's run_dir folders exists here: run report where the runs are")
     try:
         y = plotting.choose_y(runs_table)
-    except UsageError:  # no single monitored metric: the first metric stands in
+    except BadInput:  # no single monitored metric: the first metric stands in
         y = metrics[0]
     goal, _why = plotting.goal(runs_table, y)
     data = {"title": title, "y": y, "goal": goal, **_table(runs_table, y, metrics, goal),
@@ -139,7 +139,7 @@ def _lines_figure(frame, x, y, title, logx):
     keys = plotting.group_columns(frame, x, y)
     try:
         data = plotting.plotted_rows(frame, x, y, keys)
-    except UsageError:
+    except BadInput:
         return None
     agg = plotting.aggregate(data, x, y, keys)
     what = plotting.averaged(data, agg, x, keys)

@@ -41,13 +41,32 @@ def parse(configs, bindings=()):
     for piece in pieces:
         binding_text.parse(piece)  # one clear message for a malformed binding, before gin sees it
     register_components()
-    gin.clear_config()
-    try:
-        # not finalized: a locked config would refuse the next parse in the same process (the Python API, tests)
-        gin.parse_config_files_and_bindings(list(configs), pieces, finalize_config=False)
-    except (ValueError, SyntaxError, ImportError) as e:
-        raise ConfigError(_with_hint(cli.first_line(e))) from None
+    for strict in (False, True):  # first to learn the classes named by import path, then every binding
+        gin.clear_config()
+        try:
+            # not finalized: a locked config would refuse the next parse in this process (the Python API, tests)
+            gin.parse_config_files_and_bindings(list(configs), pieces, finalize_config=False,
+                                                skip_unknown=not strict)
+        except (ValueError, SyntaxError, ImportError) as e:
+            raise ConfigError(_with_hint(cli.first_line(e))) from None
+        if not strict:
+            _import_named_classes()
     return flatten()
+
+
+def _import_named_classes():
+    """Import and register the components training_loop names by import path ('my_project.lit.MyModel'),
+    so that their parameters' bindings (`MyModel.hidden = 64`) parse; a wrong path is registry.UnknownName."""
+    from runkit.training import registry
+    for field, kind in (("task", registry.TASKS), ("data", registry.DATA), ("callbacks", registry.CALLBACKS),
+                        ("loggers", registry.LOGGERS)):
+        try:
+            value = gin.query_parameter(f"training_loop.{field}")
+        except ValueError:
+            continue  # not bound: training_loop's default
+        for name in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(name, str) and "." in name:
+                kind.get(name)
 
 
 def flatten():

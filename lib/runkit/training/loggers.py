@@ -9,6 +9,7 @@ import math
 import os
 
 from runkit.rundir import runs
+from runkit.training import lightning_package  # the run's: pytorch_lightning or lightning.pytorch
 from runkit.training.registry import LOGGERS
 
 
@@ -16,21 +17,21 @@ from runkit.training.registry import LOGGERS
 def tensorboard(run_dir, resume_step=0, **kwargs):
     """purge_step: TensorBoard drops what a killed attempt logged after the checkpoint this one resumes from,
     so curves never fold back on themselves."""
-    from pytorch_lightning.loggers import TensorBoardLogger
+    TensorBoardLogger = lightning_package.module("loggers").TensorBoardLogger
     return TensorBoardLogger(save_dir=run_dir, name=runs.TENSORBOARD, version="", default_hp_metric=False,
                              purge_step=resume_step, **kwargs)
 
 
 @LOGGERS.register("csv", denylist=["resume_step"])
 def csv(run_dir, resume_step=0, **kwargs):
-    from pytorch_lightning.loggers import CSVLogger
+    CSVLogger = lightning_package.module("loggers").CSVLogger
     return CSVLogger(save_dir=run_dir, name="csv", version="", **kwargs)
 
 
 @LOGGERS.register("mlflow", denylist=["resume_step"])
 def mlflow(run_dir, resume_step=0, experiment_name="runkit", tracking_uri=None, **kwargs):
     import mlflow  # noqa: F401 - Lightning's MLFlowLogger defers the import; fail here, before training
-    from pytorch_lightning.loggers import MLFlowLogger
+    MLFlowLogger = lightning_package.module("loggers").MLFlowLogger
     # MLflow 3 keeps its file store (offline, no database) behind this switch; a server URI needs none
     os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     uri = tracking_uri or "file:" + os.path.join(os.path.abspath(run_dir), "mlruns")
