@@ -34,7 +34,7 @@ test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
 
 BENCHES := loop runbatch sweep collect startup snapshot search
 
-bench: env ## run every benchmark in bench/, full (~21 min on 2 cores); .venv/bin/python bench/X.py --quick: one, short
+bench: env ## run every benchmark in bench/, full (~40 min on 2 cores); .venv/bin/python bench/X.py --quick: one, short
 	for b in $(BENCHES); do $(VENV)/bin/python bench/$$b.py || exit 1; done
 
 sync: env ## keep SYNC_DEST (host:path, set in e.sh) in step with this checkout; SYNC_FLAGS=--once for one sync
@@ -50,10 +50,11 @@ JOBS ?= 2
 TUNE_LR_NAME := tune_lr$(if $(filter-out digits,$(DATASET)),_$(DATASET))
 TUNE_LR_GRID := experiments/tune_lr/$(if $(filter-out digits,$(DATASET)),$(DATASET),grid).yaml
 
-tune_lr: env ## train the learning-rate sweep on digits (DATASET=cifar10 for CIFAR-10) and plot it
+tune_lr: env ## train the learning-rate sweep on digits (DATASET=cifar10 for CIFAR-10), plot it, write report.html
 	@test -f $(TUNE_LR_GRID) || { echo "make: no $(TUNE_LR_GRID): DATASET is digits or cifar10" >&2; exit 2; }
 	set -o pipefail; gridgen $(TUNE_LR_GRID) | runbatch -j $(JOBS)
 	set -o pipefail; collect $(RESULTS_DIR)/$(TUNE_LR_NAME) | plot lr -o $(RESULTS_DIR)/$(TUNE_LR_NAME)/$(TUNE_LR_NAME).png
+	set -o pipefail; collect $(RESULTS_DIR)/$(TUNE_LR_NAME) | report -o $(RESULTS_DIR)/$(TUNE_LR_NAME)/report.html
 
 # The searches of experiments/search/ on digits (docs/search.md; bench/search.py compares them). Offline;
 # each resumes where it stopped when run again, and a finished one reruns nothing.

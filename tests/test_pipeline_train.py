@@ -18,7 +18,7 @@ def sh(script, cwd=REPO, check=0, timeout=600):
 
 
 @requires("jq")
-def test_readme_jq_line_on_the_real_grid(results_dir):
+def test_the_docs_jq_line_on_the_real_grid(results_dir):
     proc = sh("gridgen experiments/tune_lr/grid.yaml | jq -c 'select(.bindings.seed == 1)' | runbatch --dry-run")
     specs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [s["name"] for s in specs] == [f"lr={lr}_seed=1" for lr in
@@ -69,6 +69,7 @@ def test_make_tune_lr_shows_an_optimum_and_reruns_nothing(results_dir):
     took = time.monotonic() - start
     png = results_dir / "tune_lr" / "tune_lr.png"
     assert png.read_bytes()[:4] == b"\x89PNG"
+    assert (results_dir / "tune_lr" / "report.html").read_text().startswith("<!DOCTYPE html>")
     best = proc.stdout.splitlines()
     summary = best[best.index(next(line for line in best if line.startswith("best lr"))) + 1].split()
     assert summary[0] not in ("0.001", "1.0", "1"), proc.stdout  # the optimum is inside the range

@@ -1,22 +1,17 @@
 """What every tool shares at its edges: errors and exit codes, JSON lines in and out, broken pipes.
 
-Exit codes everywhere: 0 done, 1 the work failed, 2 bad usage or bad input (nothing was written).
-A user sees one line `tool: message` on stderr; RUNKIT_TRACEBACK=1 shows the traceback too.
+Exit codes everywhere: 0 done, 1 the work failed (errors.WorkFailed), 2 bad usage or bad input
+(errors.BadInput and every error derived from it: nothing was written). A user sees one line
+`tool: message` on stderr; RUNKIT_TRACEBACK=1 shows the traceback too.
 """
 import json
 import math
 import os
 import sys
 
+from runkit.errors import BadInput, WorkFailed
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad usage or bad input: the message names the problem and the fix; the tool exits 2."""
-
-
-class WorkFailed(Exception):
-    """The work itself failed (a run crashed, a job failed); the tool exits 1."""
 
 
 def run_main(tool, main, argv=None):
@@ -24,7 +19,7 @@ def run_main(tool, main, argv=None):
     try:
         code = main(sys.argv[1:] if argv is None else argv)
         sys.stdout.flush()
-    except UsageError as e:
+    except BadInput as e:
         code = _fail(tool, e, EXIT_USAGE)
     except WorkFailed as e:
         code = _fail(tool, e, EXIT_FAILED)
@@ -43,32 +38,37 @@ def _fail(tool, exc, code, name=False):
     if os.environ.get("RUNKIT_TRACEBACK"):
         import traceback
         traceback.print_exception(exc)
-    text = f"{type(exc).__name__}: {exc}" if name else str(exc)
+    text = f"{type(exc).__name__}: {exc}" if name else first_line(exc)
     print(f"{tool}: {text}", file=sys.stderr)
     return code
 
 
+def first_line(error):
+    """An error's first line: gin adds lines naming the configurable it was calling; the user needs the first."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def open_input(path):
-    """A readable text stream for a path, or stdin for '-'; a missing file is a UsageError."""
+    """A readable text stream for a path, or stdin for '-'; a missing file is BadInput."""
     if path in (None, "-"):
         return sys.stdin
     try:
         return open(path, encoding="utf-8")
     except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+        raise BadInput(f"cannot read {path}: {e.strerror}") from None
 
 
 def read_jsonl(stream, source="stdin"):
-    """Yield one dict per non-blank line; a line that is not a JSON object is a UsageError naming it."""
+    """Yield one dict per non-blank line; a line that is not a JSON object is BadInput naming it."""
     for number, line in enumerate(stream, 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise UsageError(f"line {number} of {source} is not JSON ({e.msg}): {_clip(line)}") from None
+            raise BadInput(f"line {number} of {source} is not JSON ({e.msg}): {_clip(line)}") from None
         if not isinstance(obj, dict):
-            raise UsageError(f"line {number} of {source} is not a JSON object: {_clip(line)}")
+            raise BadInput(f"line {number} of {source} is not a JSON object: {_clip(line)}")
         yield obj
 
 

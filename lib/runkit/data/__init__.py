@@ -14,10 +14,11 @@ import pytorch_lightning as pl
 import torch
 
 from runkit.data.resumable import EpochOrder, SampleBatches, TensorBatches
+from runkit.errors import BadInput
 from runkit.training.plugins import import_all
 
 
-class DataMissing(Exception):
+class DataMissing(BadInput):
     """The data is not on disk and cannot be fetched; the message names the files expected and where."""
 
 
@@ -81,7 +82,7 @@ class TensorData(_Splits):
 class SampleData(_Splits):
     """Map-style Datasets batched by DataLoader workers. A subclass implements `datasets()` ->
     {"train": Dataset, "val": Dataset[, "test": ...]}; the train set may draw random numbers (torch, random,
-    numpy) in __getitem__: each sample's draws are seeded from (seed, epoch, index)."""
+    numpy) in __getitem__: each sample's draws are seeded from (seed, epoch, position in the epoch)."""
 
     def __init__(self, batch_size=64, val_batch_size=None, num_workers=2, seed=0, pin_memory=False):
         super().__init__(batch_size, val_batch_size, seed)

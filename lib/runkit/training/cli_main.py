@@ -9,7 +9,7 @@ import gc
 import os
 import sys
 
-from runkit import cli
+from runkit import cli, errors
 from runkit.training import stopping
 
 DESCRIPTION = "train one model into one run folder; rerun the same command to resume it."
@@ -24,12 +24,13 @@ examples:
 Configs apply in order, then the -b bindings (repeatable; '#' separates several in one -b). Any
 pytorch_lightning.Trainer argument binds as trainer.NAME; the epochs are training_loop.n_epochs.
 Rerunning the same command continues from checkpoints/last.ckpt (written every
-training_loop.checkpoint_every_n_steps steps and at each epoch end); on a finished run it does nothing.
+training_loop.checkpoint_every_n_steps steps and at each epoch end), or from prev.ckpt beside it when
+last.ckpt is damaged (its .sha256 digest does not match); on a finished run it does nothing.
 Other changed bindings are refused: use another RUN_DIR or --restart (which removes only what train wrote).
 
 stdout: one JSON line, the metrics {"monitor", "mode", "final": {...}, "best": {...}}; messages go to
 stderr and RUN_DIR/train.log. exit: 0 done, 1 training failed (RUN_DIR/error.json says why; rerun
-resumes), 2 bad usage or config (nothing written), 128+N stopped by signal N (SIGUSR1, SIGTERM, SIGINT)
+resumes), 2 bad usage or config (nothing written), 128+N stopped by signal N (SIGUSR1, SIGUSR2, SIGTERM, SIGINT)
 after a checkpoint.
 """
 
@@ -44,7 +45,7 @@ def main(argv):
     parser.add_argument("--restart", action="store_true", help="delete what train wrote in RUN_DIR (nothing else) and start over")
     args = parser.parse_args(argv)
     # At exit, spare the collector its last passes over torch's and Lightning's many objects: 0.7-0.9 s of
-    # every run on a 2-core machine (README.md, Benchmarks); what train opens it closes itself.
+    # every run on a 2-core machine (bench/README.md); what train opens it closes itself.
     atexit.register(gc.freeze)
 
     # Only the final JSON line may reach stdout: everything else printed to fd 1 goes to stderr.
@@ -52,38 +53,22 @@ def main(argv):
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
     import shlex
+
+    from runkit.rundir import runs
     from runkit.training import train  # torch loads later, once the config files and -b bindings read well
     try:
         metrics = train.train(args.run_dir, args.configs, args.bind, restart=args.restart,
                               command=shlex.join(["train", *argv]))
     except stopping.Stopped as e:  # said on stderr and in train.log already
         return 128 + e.signum
-    except cli.UsageError:
+    except errors.BadInput:  # bad usage or config: one line, exit 2 (cli.run_main)
         raise
-    except Exception as e:  # noqa: BLE001 - bad input (exit 2) or a failed attempt (exit 1, see error.json)
-        if is_bad_input(e):
-            raise cli.UsageError(first_line(e)) from None
+    except Exception as e:  # noqa: BLE001 - a failed attempt (exit 1, see error.json)
         where = (f" (see {args.run_dir}/error.json; rerun to resume)"
-                 if os.path.exists(os.path.join(args.run_dir, "error.json")) else "")
-        raise cli.WorkFailed(f"{type(e).__name__}: {first_line(e)}{where}") from e
+                 if os.path.exists(runs.path(args.run_dir, runs.ERROR)) else "")
+        raise errors.WorkFailed(f"{type(e).__name__}: {cli.first_line(e)}{where}") from e
     if metrics is None:  # an extra process of a distributed run: it wrote nothing, so it leaves at once
         sys.stderr.flush()  # (its C++ communication threads could abort the process in the interpreter's
         os._exit(0)         # own teardown, "terminate called without an active exception": seen under srun)
     cli.write_jsonl(metrics, stdout)
     return 0
-
-
-def is_bad_input(error):
-    from runkit.rundir import runs
-    from runkit.sweeps import bindings
-    from runkit.training import config, registry, train
-    if isinstance(error, (config.ConfigError, registry.UnknownName, bindings.BindingError, train.RunBusy,
-                          runs.NotARunFolder)):
-        return True
-    from runkit.data import DataMissing  # imports the data sets, torch with them: only when needed
-    return isinstance(error, DataMissing)
-
-
-def first_line(error):
-    """gin adds lines naming the configurable it was calling; the user needs the first."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -1,22 +1,25 @@
 """train(run_dir, configs, bindings) -> final metrics: one resumable run into one run folder.
 
 What happens, in order: parse the config (bad config: ConfigError, nothing touched); compare with the
-folder's stored bindings (a change other than more epochs: ConfigError); build the data module, task and Trainer (runkit.training.fit);
-take the run's lock; write the start files; fit with Lightning's Trainer from the last checkpoint; write
-metrics.json and, last, FINISHED. A failure writes error.json and leaves the folder resumable.
+folder's stored bindings (a change other than more epochs: ConfigError); build the data module, task and
+Trainer (runkit.training.fit); take the run's lock; write the start files; fit with Lightning's Trainer from
+the newest sound checkpoint (runkit.rundir.checkpoints); write metrics.json and, last, FINISHED. A failure
+writes error.json and leaves the folder resumable.
 """
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sys
 import time
 import traceback
 
-from runkit.rundir import lifecycle, runs
+from runkit.errors import BadInput
+from runkit.rundir import checkpoints, lifecycle, lock, runs
 from runkit.training import config, stopping
 
-class RunBusy(Exception):
+class RunBusy(BadInput):
     """Another process holds the run's lock."""
 
 
@@ -92,9 +95,12 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         raise config.ConfigError(str(e)) from None
     if not restart and _already_done(run_dir, flat, settings.n_epochs):
         return runs.read_json(run_dir, runs.METRICS)
-    if is_rank_zero() and _held_by_another(run_dir):  # say so before spending time on loading the data
+    if is_rank_zero() and lock.held_elsewhere(run_dir):  # say so before spending time on loading the data
         raise RunBusy(f"run is held by another process: {run_dir}")
+    if not restart:
+        checkpoints.resume_point(run_dir)  # NoSoundCheckpoint, before the data loads; checked again once ours
 
+    _same_threads(run_dir)
     log = Log().capture()
     try:
         job = fit.Job(settings, run_dir, flat, log)  # data, task, trainer: still nothing written
@@ -102,46 +108,43 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         raise config.ConfigError("; ".join(line.strip() for line in str(e).strip().splitlines())) from e
     if not is_rank_zero():
         stopping.die_with_parent()  # started by rank 0 (or srun): never left behind by a killed rank 0
-        job.fit(_resume_from(run_dir))  # joins rank 0's process group; only rank 0 writes the run folder
+        job.fit(checkpoints.resume_point(run_dir)[0])  # joins rank 0's group; only rank 0 writes the folder
         return None
-    run = lifecycle.Run(run_dir)
-    inherited = runs.inherited_lock(run_dir) if os.path.isdir(run_dir) else None
-    launched = inherited is None and os.path.isdir(run_dir) and runs.held_by_launcher(run_dir)
-    if inherited is not None:
-        run.fd = inherited  # a runner claimed the run for us and handed its lock over
-    elif launched:
-        pass  # srun started us: the SLURM task that holds the lock waits for us (runkit.sweeps.slurm_task)
-    elif not run.claim():
+    created = not os.path.exists(run_dir)  # by this attempt: removed again if the config proves bad
+    run = lifecycle.Run.own(run_dir)
+    if run is None:
         raise RunBusy(f"run is held by another process: {run_dir}")
-    if run.fd is not None:
-        runs.held_locks.add(run.fd)
     try:
         if restart:
             run.clear()
+        resume_from, why = checkpoints.resume_point(run_dir)  # NoSoundCheckpoint: nothing written
         log.open(run_dir)
-        run.beat()
+        if why:
+            log(f"train: {why}")
         beats = lifecycle.Heartbeat()  # the runners' heartbeat: a slow step never looks dead
         beats.add(run)
         try:
-            return _attempt(job, run, flat, command, log)
+            return _attempt(job, run, flat, command, log, resume_from, created)
         finally:
             beats.close()
     finally:
         log.close()
-        runs.held_locks.discard(run.fd)
-        if inherited is None:
-            run.release()  # the Python API may train the same run again in this process
+        run.release()  # the Python API may train the same run again in this process
 
 
-def _resume_from(run_dir):
-    last = runs.checkpoint_path(run_dir)
-    return last if os.path.exists(last) else None
 
 
-def _held_by_another(run_dir):
-    lock_file = runs.path(run_dir, runs.LOCK)
-    return (os.path.exists(lock_file) and runs.inherited_lock(run_dir) is None and runs.is_locked(run_dir)
-            and not runs.held_by_launcher(run_dir))
+def _same_threads(run_dir):
+    """Every attempt computes with the torch thread count of the first (meta.json's torch_threads): sums over
+    threads round differently with another count, so a run started under `runbatch -j 2` (one thread a
+    job) and resumed by hand (two) would otherwise end with other last digits."""
+    try:
+        threads = (runs.read_json(run_dir, runs.META) or {}).get("torch_threads") if os.path.isdir(run_dir) else None
+    except runs.CorruptRun:
+        threads = None
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
 
 
 def is_rank_zero():
@@ -168,15 +171,17 @@ def _already_done(run_dir, flat, n_epochs):
     return done[-1]["epoch"] == n_epochs or stopped_early
 
 
-def _attempt(job, run, flat, command, log):
-    """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it."""
+def _attempt(job, run, flat, command, log, resume_from, created=False):
+    """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it.
+    A failure before the first step of a run starting afresh is bad config (a rerun would fail the same
+    way): the folder goes if this attempt created it, and it raises ConfigError."""
     run_dir = run.run_dir
-    runs.remove(run_dir, runs.ERROR, runs.STOPPED, runs.FINISHED)
+    run.begin()
     runs.write_json(run_dir, runs.BINDINGS, flat)
     runs.write_atomic(runs.path(run_dir, runs.COMMAND), (command or shlex.join(sys.argv)) + "\n")
     try:
         try:
-            job.fit(_resume_from(run_dir))
+            job.fit(resume_from)
         except SystemExit as e:  # Lightning's answer to SIGTERM outside a step (SIGTERMException)
             raise stopping.Stopped(signal.SIGTERM) from e
         metrics = summarize(job.recorder.rows, job.monitor, job.mode)
@@ -184,6 +189,8 @@ def _attempt(job, run, flat, command, log):
         if job.test:
             best = runs.best_checkpoint_path(run_dir)
             metrics["test"] = job.test_best(best if os.path.exists(best) else None)
+        from runkit.training import loggers
+        loggers.record_hparams(job.trainer.loggers, flat, metrics)
     except stopping.Stopped as e:
         run.stop(lifecycle.signal_name(e.signum))
         log(f"train: {e}")
@@ -191,10 +198,19 @@ def _attempt(job, run, flat, command, log):
         preempt.requeue(log)
         raise
     except Exception as e:
+        bad = job.bad_config(e) if resume_from is None else None
+        if bad is not None and created:
+            log.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise bad from e
+        if bad is not None:
+            e = bad
         runs.write_json(run_dir, runs.ERROR, {"error": str(e), "type": type(e).__name__,
                                               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                               "traceback": traceback.format_exc()})
         run.fail(str(e), type(e).__name__)  # keeps train's error.json, with its traceback
+        if bad is not None:
+            raise bad from None
         raise
     runs.write_json(run_dir, runs.METRICS, metrics)
     run.finish()
