@@ -99,3 +99,14 @@ def test_a_checkpoint_without_a_digest_is_sound_only_when_its_archive_checks(tmp
     assert checkpoints.damage(str(path)) is None
     flip_bytes(path)
     assert "CRC" in checkpoints.damage(str(path)) or "archive" in checkpoints.damage(str(path))
+
+
+def test_a_sound_last_checkpoint_without_a_digest_becomes_prev_at_the_next_save(tmp_path):
+    """Killed between last.ckpt's rename and its digest, the rerun resumes from last.ckpt; its next save
+    must keep that one as prev.ckpt (with a digest), not fail for want of the digest."""
+    import torch
+    path = str(tmp_path / checkpoints.LAST)
+    torch.save({"global_step": 1}, path)  # whole, no digest
+    checkpoints.save(path, b"new")
+    assert checkpoints.damage(str(tmp_path / checkpoints.PREVIOUS)) is None
+    assert open(path, "rb").read() == b"new"

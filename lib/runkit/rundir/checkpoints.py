@@ -112,8 +112,12 @@ def _keep_previous(path):
     if damage(path) is not None:
         return  # nothing sound to keep (missing, or damaged: a sound prev.ckpt stays)
     previous = os.path.join(os.path.dirname(path), PREVIOUS)
-    with open(path + DIGEST, encoding="utf-8") as f:
-        digest = f.read().split()[0]
+    try:
+        with open(path + DIGEST, encoding="utf-8") as f:
+            digest = f.read().split()[0]
+    except FileNotFoundError:  # sound by its CRC-32s: a save killed before its digest (seen after kill -9)
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
     _remove(previous + DIGEST)  # the old prev.ckpt is unsound from here: last.ckpt is sound meanwhile
     runs.write_atomic(path + DIGEST + ".tmp", f"{digest}  {PREVIOUS}\n")
     os.replace(path + DIGEST + ".tmp", previous + DIGEST)
