@@ -310,6 +310,7 @@ def test_halving_on_real_train_continues_runs_as_if_trained_that_long(tmp_path, 
                     "grid: {optimizer.lr: [0.003, 0.03, 0.3]}\n")
     proc = rounds("--history", results_dir / "real", "halving", grid, "--eta", "3")
     assert "halving: done (3 x 1, 1 x 3 epochs)" in proc.stderr
+    assert '"warm":true' in proc.stderr  # the rounds' runbatch forks them from its warm process (docs/warm-runs.md)
     rows = table(results_dir / "real")
     winner = [n for n, (_, epochs, _) in rows.items() if epochs == 3]
     assert len(winner) == 1 and sorted(e for _, e, _ in rows.values()) == [1, 1, 3]
