@@ -32,7 +32,7 @@ test: lint ## ruff, then the whole test suite: fast, slow and SLURM tests (what 
 test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
 	$(VENV)/bin/python -m pytest -q
 
-BENCHES := loop runbatch collect startup snapshot search
+BENCHES := loop runbatch collect startup snapshot search report_scale
 
 bench: env ## run every benchmark in bench/, full (~21 min on 2 cores); .venv/bin/python bench/X.py --quick: one, short
 	for b in $(BENCHES); do $(VENV)/bin/python bench/$$b.py || exit 1; done
