@@ -27,10 +27,10 @@ lint: env ## ruff: undefined names, unused imports, syntax errors (pyproject.tom
 	$(VENV)/bin/ruff check -q .
 
 test: lint ## ruff, then the whole test suite: fast, slow and SLURM tests (what CI runs)
-	$(VENV)/bin/python -m pytest -m "" -q
+	$(VENV)/bin/python -m pytest -m "" -q -rs
 
 test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -rs
 
 BENCHES := loop runbatch collect startup snapshot search
 
