@@ -160,3 +160,14 @@ def test_collect_and_plot_read_the_folders_train_wrote(plain, tmp_path):
     assert len(list(csv.DictReader(io.StringIO(history)))) == len(PLAIN)  # one epoch each
     tool("plot", "epoch", "--y", "val_acc", "-o", tmp_path / "curves.png", input=history, check=0)
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_order_of_an_epoch_is_a_function_of_seed_and_epoch():
+    from runkit.data.resumable import EpochOrder
+
+    def order(seed, epoch):
+        o = EpochOrder(50, seed)
+        o.set_epoch(epoch)
+        return o.indices().tolist()
+    assert order(0, 1) == order(0, 1) and sorted(order(0, 1)) == list(range(50))
+    assert order(0, 1) != order(0, 2) and order(0, 1) != order(1, 1)

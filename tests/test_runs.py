@@ -115,3 +115,14 @@ def test_binding_round_trip(value):
 def test_bad_bindings(bad):
     with pytest.raises(bindings.BindingError):
         bindings.parse(bad)
+
+
+def test_atomic_write_replaces_the_file_never_writes_into_it(tmp_path):
+    """A reader that opened the old file reads it whole while the new one is written: a new file is renamed
+    over it (a kill mid-write leaves the old one)."""
+    target = tmp_path / "x.json"
+    runs.write_atomic(str(target), "old")
+    with open(target) as reader:
+        runs.write_atomic(str(target), "new")
+        assert reader.read() == "old"
+    assert target.read_text() == "new"
