@@ -26,10 +26,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync", "halving", "propose")
+# The Markdown a user reads: the README, the pages it links to, each experiment's README. tests/test_docs.py
+# checks their links and runs their snippets; other tests find a command or a file's text in them.
+DOCS = sorted([REPO / "README.md", REPO / "bench" / "README.md", *(REPO / "docs").rglob("*.md"),
+               *(REPO / "experiments").rglob("*.md")])
 SLURM_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
 # Where each program comes from, for the skip reason.
 DEBIAN_PACKAGE = {"sshd": "openssh-server", "ssh": "openssh-client", "ssh-keygen": "openssh-client",
-                  "munged": "munge", "slurmctld": "slurmctld", "slurmd": "slurmd"}
+                  "munged": "munge", "slurmctld": "slurmctld", "slurmd": "slurmd", "ip": "iproute2",
+                  "nsenter": "util-linux", "unshare": "util-linux"}
 DEBIAN_PACKAGE.update(dict.fromkeys(("sbatch", "squeue", "scancel", "scontrol", "sinfo"), "slurm-client"))
 
 

@@ -37,6 +37,30 @@ def slurm_cluster():
     return conf
 
 
+# The programs `scripts/slurm-cluster start --nodes 2` needs besides SLURM's: mark its tests requires(*NETNS)
+NETNS = ("ip", "nsenter", "unshare")
+
+
+@pytest.fixture(scope="session")
+def two_node_session():
+    """{"SLURM_CONF", "PATH"} of the two-node cluster (nodes in network namespaces), stopped at the end of
+    the session: its namespaces and daemons are not left behind."""
+    proc = subprocess.run([str(SCRIPT), "start", "--nodes", "2"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, f"scripts/slurm-cluster start --nodes 2 failed:\n{proc.stderr}"
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines())
+    yield {"SLURM_CONF": exports["SLURM_CONF"],
+           "PATH": exports["PATH"].replace("$PATH", os.environ["PATH"])}
+    subprocess.run([str(SCRIPT), "stop", "--nodes", "2"], capture_output=True, timeout=180)
+
+
+@pytest.fixture
+def two_nodes(two_node_session, monkeypatch):
+    """The two-node cluster, pointed at for this test (SLURM_CONF, and PATH with its client wrappers)."""
+    for name, value in two_node_session.items():
+        monkeypatch.setenv(name, value)
+    return two_node_session
+
+
 def wait_until(predicate, timeout=60):
     deadline = time.monotonic() + timeout
     while not predicate():

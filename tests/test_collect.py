@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import tool
-from runkit.rundir import runs
+from runkit.rundir import lock, runs
 
 
 def make_run(root, name, config, val_accs=(0.5, 0.7), finished=True):
@@ -92,7 +92,7 @@ def test_statuses(results_dir):
     make_run(root, "failed", {"a.b": 2}, finished=False)
     runs.write_json(root / "failed", runs.ERROR, {"error": "boom"})
     running = make_run(root, "running", {"a.b": 3}, finished=False)
-    held = runs.try_lock(running)  # a live process on this machine holds it
+    held = lock.try_lock(running)  # a live process on this machine holds it
     runs.touch(running, runs.HEARTBEAT)
     elsewhere = make_run(root, "running_elsewhere", {"a.b": 6}, finished=False)
     (elsewhere / runs.LOCK).write_text("another-host 1\n")  # there, only the heartbeat can tell

@@ -1,12 +1,14 @@
-"""The docs work as written: every `make TARGET` they name exists, the README's Python snippets run, every
-relative link leads to a file (and a heading, when it names one)."""
+"""The docs work as written: every `make TARGET` they name exists, every flag they give a tool is one its
+--help lists, their Python snippets run, every relative link leads to a file (and a heading, when it names
+one), and the README stays a five-minute read."""
 import re
+import subprocess
 
 import pytest
 
-from conftest import REPO
+from conftest import DOCS, REPO, TOOLS
 
-DOCS = sorted([REPO / "README.md", *(REPO / "docs").rglob("*.md"), *(REPO / "experiments").rglob("*.md")])
+README_LIMIT = 12288  # bytes: what a newcomer reads in five minutes; the rest lives in docs/
 # Files whose every line a user may read as a command: help texts, comments, CI.
 PLAIN = sorted([REPO / "pyproject.toml", REPO / "e.sh", REPO / "e.yml", REPO / "Makefile", REPO / ".ci" / "run",
                 *(REPO / "tools").iterdir(), *(REPO / "experiments").rglob("*.yaml")])
@@ -55,13 +57,18 @@ def makefile_targets():
     return {name for names in re.findall(r"^([\w.-][\w. -]*):(?!=)", text, re.MULTILINE) for name in names.split()}
 
 
+def test_the_readme_is_a_five_minute_read():
+    size = len((REPO / "README.md").read_bytes())
+    assert size <= README_LIMIT, f"README.md is {size} bytes, over {README_LIMIT}: move reference text to docs/"
+
+
 def test_every_make_target_the_docs_name_exists():
     defined = makefile_targets()
     assert {"env", "test", "test-fast", "tune_lr", "help"} <= defined
     named = [(f"{_rel(path)}:{n}", target) for path in DOCS for n, target in targets_named(code(path.read_text()))]
     named += [(f"{_rel(path)}:{n}", target) for path in PLAIN for n, target in
               targets_named(path.read_text().splitlines())]
-    assert len(named) > 10  # the README names a good dozen
+    assert len(named) > 10  # the docs name a good dozen
     unknown = [f"{where}: make {target}" for where, target in named if target not in defined]
     assert not unknown, "targets the Makefile lacks:\n" + "\n".join(unknown)
 
@@ -131,24 +138,80 @@ def python_blocks(markdown):
     return {block.splitlines()[0]: block for block in re.findall(r"```python\n(.*?)```", markdown, re.DOTALL)}
 
 
-def test_the_readmes_python_snippets_run(tmp_path):
-    """The Python API snippet trains and prints; the model of one's own, written where its first line says,
-    trains when a config selects it."""
+def test_the_docs_python_snippets_run(tmp_path):
+    """Every ```python block of the docs works: one whose first line names a file of the repository shows
+    that file as it is; a model of one's own, written where its first line says, trains when a config selects
+    it; any other runs as a script (the Python API snippet trains and prints)."""
     import os
-    import subprocess
     import sys
-    blocks = python_blocks((REPO / "README.md").read_text())
+    blocks = [(f"{_rel(path)}: {first}", first, block) for path in DOCS
+              for first, block in python_blocks(path.read_text()).items()]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     (tmp_path / "configs").symlink_to(REPO / "configs")
-    api = next(block for first, block in blocks.items() if first.startswith("from runkit.training.train import train"))
-    done = subprocess.run([sys.executable, "-c", api], cwd=tmp_path, capture_output=True, text=True, env=env)
-    assert done.returncode == 0 and done.stdout.startswith("val_acc 0."), done.stderr[-2000:]
+    kinds = {}
+    for where, first, block in blocks:
+        path = first[2:] if first.startswith("# ") else ""
+        if path and (REPO / path).is_file():
+            assert block == f"{first}\n{(REPO / path).read_text()}", f"{where}: not the file as it is"
+            kinds[where] = "file"
+        elif path.startswith("lib/runkit/models/"):
+            name = os.path.basename(path)[:-3]
+            (tmp_path / f"{name}.py").write_text(block)
+            (tmp_path / f"{name}.gin").write_text(f"import {name}\nclassification.model = '{name}'\n{name}.hidden = 128\n")
+            done = subprocess.run(["train", str(tmp_path / name), "configs/digits_mlp.gin", f"{name}.gin", "-b",
+                                   "training_loop.n_epochs=1"], cwd=tmp_path, capture_output=True, text=True,
+                                  env={**env, "PYTHONPATH": f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"})
+            assert done.returncode == 0, f"{where}\n{done.stderr[-2000:]}"
+            assert f"classification.model = '{name}'" in (tmp_path / name / "config.gin").read_text()
+            kinds[where] = "model"
+        else:
+            done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True,
+                                  env=env)
+            assert done.returncode == 0, f"{where}\n{done.stderr[-2000:]}"
+            kinds[where] = done.stdout
+    api = [out for where, out in kinds.items() if "from runkit.training.train import train" in where]
+    assert len(api) == 1 and api[0].startswith("val_acc 0."), kinds
+    assert {"file", "model"} <= set(kinds.values()), kinds
 
-    model = blocks["# lib/runkit/models/tiny.py"]
-    (tmp_path / "tiny.py").write_text(model)
-    (tmp_path / "tiny.gin").write_text("import tiny\nclassification.model = 'tiny'\ntiny.hidden = 128\n")
-    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
-    done = subprocess.run(["train", str(tmp_path / "run"), "configs/digits_mlp.gin", "tiny.gin", "-b",
-                           "training_loop.n_epochs=1"], cwd=tmp_path, capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "classification.model = 'tiny'" in (tmp_path / "run" / "config.gin").read_text()
+
+def tool_commands(lines):
+    """(line number, tool, arguments) for each command of a runkit tool in the lines: a pipeline stage (or
+    an inline span) whose first word, after any VAR=value, is the tool."""
+    for number, line in enumerate(lines, 1):
+        line = re.sub(r"\s#\s.*", "", line)  # a shell comment
+        for stage in re.split(r"\||;|&&|\$\(|\(|\)", line):
+            words = stage.split()
+            if words[:1] == ["$"]:  # a prompt
+                words = words[1:]
+            while words and re.fullmatch(r"[A-Za-z_]\w*=\S*", words[0]):
+                words = words[1:]
+            if words and words[0] in TOOLS:
+                yield number, words[0], words[1:]
+
+
+def help_flags(tool):
+    text = subprocess.run([tool, "--help"], capture_output=True, text=True, check=True).stdout
+    return set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", text))
+
+
+def test_every_flag_the_docs_give_a_tool_is_in_its_help():
+    """--help is the reference for flags: the docs' commands use no flag it lacks."""
+    flags = {tool: help_flags(tool) for tool in TOOLS}
+    unknown, seen = [], 0
+    for path in DOCS:
+        for number, tool, words in tool_commands(code(path.read_text())):
+            for word in words:
+                if re.match(r"--?[A-Za-z]", word):
+                    seen += 1
+                    if word.split("=", 1)[0] not in flags[tool]:
+                        unknown.append(f"{_rel(path)}:{number}: {tool} {word}")
+    assert seen > 50  # the docs give the tools a good many flags
+    assert not unknown, "flags the tools' --help does not list:\n" + "\n".join(unknown)
+
+
+def test_tool_commands_reads_pipelines_and_spans():
+    lines = ["gridgen g.yaml | jq -c . | runbatch --slurm --sbatch=--constraint=a100   # a comment --x",
+             "$ PYTHONPATH=examples train RUN c.gin -b a.b=1 ; make train ; collect --history"]
+    assert [(tool, words) for _, tool, words in tool_commands(lines)] == [
+        ("gridgen", ["g.yaml"]), ("runbatch", ["--slurm", "--sbatch=--constraint=a100"]),
+        ("train", ["RUN", "c.gin", "-b", "a.b=1"]), ("collect", ["--history"])]

@@ -188,7 +188,7 @@ def path_without(tmp_path, programs):
 # Tests that run a program a fresh machine lacks; each must be skipped there, with the reason.
 NEEDS_PROGRAMS = {
     "tests/test_pipeline.py::test_jq_selects_runs_between_gridgen_and_runbatch": "jq",
-    "tests/test_pipeline_train.py::test_readme_jq_line_on_the_real_grid": "jq",
+    "tests/test_pipeline_train.py::test_the_docs_jq_line_on_the_real_grid": "jq",
     "tests/test_pipeline_train.py::test_the_cifar10_sweep_trains_on_cifar10": "jq",
     "tests/test_slurm_cluster.py::test_a_second_cluster_in_its_own_dir_starts_and_stops_alone": "sbatch",
     "tests/test_runbatch_slurm.py::test_throttle_caps_the_tasks_running_at_once": "sbatch",

@@ -1,4 +1,4 @@
-"""The README's example project (examples/my_project) works as the README shows it: its files are the ones
+"""The example project (examples/my_project) works as docs/own-project.md shows it: its files are the ones
 printed there, and its `train` command, run as a real process, makes a finished run folder with the
 example's own metrics; running it again trains nothing."""
 import json
@@ -7,7 +7,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import REPO
+from conftest import DOCS, REPO
 
 from runkit.rundir import runs
 
@@ -15,29 +15,33 @@ EXAMPLE = REPO / "examples" / "my_project"
 COMMAND = re.compile(r"^ {4}(PYTHONPATH=\S+ train \S+ examples/my_project/my_project\.gin)$", re.MULTILINE)
 
 
-def readme_command():
-    commands = COMMAND.findall((REPO / "README.md").read_text())
+def docs_text():
+    return "\n".join(path.read_text() for path in DOCS)
+
+
+def docs_command():
+    commands = COMMAND.findall(docs_text())
     assert len(commands) == 1, commands
     return commands[0]
 
 
 def run(command, results_dir):
-    # The README's PYTHONPATH=examples replaces the variable, dropping the lib/ of this checkout that
+    # The docs' PYTHONPATH=examples replaces the variable, dropping the lib/ of this checkout that
     # conftest put there; keep it after examples/, so that the test trains with this checkout's runkit.
     command = command.replace("PYTHONPATH=examples ", f"PYTHONPATH=examples:{REPO / 'lib'} ", 1)
     return subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "RESULTS_DIR": str(results_dir)})
 
 
-def test_readme_shows_the_example_files_as_they_are():
-    readme = (REPO / "README.md").read_text()
+def test_the_docs_show_the_example_files_as_they_are():
+    docs = docs_text()
     for name in ("lit.py", "my_project.gin"):
         text = (EXAMPLE / name).read_text().rstrip("\n")
-        assert f"# examples/my_project/{name}\n{text}\n```" in readme, name
+        assert f"# examples/my_project/{name}\n{text}\n```" in docs, name
 
 
-def test_the_readme_command_trains_the_example_and_a_rerun_trains_nothing(tmp_path):
-    command = readme_command()
+def test_the_docs_command_trains_the_example_and_a_rerun_trains_nothing(tmp_path):
+    command = docs_command()
     done = run(command, tmp_path)
     assert done.returncode == 0, done.stderr
     metrics = json.loads(done.stdout)
@@ -67,7 +71,7 @@ def test_the_readme_command_trains_the_example_and_a_rerun_trains_nothing(tmp_pa
 
 
 def test_without_the_package_on_the_path_the_config_is_refused(tmp_path):
-    command = readme_command().replace("PYTHONPATH=examples ", "", 1)
+    command = docs_command().replace("PYTHONPATH=examples ", "", 1)
     done = run(command, tmp_path)
     assert done.returncode == 2
     assert "No module named 'my_project'" in done.stderr

@@ -1,10 +1,10 @@
-"""The README's pipelines, as a user types them: real processes joined by real pipes (bash -o pipefail)."""
+"""The docs' pipelines, as a user types them: real processes joined by real pipes (bash -o pipefail)."""
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, TOOLS, requires
+from conftest import DOCS, TOOLS, requires
 
 JOB = Path(__file__).parent / "jobs" / "lr_bowl.py"
 GRID = f"""\
@@ -52,10 +52,10 @@ def test_bad_input_in_the_middle_of_a_pipe_stops_it(tmp_path, results_dir):
     assert proc.stderr.strip() == "runbatch: line 1 of stdin is not JSON (Expecting value): lr=0.1"
 
 
-def test_help_shows_the_readme_examples():
-    readme = (REPO / "README.md").read_text()
+def test_help_shows_the_docs_examples():
+    docs = "\n".join(path.read_text() for path in DOCS)
     for tool in TOOLS:
         text = subprocess.run([tool, "--help"], capture_output=True, text=True, check=True).stdout
         block = text.split("examples:\n", 1)[1].split("\n\n", 1)[0]
         examples = [line.strip() for line in block.splitlines() if line.strip()]
-        assert examples and all(example in readme for example in examples), (tool, examples)
+        assert examples and all(example in docs for example in examples), (tool, examples)

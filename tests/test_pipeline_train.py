@@ -18,7 +18,7 @@ def sh(script, cwd=REPO, check=0, timeout=600):
 
 
 @requires("jq")
-def test_readme_jq_line_on_the_real_grid(results_dir):
+def test_the_docs_jq_line_on_the_real_grid(results_dir):
     proc = sh("gridgen experiments/tune_lr/grid.yaml | jq -c 'select(.bindings.seed == 1)' | runbatch --dry-run")
     specs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [s["name"] for s in specs] == [f"lr={lr}_seed=1" for lr in

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import tool
 from jobs.epochs import progress
-from runkit.rundir import runs
+from runkit.rundir import lock, runs
 
 
 def spec(results_dir, name, *argv, **extra):
@@ -105,7 +105,7 @@ def test_the_child_holds_the_lock(results_dir):
     deadline = time.time() + 10
     while not (results_dir / "slow" / runs.STDOUT).exists() and time.time() < deadline:
         time.sleep(0.05)
-    assert runs.is_locked(results_dir / "slow") and runs.status(results_dir / "slow") == "running"
+    assert lock.is_locked(results_dir / "slow") and runs.status(results_dir / "slow") == "running"
     out = outcomes(tool("runbatch", input=lines([job]), check=0))
     assert out["slow"]["status"] == "skipped" and out["slow"]["reason"] == "running"
     assert proc.wait(timeout=20) == 0
@@ -326,7 +326,7 @@ def test_a_run_stopped_by_a_signal_is_stopped_everywhere(tmp_path, results_dir):
 
 PROBER = """\
 import fcntl, os, sys, time
-from runkit.rundir import runs
+from runkit.rundir import lock, runs
 flock = fcntl.flock
 def slow_flock(fd, operation):  # a probe process descheduled while it holds what it took (a busy machine)
     flock(fd, operation)
@@ -334,7 +334,7 @@ def slow_flock(fd, operation):  # a probe process descheduled while it holds wha
 fcntl.flock = slow_flock
 while True:  # probe, as collect does, the runs that runbatch is about to claim: the next ones not started
     for d in [d for d in sys.argv[1:] if not os.path.exists(os.path.join(d, runs.STDOUT))][:2]:
-        runs.is_locked(d)
+        lock.is_locked(d)
 """
 
 
@@ -342,7 +342,7 @@ def test_a_status_probe_never_makes_runbatch_skip_a_run(results_dir):
     specs = [spec(results_dir, f"r{i}", "true") for i in range(30)]
     for s in specs:
         os.makedirs(s["run_dir"])
-        os.close(runs.try_lock(s["run_dir"]))  # a lock file to probe
+        os.close(lock.try_lock(s["run_dir"]))  # a lock file to probe
     prober = subprocess.Popen([sys.executable, "-c", PROBER, *(s["run_dir"] for s in specs)])
     try:
         out = outcomes(tool("runbatch", "-j", "2", input=lines(specs), check=0))
@@ -355,7 +355,7 @@ def test_a_status_probe_never_makes_runbatch_skip_a_run(results_dir):
 def test_a_job_killed_outside_runbatch_is_not_running(results_dir):
     # What train does when run by hand: take the run's lock, keep HEARTBEAT fresh; then kill -9.
     run_dir = results_dir / "by_hand"
-    code = ("import sys, time\nfrom runkit.rundir import runs\nfd = runs.try_lock(sys.argv[1])\n"
+    code = ("import sys, time\nfrom runkit.rundir import lock, runs\nfd = lock.try_lock(sys.argv[1])\n"
             "runs.touch(sys.argv[1], runs.HEARTBEAT)\nprint('ready', flush=True)\ntime.sleep(60)")
     job = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], stdout=subprocess.PIPE, text=True)
     assert job.stdout.readline() == "ready\n"

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from runkit.rundir import runs
+from runkit.rundir import lock, runs
 from runkit.sweeps import bindings
 
 
@@ -48,7 +48,7 @@ def test_half_json_is_corrupt(tmp_path):
 
 def test_status_order(tmp_path):
     assert runs.status(tmp_path) == "incomplete"
-    fd = runs.try_lock(tmp_path)
+    fd = lock.try_lock(tmp_path)
     assert runs.status(tmp_path) == "running"  # held on this machine: alive, heartbeat or not
     runs.touch(tmp_path, runs.HEARTBEAT)
     os.close(fd)
@@ -65,12 +65,12 @@ def test_status_order(tmp_path):
 
 
 def test_a_status_probe_never_makes_a_claim_fail(tmp_path):
-    os.close(runs.try_lock(tmp_path))
+    os.close(lock.try_lock(tmp_path))
     probe = os.open(tmp_path / runs.LOCK, os.O_RDONLY)
     fcntl.flock(probe, fcntl.LOCK_SH)  # what is_locked holds for an instant, stretched
     threading.Timer(0.05, os.close, [probe]).start()
-    fd = runs.try_lock(tmp_path)
-    assert fd is not None and runs.is_locked(tmp_path)
+    fd = lock.try_lock(tmp_path)
+    assert fd is not None and lock.is_locked(tmp_path)
     os.close(fd)
 
 
@@ -80,12 +80,12 @@ def test_atomic_write_leaves_no_temporary(tmp_path):
 
 
 def test_lock_is_exclusive_and_inheritable(tmp_path, monkeypatch):
-    fd = runs.try_lock(tmp_path)
-    assert fd is not None and runs.try_lock(tmp_path) is None and runs.is_locked(tmp_path)
+    fd = lock.try_lock(tmp_path)
+    assert fd is not None and lock.try_lock(tmp_path) is None and lock.is_locked(tmp_path)
     monkeypatch.setenv("RUNKIT_LOCK_FD", str(fd))
-    assert runs.inherited_lock(tmp_path) == fd
+    assert lock.inherited(tmp_path) == fd
     os.close(fd)
-    assert not runs.is_locked(tmp_path)
+    assert not lock.is_locked(tmp_path)
 
 
 def test_find_stops_at_run_folders(tmp_path):

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from conftest import REPO, tool, without_time
 
-from runkit.rundir import runs
+from runkit.rundir import lock, runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
@@ -129,7 +129,7 @@ def test_bad_config_raises_before_anything_is_written(tmp_path, binding, says):
 
 def test_a_run_held_by_another_process_is_refused(tmp_path):
     run = tmp_path / "run"
-    fd = runs.try_lock(run)
+    fd = lock.try_lock(run)
     try:
         proc = tool("train", run, MLP, check=2)
     finally:

@@ -131,13 +131,7 @@ class SampleBatches(_Resumable):
 def _worker_init(_worker_id):
     """A worker must not outlive train nor keep its run: it dies with its parent, and closes its copy of the
     run's lock (a lock held by a forked worker would keep a killed run 'held by another process')."""
-    import os
-
-    from runkit.rundir import runs
+    from runkit.rundir import lock
     from runkit.training import stopping
-    for fd in runs.held_locks:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    lock.close_held()
     stopping.die_with_parent()

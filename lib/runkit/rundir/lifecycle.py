@@ -18,31 +18,47 @@ import subprocess
 import threading
 import time
 
-from runkit.rundir import runs
+from runkit.rundir import lock, runs
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
 
 
 class Run:
-    """One run folder and, once claimed, the fd of its lock (handed to the child at start)."""
+    """One run folder and, once owned, its lock (rundir.lock.Lock; handed to the child at start)."""
 
-    def __init__(self, run_dir):
-        self.run_dir, self.fd = run_dir, None
+    def __init__(self, run_dir, held=None):
+        self.run_dir, self.lock = run_dir, held
+
+    @classmethod
+    def own(cls, run_dir):
+        """The run as train owns it (lock.Lock.take: inherited, the launcher's, or claimed); None if another
+        process holds it."""
+        held = lock.Lock.take(run_dir)
+        return None if held is None else cls(run_dir, held)
+
+    @property
+    def fd(self):
+        return self.lock.fd if self.lock else None
 
     def claim(self):
         """Take the run's lock without waiting; False if another live process holds it."""
-        self.fd = runs.try_lock(self.run_dir)
-        return self.fd is not None
+        self.lock = lock.Lock.claim(self.run_dir)
+        return self.lock is not None
 
     def release(self):
-        """Give the lock back (a claim that found nothing to do)."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        """Give the lock back (a claim that found nothing to do; the attempt recorded)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def clear(self):
         """Start over: remove what train wrote (runs.clear); runners' records and other files stay."""
         runs.clear(self.run_dir)
+
+    def begin(self):
+        """A new attempt starts: the last one's ending (error.json, STOPPED, FINISHED) goes, and the run beats."""
+        runs.remove(self.run_dir, runs.ERROR, runs.STOPPED, runs.FINISHED)
+        runs.touch(self.run_dir, runs.HEARTBEAT)
 
     def record(self, spec_record):
         """Write spec.json: what this run is made from, compared with the next spec that names the folder."""
@@ -55,16 +71,15 @@ class Run:
         the lock to die with the job, another runner could claim the run before FINISHED is written, and run
         it again. hold: the job's processes are not this one's children (srun starts them), so the lock is
         not passed on; RUNKIT_LOCK_OWNER names this process instead, and train trusts an owner that the lock
-        file names (runs.held_by_launcher).
+        file names (lock.held_by_launcher).
         """
         env = dict(env if env is not None else os.environ)
         if hold:
-            env["RUNKIT_LOCK_OWNER"] = runs.lock_owner(self.run_dir)
+            env["RUNKIT_LOCK_OWNER"] = lock.owner(self.run_dir)
         else:
             env["RUNKIT_LOCK_FD"] = str(self.fd)
         try:
-            runs.remove(self.run_dir, runs.ERROR, runs.STOPPED)  # a new attempt starts
-            runs.touch(self.run_dir, runs.HEARTBEAT)
+            self.begin()
             return subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env,
                                     pass_fds=() if hold else (self.fd,), **popen)
         except BaseException:

@@ -4,16 +4,15 @@ Every tool writes and reads run folders through this module only. It imports not
 (pandas only inside load_H), so light tools can use it.
 """
 import csv
-import errno
-import fcntl
 import io
 import json
 import math
 import os
 import shutil
-import socket
 import tempfile
 import time
+
+from runkit.rundir import lock
 
 # The files of a run folder (docs/run-folder.md says what each holds).
 CONFIG = "config.gin"            # the operative gin config, defaults included
@@ -31,7 +30,7 @@ ERROR = "error.json"             # why the last attempt failed; removed when a n
 FINISHED = "FINISHED"            # written last: the run is complete
 STOPPED = "STOPPED"              # a signal stopped the run after a checkpoint; removed when an attempt starts
 SPEC = "spec.json"               # the run spec runbatch last started the run from (docs/spec.md)
-LOCK = ".lock"                   # flock-ed by the process that owns the run; holds its host and pid
+LOCK = lock.FILE                 # flock-ed by the process that owns the run; holds its host and pid
 SLURM = "slurm.json"             # runbatch --slurm: the batch and array task of the run, and each attempt
 SLURM_LOG = "slurm-%A_%a.log"    # runbatch --slurm: the task's raw output; SLURM puts in job and task ids
 
@@ -41,19 +40,10 @@ HEARTBEAT_STALE = 60.0
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 STATUSES = ("finished", "running", "stopped", "failed", "dead", "incomplete", "corrupt")
-HOST = socket.gethostname()
-PROBE_RETRIES = 2500             # a claim that meets a status probe's instant shared lock tries again (~5 s at most)
-
-
-held_locks = set()  # the run locks this process holds (train adds its own): forked helpers close them
 
 
 class CorruptRun(Exception):
     """A file of the run folder is half-written or unreadable; the message names it."""
-
-
-class NoLocks(Exception):
-    """The file system cannot lock files (Lustre without -o flock): no runner can own a run there."""
 
 
 def path(run_dir, name):
@@ -126,12 +116,6 @@ def _cell(value):
     return "" if value is None else repr(value) if isinstance(value, float) else str(value)
 
 
-def copy_atomic(source, target):
-    """Copy a file so that target is always whole (best.ckpt from last.ckpt)."""
-    with open(source, "rb") as f:
-        write_atomic(target, f.read())
-
-
 def touch(run_dir, name):
     with open(path(run_dir, name), "a"):
         pass
@@ -161,116 +145,6 @@ def record_slurm_attempt(run_dir, attempt):
     write_json(run_dir, SLURM, record)
 
 
-# ---- ownership -------------------------------------------------------------------------------
-
-def try_lock(run_dir):
-    """Take the run's exclusive lock without waiting: an open fd that holds it, or None if another holds it.
-
-    The lock dies with the process (kill -9 included). A runner passes its fd to the child it starts
-    and sets RUNKIT_LOCK_FD, so the child owns the run without a gap in which another runner could start it.
-    A status probe (is_locked) holds a shared lock for an instant: meeting one, the claim tries again.
-    The lock file then names this host, so that other machines know to trust the heartbeat instead.
-    """
-    os.makedirs(run_dir, exist_ok=True)
-    fd = os.open(path(run_dir, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        for _ in range(PROBE_RETRIES):
-            if _flock(fd, fcntl.LOCK_EX, run_dir):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{HOST} {os.getpid()}\n".encode(), 0)
-                return fd
-            if is_locked(run_dir):  # an owner, not a probe, holds it
-                break
-            time.sleep(0.002)
-    except BaseException:
-        os.close(fd)
-        raise
-    os.close(fd)
-    return None
-
-
-def check_locks(folder):
-    """NoLocks if files in folder (or the nearest folder above it that exists) cannot be locked; writes nothing."""
-    folder = os.path.abspath(folder)
-    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
-        folder = os.path.dirname(folder)
-    try:
-        probe = tempfile.TemporaryFile(dir=folder)  # nameless (or unlinked at once): nothing is left behind
-    except OSError:
-        return  # not writable: each run says so when it starts
-    with probe:
-        _flock(probe.fileno(), fcntl.LOCK_EX, folder)
-
-
-def _flock(fd, operation, where):
-    """flock without waiting: True if taken, False if held; NoLocks where the file system has no locks."""
-    try:
-        fcntl.flock(fd, operation | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    except OSError as e:
-        if e.errno in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL):
-            raise NoLocks(f"cannot lock files in {where} "
-                          f"(flock: {e.strerror}): put the runs on a file system with locks "
-                          "(Lustre: mount with -o flock)") from None
-        raise
-
-
-def inherited_lock(run_dir):
-    """The fd named by RUNKIT_LOCK_FD if it is this run's lock file, else None."""
-    fd = os.environ.get("RUNKIT_LOCK_FD")
-    if not fd or not fd.isdigit():
-        return None
-    try:
-        held, wanted = os.fstat(int(fd)), os.stat(path(run_dir, LOCK))
-    except OSError:
-        return None
-    return int(fd) if (held.st_dev, held.st_ino) == (wanted.st_dev, wanted.st_ino) else None
-
-
-def lock_owner(run_dir):
-    """What the lock file says of its last taker: "HOST PID", or "" if nothing."""
-    try:
-        with open(path(run_dir, LOCK), "rb") as f:
-            return f.read(300).decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def held_by_launcher(run_dir):
-    """True if the launcher that started this process (runkit.sweeps.slurm_task before srun) holds the run's lock:
-    RUNKIT_LOCK_OWNER names the lock's live owner on this host."""
-    owner = os.environ.get("RUNKIT_LOCK_OWNER")
-    return bool(owner) and owner.split(" ")[0] == HOST and lock_owner(run_dir) == owner and is_locked(run_dir)
-
-
-def is_locked(run_dir):
-    """True if a live process holds the run's lock.
-
-    The probe takes a shared lock for an instant, never the exclusive one: a claim that meets it sees the
-    probe (its own shared lock would succeed) and tries again, so probing never makes a claim fail.
-    """
-    try:
-        fd = os.open(path(run_dir, LOCK), os.O_RDONLY)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    try:
-        return not _flock(fd, fcntl.LOCK_SH, run_dir)
-    finally:
-        os.close(fd)  # releases the shared lock
-
-
-def lock_host(run_dir):
-    """The host whose process last took the run's lock, or None (never locked, or locked by older code)."""
-    try:
-        with open(path(run_dir, LOCK), "rb") as f:
-            words = f.read(300).split()
-    except OSError:
-        return None
-    return words[0].decode(errors="replace") if words else None
-
-
 def alive(run_dir, now=None):
     """True if a live process owns the run.
 
@@ -278,11 +152,11 @@ def alive(run_dir, now=None):
     whose lock was taken on another machine, where locks may not be shared, a fresh HEARTBEAT does, as it
     does on a file system without locks.
     """
-    host = lock_host(run_dir)
-    if host is None or host == HOST:
+    host = lock.host(run_dir)
+    if host is None or host == lock.HOST:
         try:
-            return is_locked(run_dir)
-        except NoLocks:
+            return lock.is_locked(run_dir)
+        except lock.NoLocks:
             pass  # no locks here (runbatch refuses such a file system; collect still reads it): the heartbeat
     try:
         return (now or time.time()) - os.stat(path(run_dir, HEARTBEAT)).st_mtime < HEARTBEAT_STALE
@@ -446,12 +320,16 @@ def checkpoint_path(run_dir):
 
 
 def checkpoint_step(run_dir):
-    """The optimizer step last.ckpt was saved at (0 without one), read without loading its tensors."""
+    """The optimizer step of the checkpoint a rerun resumes from (0 without a sound one), read without
+    loading its tensors."""
+    from runkit.rundir import checkpoints
     try:
+        resume_from, _ = checkpoints.resume_point(run_dir)
+        if resume_from is None:
+            return 0
         import torch
-        return int(torch.load(checkpoint_path(run_dir), map_location="cpu", weights_only=True,
-                              mmap=True)["global_step"])
-    except (FileNotFoundError, KeyError, RuntimeError, OSError):
+        return int(torch.load(resume_from, map_location="cpu", weights_only=True, mmap=True)["global_step"])
+    except (checkpoints.NoSoundCheckpoint, FileNotFoundError, KeyError, RuntimeError, OSError):
         return 0
 
 

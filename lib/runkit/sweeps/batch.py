@@ -96,7 +96,7 @@ def claim(s, restart_changed=False, retry=False):
         if verdict.start == "restart":
             run.clear()
         elif verdict.start == "continue":
-            runs.remove(s["run_dir"], runs.FINISHED)
+            run.begin()
         run.record(spec.made_from(s))
     except BaseException:
         run.release()

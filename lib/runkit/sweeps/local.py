@@ -2,17 +2,84 @@
 
 Each job owns its run through the run's lock, handed to the child (RUNKIT_LOCK_FD), so that two runners on
 the same specs never run one run twice; lifecycle.Run does the run folder's part (claim, start, heartbeat,
-how it ended). The child's stdout and stderr are appended to the run folder.
-runbatch's --slurm mode reuses batch.py's rules, not this executor.
+how it ended). The child's stdout and stderr are appended to the run folder. run_batch is runbatch without
+--slurm; its SLURM twin is slurm.run_batch, which shares batch.py's rules, not this executor.
 """
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 
-from runkit.rundir import lifecycle, runs
+from runkit import cli
+from runkit.rundir import lifecycle, lock, runs
 from runkit.sweeps import batch, snapshot
+from runkit.sweeps import outcome as outcomes
+from runkit.sweeps.progress import Progress
+
+
+def run_batch(specs, jobs=1, gpus=(), retries=0, restart_changed=False, dry_run=False, freeze=False,
+              progress=False):
+    """runbatch without --slurm: run what is still to do, printing each outcome (JSON lines) as it comes;
+    WorkFailed when a run failed, was stopped or is in conflict, or the batch was interrupted."""
+    if dry_run:
+        return _dry_run(specs, restart_changed)
+    code = _freeze(specs) if freeze else None
+    bar = Progress(len(specs)) if progress else None
+    counts = {}
+
+    def report(outcome):
+        counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
+        if bar:
+            bar.update(outcome)
+        cli.write_jsonl(outcome)
+
+    executor = Executor(jobs=jobs, gpus=gpus, retries=retries, restart_changed=restart_changed,
+                        report=report, tick=bar and bar.draw, code=code)
+    if bar:
+        bar.running = lambda: executor.running
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _n, _frame: executor.stop())
+    executor.run(specs)
+    if bar:
+        bar.close()
+    bad = counts.get("failed", 0) + counts.get("killed", 0)
+    if executor.interrupted:
+        raise cli.WorkFailed(f"interrupted: {bad} runs failed or were killed, {counts.get('stopped', 0)} stopped, "
+                             f"{counts.get('finished', 0)} finished; run it again to go on")
+    if bad or counts.get("stopped"):
+        raise cli.WorkFailed(f"{bad} of {len(specs)} runs failed or were killed, {counts.get('stopped', 0)} "
+                             "stopped; see RUN_DIR/stderr.log (rerun to resume)")
+    if counts.get("conflict"):
+        raise cli.WorkFailed(f"{counts['conflict']} of {len(specs)} runs conflict with what their folders were made "
+                             "from (see each outcome's reason): rerun with --restart-changed to start them over, "
+                             "or give them other names")
+
+
+def _freeze(specs):
+    """runbatch --snapshot: copy the code into a batch folder next to the run folders; the snapshot's path."""
+    from runkit.sweeps.slurm import new_batch_dir
+    try:
+        root = snapshot.project_root()
+    except snapshot.NoProject as e:
+        raise cli.UsageError(str(e)) from None
+    made = snapshot.make(new_batch_dir(specs), root)
+    print(f"runbatch: froze the code of {root} into {made['snapshot']} ({made['files']} files, "
+          f"{made['bytes'] / 1e6:.1f} MB, {made['seconds']:.2f} s)", file=sys.stderr)
+    return made["snapshot"]
+
+
+def _dry_run(specs, restart_changed):
+    verdicts = batch.pending(specs, restart_changed)
+    for s, verdict in verdicts:
+        if verdict.action == "run":
+            cli.write_jsonl(s)
+        elif verdict.action == "conflict":
+            print(f"runbatch: {s['name']}: conflict: {verdict.reason}", file=sys.stderr)
+    todo = sum(v.action == "run" for _, v in verdicts)
+    print(f"runbatch: would run {todo} of {len(specs)} (the others are finished, running or in conflict)",
+          file=sys.stderr)
 
 
 class Executor:
@@ -78,16 +145,16 @@ class Executor:
             except queue.Empty:
                 return
             if self._stop.is_set():
-                outcome = _outcome(spec, "skipped", reason="interrupted")
+                outcome = outcomes.outcome(spec, "skipped", reason="interrupted")
             else:
                 try:
                     outcome = self._run_one(spec, gpu)
-                except runs.NoLocks as e:  # no run can be owned here: stop the batch, one clear line
+                except lock.NoLocks as e:  # no run can be owned here: stop the batch, one clear line
                     self.error = e
                     self._stop.set()
                     return
                 except OSError as e:  # the run folder cannot be made or written: this run fails, not the batch
-                    outcome = _outcome(spec, "failed", reason=f"{e.strerror}: {e.filename}", gpu=gpu)
+                    outcome = outcomes.outcome(spec, "failed", reason=f"{e.strerror}: {e.filename}", **_on(gpu))
             with self._lock:
                 self.report(outcome)
 
@@ -96,13 +163,13 @@ class Executor:
         while True:
             run, verdict = batch.claim(spec, self.restart_changed, retry=attempts > 0)
             if run is None:
-                extra = {"changed": list(verdict.changes)} if verdict.action == "conflict" else {}
-                return _outcome(spec, verdict.action, reason=verdict.reason, attempts=attempts,
-                                duration=time.monotonic() - started, gpu=gpu, **extra)
+                return outcomes.not_run(spec, verdict, attempts=attempts, duration=time.monotonic() - started,
+                                        **_on(gpu))
             attempts += 1
             how = self._launch(spec, run, gpu)
             if how["status"] in ("finished", "stopped") or attempts > self.retries or self._stop.is_set():
-                return _outcome(spec, duration=time.monotonic() - started, attempts=attempts, gpu=gpu, **how)
+                return outcomes.outcome(spec, duration=time.monotonic() - started, attempts=attempts, **how,
+                                        **_on(gpu))
 
     def _launch(self, spec, run, gpu):
         """Start the job holding the run's lock, wait, and record how it ended (lifecycle.Run.ended)."""
@@ -146,13 +213,6 @@ def cores():
         return os.cpu_count() or 1
 
 
-def _outcome(spec, status, exit_code=None, signal=None, duration=0.0, attempts=0, reason=None, gpu=None,
-             changed=None):
-    """One line of runbatch's output (docs/spec.md, 'Outcomes')."""
-    out = {"name": spec["name"], "run_dir": spec["run_dir"], "status": status, "exit_code": exit_code,
-           "signal": signal, "duration": round(duration, 3), "attempts": attempts, "reason": reason}
-    if changed is not None:
-        out["changed"] = changed
-    if gpu is not None:
-        out["gpu"] = gpu
-    return out
+def _on(gpu):
+    """The outcome's gpu field, present only for runs given a GPU (runbatch --gpus)."""
+    return {} if gpu is None else {"gpu": gpu}

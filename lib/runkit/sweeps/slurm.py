@@ -25,6 +25,7 @@ import runkit
 from runkit import cli
 from runkit.rundir import runs
 from runkit.sweeps import batch, snapshot
+from runkit.sweeps import outcome as outcomes
 
 # Options users set daily, with the environment variable a lab sets once in e.sh.
 ENV = {
@@ -447,18 +448,9 @@ def outcome(s, slurm_state=None):
         status = "killed"
         reason = f"SLURM says {slurm_state}" if slurm_state else f"its task is gone and the run is {state}"
     duration = (last.get("end") or time.time()) - attempts[0]["start"] if attempts else 0.0
-    return {"name": s["name"], "run_dir": run_dir, "status": status, "exit_code": last.get("exit_code"),
-            "signal": last.get("signal"), "duration": round(duration, 3), "attempts": len(attempts), "reason": reason,
-            "slurm_job": last.get("job_id"), "slurm_task": last.get("task_id")}
-
-
-def not_run_outcome(s, verdict):
-    """The outcome of a spec that was not submitted: skipped, or a conflict naming what changed."""
-    out = {"name": s["name"], "run_dir": s["run_dir"], "status": verdict.action, "exit_code": None, "signal": None,
-           "duration": 0.0, "attempts": 0, "reason": verdict.reason}
-    if verdict.action == "conflict":
-        out["changed"] = list(verdict.changes)
-    return out
+    return outcomes.outcome(s, status, exit_code=last.get("exit_code"), signal=last.get("signal"),
+                            duration=duration, attempts=len(attempts), reason=reason,
+                            slurm_job=last.get("job_id"), slurm_task=last.get("task_id"))
 
 
 # ---- runbatch --slurm ------------------------------------------------------------------------
@@ -497,7 +489,7 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
              "skipped": len(others) - len(conflicts), "conflicts": len(conflicts)})
         return _conflicts_fail(conflicts)
     for s, verdict in others:
-        out(not_run_outcome(s, verdict))
+        out(outcomes.not_run(s, verdict))
     if not todo:
         return _conflicts_fail(conflicts)
     try:

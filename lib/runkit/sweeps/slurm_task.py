@@ -4,7 +4,7 @@
         (the last line of BATCH/job.sbatch; --first: the array's first task, when a batch is several arrays)
 
 It is the batch shell's process (the script `exec`s it), so SLURM's warning signal reaches it; it passes
-SIGUSR1, SIGUSR2, SIGTERM and SIGINT on to the job, which checkpoints and requeues itself (train does).
+the stop signals (lifecycle.STOP_SIGNALS) on to the job, which checkpoints and requeues itself (train does).
 It claims the run by the rules of the local runner (batch.claim) and leaves its folder through the same
 lifecycle (lifecycle.Run), so any command works; it records each attempt (SLURM ids, host, times, exit
 code) in the run's slurm.json. The argv is started directly, never through a shell.
@@ -12,7 +12,7 @@ code) in the run's slurm.json. The argv is started directly, never through a she
 With RUNKIT_CODE_SNAPSHOT set (the batch froze its code: runkit.sweeps.snapshot), the argv runs from the snapshot.
 With RUNKIT_SLURM_SRUN=1 (runbatch --nodes/--ntasks-per-node: several processes a run), the argv is started
 through `srun`, once per task of the allocation; this process keeps the run's lock while they run (train's
-rank 0 trusts it: runs.held_by_launcher) and passes the warning signal to srun, which passes it to every task.
+rank 0 trusts it: lock.held_by_launcher) and passes the warning signal to srun, which passes it to every task.
 """
 import os
 import signal
@@ -20,11 +20,8 @@ import socket
 import sys
 import time
 
-from runkit.rundir import lifecycle, runs
+from runkit.rundir import lifecycle, lock, runs
 from runkit.sweeps import batch, snapshot, spec
-
-FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
-
 
 def main(specs_file, task_id, *flags):
     first = next((int(f.split("=", 1)[1]) for f in flags if f.startswith("--first=")), 0)
@@ -43,7 +40,7 @@ def main(specs_file, task_id, *flags):
         return _end(run_dir, attempt, exit_code=1, status="failed", reason=why)
     try:
         run, verdict = batch.claim(job, "--restart-changed" in flags, retry=restarts > 0)
-    except runs.NoLocks as e:
+    except lock.NoLocks as e:
         print(f"slurm_task: {e}", file=sys.stderr)
         return _end(run_dir, attempt, exit_code=2, status="failed", reason=str(e))
     if run is None:
@@ -65,7 +62,7 @@ def _run(job, run):
             except ProcessLookupError:
                 pass
 
-    for signum in FORWARDED:  # before the start: a warning that comes then must not kill this process
+    for signum in lifecycle.STOP_SIGNALS:  # before the start: a warning that comes then must not kill this process
         signal.signal(signum, forward)
     argv, env = job["argv"], {**os.environ, **job.get("env", {})}
     if os.environ.get(snapshot.ENV):

@@ -1,11 +1,12 @@
-"""Lightning's checkpoint writer, made atomic: a kill -9 while saving leaves the previous checkpoint whole."""
+"""Lightning's checkpoint writer, made atomic (a kill -9 while saving leaves the previous checkpoint whole),
+each checkpoint with its digest and last.ckpt's previous sound version beside it (runkit.rundir.checkpoints)."""
 import io
 import os
 
 import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
-from runkit.rundir import runs
+from runkit.rundir import checkpoints
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -13,4 +14,4 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-        runs.write_atomic(os.fspath(path), buffer.getvalue())
+        checkpoints.save(path, buffer.getvalue())

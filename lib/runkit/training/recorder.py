@@ -12,7 +12,8 @@ killed run continues exactly where it was.
 
 It is a Lightning `Checkpoint`, so Lightning calls it after the other callbacks and the LightningModule, and
 adds no ModelCheckpoint of its own. Checkpoints are written through Lightning (`trainer.save_checkpoint`),
-atomically (runkit.training.checkpoint_io).
+atomically, each with a digest, the previous sound last.ckpt kept
+beside it (runkit.training.checkpoint_io, runkit.rundir.checkpoints).
 """
 import math
 import os
@@ -20,7 +21,7 @@ import time
 
 from pytorch_lightning.callbacks import Checkpoint
 
-from runkit.rundir import runs
+from runkit.rundir import checkpoints, runs
 from runkit.training import metadata, resume, stopping
 
 
@@ -124,7 +125,7 @@ class RunRecorder(Checkpoint):
             # trains it again and writes both; the other way round, best.ckpt would stay an epoch behind
             trainer.save_checkpoint(runs.best_checkpoint_path(self.run_dir), weights_only=False)
             if trainer.is_global_zero:
-                runs.copy_atomic(runs.best_checkpoint_path(self.run_dir), runs.checkpoint_path(self.run_dir))
+                checkpoints.copy(runs.best_checkpoint_path(self.run_dir), runs.checkpoint_path(self.run_dir))
             self._saved_step = trainer.global_step
         else:
             self._save_last(trainer)

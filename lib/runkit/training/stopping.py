@@ -1,10 +1,11 @@
-"""Stop requests: SIGUSR1 (SLURM's warning before a preemption), SIGTERM and Ctrl-C (SIGINT) ask a run to
-stop after its current step, with a checkpoint. `install()` runs first thing in `train`, before the slow
+"""Stop requests: the stop signals of the run's lifecycle (lifecycle.STOP_SIGNALS: SIGUSR1 and SIGUSR2, SLURM's
+warnings before a preemption; SIGTERM; Ctrl-C, SIGINT) ask a run to stop after its current step, with a checkpoint. `install()` runs first thing in `train`, before the slow
 imports, so a signal during imports or data loading is kept and acted on at the first step.
 """
 import signal
 
-SIGNALS = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)
+from runkit.rundir.lifecycle import STOP_SIGNALS
+
 received = None  # the number of the first stop signal, once one came
 
 
@@ -17,7 +18,7 @@ class Stopped(Exception):
 
 
 def install():
-    for signum in SIGNALS:
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _record)
 
 

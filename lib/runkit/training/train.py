@@ -1,9 +1,10 @@
 """train(run_dir, configs, bindings) -> final metrics: one resumable run into one run folder.
 
 What happens, in order: parse the config (bad config: ConfigError, nothing touched); compare with the
-folder's stored bindings (a change other than more epochs: ConfigError); build the data module, task and Trainer (runkit.training.fit);
-take the run's lock; write the start files; fit with Lightning's Trainer from the last checkpoint; write
-metrics.json and, last, FINISHED. A failure writes error.json and leaves the folder resumable.
+folder's stored bindings (a change other than more epochs: ConfigError); build the data module, task and
+Trainer (runkit.training.fit); take the run's lock; write the start files; fit with Lightning's Trainer from
+the newest sound checkpoint (runkit.rundir.checkpoints); write metrics.json and, last, FINISHED. A failure
+writes error.json and leaves the folder resumable.
 """
 import logging
 import os
@@ -13,7 +14,7 @@ import sys
 import time
 import traceback
 
-from runkit.rundir import lifecycle, runs
+from runkit.rundir import checkpoints, lifecycle, lock, runs
 from runkit.training import config, stopping
 
 class RunBusy(Exception):
@@ -92,8 +93,10 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         raise config.ConfigError(str(e)) from None
     if not restart and _already_done(run_dir, flat, settings.n_epochs):
         return runs.read_json(run_dir, runs.METRICS)
-    if is_rank_zero() and _held_by_another(run_dir):  # say so before spending time on loading the data
+    if is_rank_zero() and lock.held_elsewhere(run_dir):  # say so before spending time on loading the data
         raise RunBusy(f"run is held by another process: {run_dir}")
+    if not restart:
+        checkpoints.resume_point(run_dir)  # NoSoundCheckpoint, before the data loads; checked again once ours
 
     log = Log().capture()
     try:
@@ -102,46 +105,29 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         raise config.ConfigError("; ".join(line.strip() for line in str(e).strip().splitlines())) from e
     if not is_rank_zero():
         stopping.die_with_parent()  # started by rank 0 (or srun): never left behind by a killed rank 0
-        job.fit(_resume_from(run_dir))  # joins rank 0's process group; only rank 0 writes the run folder
+        job.fit(checkpoints.resume_point(run_dir)[0])  # joins rank 0's group; only rank 0 writes the folder
         return None
-    run = lifecycle.Run(run_dir)
-    inherited = runs.inherited_lock(run_dir) if os.path.isdir(run_dir) else None
-    launched = inherited is None and os.path.isdir(run_dir) and runs.held_by_launcher(run_dir)
-    if inherited is not None:
-        run.fd = inherited  # a runner claimed the run for us and handed its lock over
-    elif launched:
-        pass  # srun started us: the SLURM task that holds the lock waits for us (runkit.sweeps.slurm_task)
-    elif not run.claim():
+    run = lifecycle.Run.own(run_dir)
+    if run is None:
         raise RunBusy(f"run is held by another process: {run_dir}")
-    if run.fd is not None:
-        runs.held_locks.add(run.fd)
     try:
         if restart:
             run.clear()
+        resume_from, why = checkpoints.resume_point(run_dir)  # NoSoundCheckpoint: nothing written
         log.open(run_dir)
-        run.beat()
+        if why:
+            log(f"train: {why}")
         beats = lifecycle.Heartbeat()  # the runners' heartbeat: a slow step never looks dead
         beats.add(run)
         try:
-            return _attempt(job, run, flat, command, log)
+            return _attempt(job, run, flat, command, log, resume_from)
         finally:
             beats.close()
     finally:
         log.close()
-        runs.held_locks.discard(run.fd)
-        if inherited is None:
-            run.release()  # the Python API may train the same run again in this process
+        run.release()  # the Python API may train the same run again in this process
 
 
-def _resume_from(run_dir):
-    last = runs.checkpoint_path(run_dir)
-    return last if os.path.exists(last) else None
-
-
-def _held_by_another(run_dir):
-    lock_file = runs.path(run_dir, runs.LOCK)
-    return (os.path.exists(lock_file) and runs.inherited_lock(run_dir) is None and runs.is_locked(run_dir)
-            and not runs.held_by_launcher(run_dir))
 
 
 def is_rank_zero():
@@ -168,15 +154,15 @@ def _already_done(run_dir, flat, n_epochs):
     return done[-1]["epoch"] == n_epochs or stopped_early
 
 
-def _attempt(job, run, flat, command, log):
+def _attempt(job, run, flat, command, log, resume_from):
     """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it."""
     run_dir = run.run_dir
-    runs.remove(run_dir, runs.ERROR, runs.STOPPED, runs.FINISHED)
+    run.begin()
     runs.write_json(run_dir, runs.BINDINGS, flat)
     runs.write_atomic(runs.path(run_dir, runs.COMMAND), (command or shlex.join(sys.argv)) + "\n")
     try:
         try:
-            job.fit(_resume_from(run_dir))
+            job.fit(resume_from)
         except SystemExit as e:  # Lightning's answer to SIGTERM outside a step (SIGTERMException)
             raise stopping.Stopped(signal.SIGTERM) from e
         metrics = summarize(job.recorder.rows, job.monitor, job.mode)
