@@ -126,3 +126,13 @@ def test_atomic_write_replaces_the_file_never_writes_into_it(tmp_path):
         runs.write_atomic(str(target), "new")
         assert reader.read() == "old"
     assert target.read_text() == "new"
+
+
+def test_a_released_claim_can_be_claimed_again(tmp_path):
+    """A runner that claimed a run and found nothing to do gives the lock back: the run is free again."""
+    from runkit.rundir import lifecycle
+    first, second = lifecycle.Run(str(tmp_path)), lifecycle.Run(str(tmp_path))
+    assert first.claim() and not second.claim()
+    first.release()
+    assert second.claim()
+    second.release()
