@@ -76,21 +76,24 @@ def assert_killed(proc):
 
 def random_kills(run, argv, rng, window, kills):
     """Kill `train argv` with -9 `kills` times, each `uniform(0, window)` seconds after its attempt started.
-    A kill that left no checkpoint is drawn again (up to MAX_DRAWS times in all). Returns the step of the
+    A kill that left no checkpoint is drawn again, each time `window` later (a busy machine may take longer
+    than the window to reach the first step), up to MAX_DRAWS times in all. Returns the step of the
     checkpoint the last kill left, which the rerun must resume from."""
-    attempt, draws, step = 0, 0, 0
+    attempt, draws, early, step = 0, 0, 0, 0
     while kills:
         assert draws < MAX_DRAWS, f"{draws} kills in a row came before the first checkpoint: the window is too short"
         attempt, draws = attempt + 1, draws + 1
         proc = start(argv)
         wait_for_attempt(run, attempt, proc)
-        time.sleep(rng.uniform(0.0, window))
+        time.sleep(window * early + rng.uniform(0.0, window))
         proc.kill()
         assert_killed(proc)
         assert runs.status(run) != "finished", f"the run finished before kill {attempt}"
         step = runs.checkpoint_step(run)
         if step > 0:
-            kills -= 1
+            kills, early = kills - 1, 0
+        else:
+            early += 1
     return step
 
 
