@@ -307,19 +307,5 @@ def checkpoint_path(run_dir):
     return os.path.join(run_dir, CHECKPOINTS, "last.ckpt")
 
 
-def checkpoint_step(run_dir):
-    """The optimizer step of the checkpoint a rerun resumes from (0 without a sound one), read without
-    loading its tensors."""
-    from runkit.rundir import checkpoints
-    try:
-        resume_from, _ = checkpoints.resume_point(run_dir)
-        if resume_from is None:
-            return 0
-        import torch
-        return int(torch.load(resume_from, map_location="cpu", weights_only=True, mmap=True)["global_step"])
-    except (checkpoints.NoSoundCheckpoint, FileNotFoundError, KeyError, RuntimeError, OSError):
-        return 0
-
-
 def best_checkpoint_path(run_dir):
     return os.path.join(run_dir, CHECKPOINTS, "best.ckpt")
