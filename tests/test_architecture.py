@@ -81,3 +81,11 @@ def test_every_runkit_variable_is_written_down_in_the_protocol():
     used = {v for p in sources for v in re.findall(r"\bRUNKIT_[A-Z_]*[A-Z]\b", p.read_text())}
     documented = set(re.findall(r"`(RUNKIT_[A-Z_]+)`", (repo / "docs" / "protocol.md").read_text()))
     assert used and used <= documented, sorted(used - documented)
+
+
+def test_no_light_module_imports_torch_lightning_or_gin_even_inside_a_function():
+    """A lazy import would still load torch in a light tool the moment that path runs."""
+    heavy = re.compile(r"^\s*(import|from) (torch|pytorch_lightning|lightning|gin)\b", re.M)
+    light = [*(LIB / "runkit" / p for p in LIGHT), LIB / "runkit" / "cli.py", LIB / "runkit" / "errors.py"]
+    files = [f for p in light for f in ([p] if p.is_file() else p.rglob("*.py"))]
+    assert [str(f) for f in files if heavy.search(f.read_text())] == []
