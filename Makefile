@@ -53,10 +53,11 @@ JOBS ?= 2
 TUNE_LR_NAME := tune_lr$(if $(filter-out digits,$(DATASET)),_$(DATASET))
 TUNE_LR_GRID := experiments/tune_lr/$(if $(filter-out digits,$(DATASET)),$(DATASET),grid).yaml
 
-tune_lr: env ## train the learning-rate sweep on digits (DATASET=cifar10 for CIFAR-10) and plot it
+tune_lr: env ## train the learning-rate sweep on digits (DATASET=cifar10 for CIFAR-10), plot it, write report.html
 	@test -f $(TUNE_LR_GRID) || { echo "make: no $(TUNE_LR_GRID): DATASET is digits or cifar10" >&2; exit 2; }
 	set -o pipefail; gridgen $(TUNE_LR_GRID) | runbatch -j $(JOBS)
 	set -o pipefail; collect $(RESULTS_DIR)/$(TUNE_LR_NAME) | plot lr -o $(RESULTS_DIR)/$(TUNE_LR_NAME)/$(TUNE_LR_NAME).png
+	set -o pipefail; collect $(RESULTS_DIR)/$(TUNE_LR_NAME) | report -o $(RESULTS_DIR)/$(TUNE_LR_NAME)/report.html
 
 # The searches of experiments/search/ on digits (docs/search.md; bench/search.py compares them). Offline;
 # each resumes where it stopped when run again, and a finished one reruns nothing.

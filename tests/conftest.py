@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync", "halving", "propose")
+TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync", "halving", "propose", "report")
 # The Markdown a user reads: the README, the pages it links to, each experiment's README. tests/test_docs.py
 # checks their links and runs their snippets; other tests find a command or a file's text in them.
 DOCS = sorted([REPO / "README.md", REPO / "bench" / "README.md", *(REPO / "docs").rglob("*.md"),

@@ -3,6 +3,7 @@ CLI edges) never load torch, Lightning, pandas or gin, so gridgen, runbatch, col
 sync start in a fraction of a second; only the training side and the plug-ins load them."""
 import json
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 LIB = Path(__file__).resolve().parent.parent / "lib"
 LIGHT = ("rundir", "sweeps", "analysis", "sync")
 HEAVY = {"torch", "pytorch_lightning", "lightning", "lightning_fabric", "pandas", "gin"}
-DRAWS = {"runkit.analysis.plotting"}  # plot's drawing: pandas and matplotlib, still no torch, Lightning or gin
+DRAWS = {"runkit.analysis.plotting", "runkit.analysis.page"}  # plot's drawing: pandas and matplotlib, still no torch, Lightning or gin
 
 
 def modules(package):
@@ -41,5 +42,50 @@ def test_drawing_loads_pandas_but_never_torch_lightning_or_gin(name):
 
 def test_the_training_side_lives_in_its_own_package():
     top = {m.name for m in pkgutil.iter_modules([str(LIB / "runkit")])}
-    assert top == {"cli", "rundir", "sweeps", "analysis", "sync", "training", "tasks", "models", "data",
-                   "callbacks"}
+    assert top == {"cli", "errors", "rundir", "sweeps", "analysis", "sync", "training", "tasks", "models",
+                   "data", "callbacks"}
+
+
+def test_every_bad_input_error_is_a_badinput_printed_in_one_place():
+    """Exit 2 comes from one base class, printed in one place (cli.run_main): no tool sorts exceptions itself."""
+    from runkit.errors import BadInput
+    from runkit.rundir import checkpoints, lock, runs
+    from runkit.sweeps import bindings, grid, snapshot
+    from runkit.training import config, registry, train
+    from runkit.data import DataMissing
+    for error in (lock.NoLocks, runs.NotARunFolder, checkpoints.NoSoundCheckpoint, bindings.BindingError,
+                  grid.GridError, snapshot.NoProject, config.ConfigError, registry.UnknownName, train.RunBusy,
+                  DataMissing):
+        assert issubclass(error, BadInput), error
+    code = {p: p.read_text() for p in [*(LIB / "runkit").rglob("*.py"), *(LIB.parent / "tools").iterdir()]}
+    assert not [p for p, text in code.items() if "UsageError" in text or "is_bad_input" in text]
+
+
+RUN_FILES = re.compile(r"""(["'])(config\.gin|bindings\.json|command\.txt|meta\.json|history\.csv|metrics\.json|"""
+                       r"""train\.log|stdout\.log|stderr\.log|HEARTBEAT|error\.json|FINISHED|STOPPED|spec\.json|"""
+                       r"""slurm\.json|(last|best|prev)\.ckpt|\.lock)\1""")
+
+
+def test_only_the_run_folder_package_names_the_run_folders_files():
+    """Every other module reaches a run folder's files through runkit.rundir (runs.HISTORY, runs.read_json, ...)."""
+    outside = [p for p in [*(LIB / "runkit").rglob("*.py"), *(LIB.parent / "tools").iterdir()]
+               if "rundir" not in p.parts and RUN_FILES.search(p.read_text())]
+    assert outside == []
+
+
+def test_every_runkit_variable_is_written_down_in_the_protocol():
+    """The RUNKIT_* variables pass the protocol between processes: each one is documented once, in docs/protocol.md."""
+    repo = LIB.parent
+    sources = [*(LIB / "runkit").rglob("*.py"), *(repo / "tools").iterdir(), *(repo / "scripts").iterdir(),
+               repo / "Makefile", repo / ".ci" / "run", repo / "tests" / "conftest.py"]
+    used = {v for p in sources for v in re.findall(r"\bRUNKIT_[A-Z_]*[A-Z]\b", p.read_text())}
+    documented = set(re.findall(r"`(RUNKIT_[A-Z_]+)`", (repo / "docs" / "protocol.md").read_text()))
+    assert used and used <= documented, sorted(used - documented)
+
+
+def test_no_light_module_imports_torch_lightning_or_gin_even_inside_a_function():
+    """A lazy import would still load torch in a light tool the moment that path runs."""
+    heavy = re.compile(r"^\s*(import|from) (torch|pytorch_lightning|lightning|gin)\b", re.M)
+    light = [*(LIB / "runkit" / p for p in LIGHT), LIB / "runkit" / "cli.py", LIB / "runkit" / "errors.py"]
+    files = [f for p in light for f in ([p] if p.is_file() else p.rglob("*.py"))]
+    assert [str(f) for f in files if heavy.search(f.read_text())] == []

@@ -14,7 +14,7 @@ import torchvision.datasets.cifar
 
 from cifar_archive import write_cifar_archive
 import runkit.data.cifar10 as cifar_module
-from runkit.cli import UsageError
+from runkit.errors import BadInput
 from runkit.data import DataMissing
 from runkit.data.cifar10 import CIFAR10, MEAN, STD, crop_and_flip
 from runkit.training.registry import DATA
@@ -59,9 +59,9 @@ def test_subsets_keep_the_first_images(archive):
     assert len(data["train"][1]) == 30 and len(data["val"][1]) == 5 and len(data["test"][1]) == 4
     first_two = np.concatenate([written["data_batch_1"][1], written["data_batch_2"][1]])
     assert sorted(torch.cat([data["train"][1], data["val"][1]]).tolist()) == sorted(first_two[:35].tolist())
-    with pytest.raises(UsageError, match="fewer than the 106 asked for: lower cifar10.n_train"):
+    with pytest.raises(BadInput, match="fewer than the 106 asked for: lower cifar10.n_train"):
         cifar10(data_dir=data_dir, download=False, n_train=101, n_val=5)
-    with pytest.raises(UsageError, match="cifar10.n_val = 0"):
+    with pytest.raises(BadInput, match="cifar10.n_val = 0"):
         cifar10(data_dir=data_dir, download=False, n_val=0)
 
 

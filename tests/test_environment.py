@@ -24,9 +24,9 @@ except ModuleNotFoundError:  # Python 3.10
 from conftest import REPO, SHIMS, TOOLS, missing, skip
 
 # The programs a fresh machine lacks and .ci/run installs (Debian: jq parallel rsync watchman openssh-server
-# openssh-client slurmctld slurmd slurm-client munge).
+# openssh-client slurmctld slurmd slurm-client munge chromium).
 OPTIONAL = ("jq", "parallel", "rsync", "watchman", "ssh", "sshd", "ssh-keygen", "munge", "munged", "slurmctld",
-            "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo", "srun", "sacct")
+            "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo", "srun", "sacct", "chromium")
 
 
 def pins(text):
@@ -192,6 +192,7 @@ NEEDS_PROGRAMS = {
     "tests/test_pipeline_train.py::test_the_cifar10_sweep_trains_on_cifar10": "jq",
     "tests/test_slurm_cluster.py::test_a_second_cluster_in_its_own_dir_starts_and_stops_alone": "sbatch",
     "tests/test_runbatch_slurm.py::test_throttle_caps_the_tasks_running_at_once": "sbatch",
+    "tests/test_report.py::test_the_page_in_chromium_offline": "chromium",
 }
 
 

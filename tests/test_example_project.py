@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 
-import pytest
 from conftest import DOCS, REPO
 
 from runkit.rundir import runs
@@ -74,16 +73,5 @@ def test_without_the_package_on_the_path_the_config_is_refused(tmp_path):
     command = docs_command().replace("PYTHONPATH=examples ", "", 1)
     done = run(command, tmp_path)
     assert done.returncode == 2
-    assert "No module named 'my_project'" in done.stderr
+    assert "cannot import module 'my_project.lit' (No module named 'my_project')" in done.stderr
     assert not (tmp_path / "my_run").exists()
-
-
-@pytest.mark.slow
-def test_the_example_resumes_exactly_after_kill_9(tmp_path, monkeypatch):
-    from test_train_resume import killed_and_rerun, without_time
-    monkeypatch.setenv("PYTHONPATH", f"{REPO / 'examples'}{os.pathsep}{os.environ['PYTHONPATH']}")
-    expected, history, seed = killed_and_rerun(tmp_path, EXAMPLE / "my_project.gin",
-                                               "training_loop.checkpoint_every_n_steps=7", kills=2, share=1 / 3)
-    assert without_time(history) == without_time(expected), seed
-    final = runs.read_json(tmp_path / "interrupted", runs.METRICS)
-    assert final["test"] == runs.read_json(tmp_path / "uninterrupted", runs.METRICS)["test"]

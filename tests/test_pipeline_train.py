@@ -69,6 +69,7 @@ def test_make_tune_lr_shows_an_optimum_and_reruns_nothing(results_dir):
     took = time.monotonic() - start
     png = results_dir / "tune_lr" / "tune_lr.png"
     assert png.read_bytes()[:4] == b"\x89PNG"
+    assert (results_dir / "tune_lr" / "report.html").read_text().startswith("<!DOCTYPE html>")
     best = proc.stdout.splitlines()
     summary = best[best.index(next(line for line in best if line.startswith("best lr"))) + 1].split()
     assert summary[0] not in ("0.001", "1.0", "1"), proc.stdout  # the optimum is inside the range

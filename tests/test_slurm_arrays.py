@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import tool
-from runkit import cli
+from runkit import errors
 from runkit.rundir import runs
 from runkit.sweeps import slurm
 from slurm_cluster import SCRIPT, slurm_cluster, wait_until  # noqa: F401 - fixture
@@ -142,7 +142,7 @@ def test_waiting_backs_off_while_slurm_is_slow_or_away(tmp_path, monkeypatch):
 
     answers = iter([slurm.Unreachable("squeue failed: down")] * 20)
     now[0], slept[:] = 0.0, []
-    with pytest.raises(cli.WorkFailed, match="has not answered for"):
+    with pytest.raises(errors.WorkFailed, match="has not answered for"):
         slurm.wait_for(str(batch_dir), [], poll=1.0, progress=open(os.devnull, "w"), patience=30,
                        clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
 

@@ -1,40 +1,58 @@
-"""A project of your own: a LightningModule and a LightningDataModule, registered by name so a gin config
-can pick them (`training_loop.task = 'my_model'`, `training_loop.data = 'my_data'`).
+"""A project of your own, written without runkit: a LightningModule and a LightningDataModule whose
+train_dataloader is a plain torch DataLoader (shuffled, 2 workers, noise drawn in __getitem__).
 
-The task is a plain LightningModule: nothing in it is runkit's but the decorator. The data module builds
-on runkit.data.TensorData, which makes a run resume exactly in the middle of an epoch; any
-LightningDataModule would do.
+A config names the classes by import path (`training_loop.task = 'my_project.lit.MyModel'`); nothing here
+imports runkit. runkit rebuilds the training DataLoader so that a killed run resumes exactly (docs/own-project.md).
 """
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from runkit.data import TensorData
-from runkit.training.registry import DATA, TASKS
+from torch.utils.data import DataLoader, Dataset
 
 
-@DATA.register("my_data")
-class MyData(TensorData):
-    """A synthetic regression made in code (no download): y = sin(3 x0) + x1 * x2 + noise, x ~ N(0, 1)."""
+class Noisy(Dataset):
+    """y = sin(3 x0) + x1 * x2, x ~ N(0, 1); each read adds fresh noise to x (an augmentation)."""
 
-    def __init__(self, n_features=4, n_train=2000, n_val=500, n_test=500, noise=0.1, batch_size=64,
-                 seed=0):
-        super().__init__(batch_size=batch_size, seed=seed)
-        self.n_features, self.noise = n_features, noise  # the task's `n_features` is filled from here
+    def __init__(self, x, y, noise):
+        self.x, self.y, self.noise = x, y, noise
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, index):
+        x = self.x[index]
+        return x + self.noise * torch.randn_like(x), self.y[index]
+
+
+class MyData(pl.LightningDataModule):
+    """A synthetic regression made in code (no download)."""
+
+    def __init__(self, n_features=4, n_train=2000, n_val=500, n_test=500, noise=0.1, batch_size=64):
+        super().__init__()
+        self.n_features, self.noise, self.batch_size = n_features, noise, batch_size  # the task's n_features
         self.sizes = {"train": n_train, "val": n_val, "test": n_test}
 
-    def load(self):
+    def setup(self, stage=None):
         generator = torch.Generator().manual_seed(1234)  # the same data set for every seed
-        splits = {}
+        self.splits = {}
         for name, n in self.sizes.items():
             x = torch.randn(n, self.n_features, generator=generator)
-            y = torch.sin(3 * x[:, 0]) + x[:, 1] * x[:, 2] + self.noise * torch.randn(n, generator=generator)
-            splits[name] = (x, y.unsqueeze(1))
-        return splits
+            y = torch.sin(3 * x[:, 0]) + x[:, 1] * x[:, 2]
+            self.splits[name] = (x, y.unsqueeze(1))
+
+    def train_dataloader(self):
+        x, y = self.splits["train"]
+        return DataLoader(Noisy(x, y, self.noise), batch_size=self.batch_size, shuffle=True, num_workers=2,
+                          persistent_workers=True)
+
+    def val_dataloader(self):
+        return DataLoader(Noisy(*self.splits["val"], noise=0.0), batch_size=500)
+
+    def test_dataloader(self):
+        return DataLoader(Noisy(*self.splits["test"], noise=0.0), batch_size=500)
 
 
-@TASKS.register("my_model")
 class MyModel(pl.LightningModule):
     """A small MLP regressor; "best" is the lowest validation mean absolute error."""
 
@@ -68,4 +86,5 @@ class MyModel(pl.LightningModule):
                       batch_size=len(x))
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, step_size=4, gamma=0.5)]

@@ -1,22 +1,17 @@
 """What every tool shares at its edges: errors and exit codes, JSON lines in and out, broken pipes.
 
-Exit codes everywhere: 0 done, 1 the work failed, 2 bad usage or bad input (nothing was written).
-A user sees one line `tool: message` on stderr; RUNKIT_TRACEBACK=1 shows the traceback too.
+Exit codes everywhere: 0 done, 1 the work failed (errors.WorkFailed), 2 bad usage or bad input
+(errors.BadInput and every error derived from it: nothing was written). A user sees one line
+`tool: message` on stderr; RUNKIT_TRACEBACK=1 shows the traceback too.
 """
 import json
 import math
 import os
 import sys
 
+from runkit.errors import BadInput, WorkFailed
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad usage or bad input: the message names the problem and the fix; the tool exits 2."""
-
-
-class WorkFailed(Exception):
-    """The work itself failed (a run crashed, a job failed); the tool exits 1."""
 
 
 def run_main(tool, main, argv=None):
@@ -24,7 +19,7 @@ def run_main(tool, main, argv=None):
     try:
         code = main(sys.argv[1:] if argv is None else argv)
         sys.stdout.flush()
-    except UsageError as e:
+    except BadInput as e:
         code = _fail(tool, e, EXIT_USAGE)
     except WorkFailed as e:
         code = _fail(tool, e, EXIT_FAILED)
@@ -43,32 +38,37 @@ def _fail(tool, exc, code, name=False):
     if os.environ.get("RUNKIT_TRACEBACK"):
         import traceback
         traceback.print_exception(exc)
-    text = f"{type(exc).__name__}: {exc}" if name else str(exc)
+    text = f"{type(exc).__name__}: {exc}" if name else first_line(exc)
     print(f"{tool}: {text}", file=sys.stderr)
     return code
 
 
+def first_line(error):
+    """An error's first line: gin adds lines naming the configurable it was calling; the user needs the first."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def open_input(path):
-    """A readable text stream for a path, or stdin for '-'; a missing file is a UsageError."""
+    """A readable text stream for a path, or stdin for '-'; a missing file is BadInput."""
     if path in (None, "-"):
         return sys.stdin
     try:
         return open(path, encoding="utf-8")
     except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+        raise BadInput(f"cannot read {path}: {e.strerror}") from None
 
 
 def read_jsonl(stream, source="stdin"):
-    """Yield one dict per non-blank line; a line that is not a JSON object is a UsageError naming it."""
+    """Yield one dict per non-blank line; a line that is not a JSON object is BadInput naming it."""
     for number, line in enumerate(stream, 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise UsageError(f"line {number} of {source} is not JSON ({e.msg}): {_clip(line)}") from None
+            raise BadInput(f"line {number} of {source} is not JSON ({e.msg}): {_clip(line)}") from None
         if not isinstance(obj, dict):
-            raise UsageError(f"line {number} of {source} is not a JSON object: {_clip(line)}")
+            raise BadInput(f"line {number} of {source} is not a JSON object: {_clip(line)}")
         yield obj
 
 
@@ -85,19 +85,20 @@ def json_line(obj):
     try:
         return json.dumps(obj, separators=(",", ":"), allow_nan=False)
     except (ValueError, TypeError):  # the rare slow path: walk the object once
-        return json.dumps(_plain(obj), separators=(",", ":"), allow_nan=False)
+        return json.dumps(plain(obj), separators=(",", ":"), allow_nan=False)
 
 
-def _plain(value):
-    """The value with non-finite floats as None, containers walked and NumPy values (item/tolist) unwrapped."""
+def plain(value):
+    """What strict JSON can hold: the value with NaN and infinity as None, containers walked, NumPy values
+    unwrapped. Every JSON file and line the kit writes goes through it (json_line, runs.write_json)."""
     if isinstance(value, dict):
-        return {key: _plain(v) for key, v in value.items()}
+        return {key: plain(v) for key, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None  # float(): a numpy.float64 is a float too
     if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
-        return _plain(value.tolist())  # a NumPy scalar's tolist() is its Python number
+        return plain(value.tolist())  # a NumPy scalar's tolist() is its Python number
     return value
 
 

@@ -11,7 +11,7 @@ a run that failed (or diverged: no finite value) before reaching epochs[k] is th
 import math
 import os
 
-from runkit import cli
+from runkit import errors
 from runkit.analysis import table
 from runkit.sweeps import spec
 
@@ -39,7 +39,7 @@ class Results:
     def __init__(self, rows):
         self.runs = {}
         if rows and "epoch" not in rows[0]:
-            raise cli.UsageError("stdin is a table of runs; halving reads one row per epoch: "
+            raise errors.BadInput("stdin is a table of runs; halving reads one row per epoch: "
                                  "collect --history $RESULTS_DIR/EXPERIMENT | halving ...")
         for row in rows:
             run = self.runs.setdefault(_key(row.get("run_dir")), {"status": row.get("status"), "values": {},
@@ -51,7 +51,7 @@ class Results:
                 run["values"][int(epoch)] = row
         monitors = {(r["monitor"], r["mode"]) for r in self.runs.values() if r["monitor"]}
         if len(monitors) > 1:
-            raise cli.UsageError("the runs monitor different metrics: "
+            raise errors.BadInput("the runs monitor different metrics: "
                                  f"{', '.join(sorted(f'{m} ({d})' for m, d in monitors))}; halving ranks by one")
         self.monitor, self.mode = next(iter(monitors)) if monitors else (None, None)
 

@@ -9,7 +9,7 @@ import os
 
 import pandas as pd
 
-from runkit.cli import UsageError
+from runkit.errors import BadInput
 
 RUN = ("run_dir", "name", "status")  # collect's first columns: which run, not how it was configured
 METRIC_START = ("monitor", "mode", "epoch", "step", "error")  # collect puts the hyperparameters before these
@@ -20,14 +20,14 @@ LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "nll", "perplexity")  # a guess 
 def read_table(text):
     """A collect table (CSV, or JSON lines when the first character is '{') as a DataFrame."""
     if not text.strip():
-        raise UsageError("stdin is empty: pipe a table in (collect $RESULTS_DIR/tune_lr | plot lr)")
+        raise BadInput("stdin is empty: pipe a table in (collect $RESULTS_DIR/tune_lr | plot lr)")
     try:
         if text.lstrip().startswith("{"):
             return _lists_as_text(pd.read_json(io.StringIO(text), lines=True))
         return pd.read_csv(io.StringIO(text))
     except ValueError as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UsageError(f"stdin is not a collect table (CSV or JSON lines): {first}") from None
+        raise BadInput(f"stdin is not a collect table (CSV or JSON lines): {first}") from None
 
 
 def _lists_as_text(table):
@@ -44,7 +44,7 @@ def choose_y(table, y=None):
     if y is None:
         monitors = _values(table, "monitor")
         if len(monitors) != 1:
-            raise UsageError("name the column to plot with --y: " + (
+            raise BadInput("name the column to plot with --y: " + (
                 f"the runs monitor different metrics ({', '.join(monitors)})" if monitors else
                 "the table names no monitored metric (no monitor column, or no run has metrics.json yet)"))
         y = monitors[0]
@@ -70,7 +70,7 @@ def _values(table, column):
 def check_columns(table, *columns):
     for column in columns:
         if column is not None and column not in table.columns:
-            raise UsageError(f"no column {column!r} in the table; columns: {', '.join(map(str, table.columns))}")
+            raise BadInput(f"no column {column!r} in the table; columns: {', '.join(map(str, table.columns))}")
 
 
 def group_columns(table, x, y, hue=None):
@@ -78,13 +78,19 @@ def group_columns(table, x, y, hue=None):
     seeds (a column whose name ends in 'seed'), so only seeds are averaged over.
 
     The hyperparameters are the columns before the first metric, as collect orders them."""
+    varying = [c for c in hyperparameters(table, y) if not is_seed(c)]
+    return [c for c in dict.fromkeys(([hue] if hue else []) + varying) if c != x]
+
+
+def hyperparameters(table, y=None):
+    """The hyperparameter columns that vary, seeds included: those before the first metric (and Y), as
+    collect orders them, but for the run's own (run_dir, name, status)."""
     params = []
     for column in table.columns:
         if column in METRIC_START or column == y or str(column).startswith(METRIC_PREFIXES):
             break
         params.append(column)
-    varying = [c for c in params if c not in RUN and not is_seed(c) and table[c].nunique(dropna=False) > 1]
-    return [c for c in dict.fromkeys(([hue] if hue else []) + varying) if c != x]
+    return [c for c in params if c not in RUN and table[c].nunique(dropna=False) > 1]
 
 
 def is_seed(column):
@@ -98,7 +104,7 @@ def plotted_rows(table, x, y, keys):
     data[y] = pd.to_numeric(data[y], errors="coerce")
     data = data.dropna(subset=[y, x])
     if data.empty:
-        raise UsageError(f"no row has both {x} and {y} (are the runs finished? collect shows their status)")
+        raise BadInput(f"no row has both {x} and {y} (are the runs finished? collect shows their status)")
     return data
 
 

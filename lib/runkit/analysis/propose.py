@@ -12,7 +12,7 @@ import os
 import random
 import warnings
 
-from runkit import cli
+from runkit import errors
 from runkit.analysis import table
 from runkit.sweeps import grid
 
@@ -31,12 +31,12 @@ class Results:
 
     def __init__(self, rows):
         if rows and "epoch" in rows[0] and not any(k.startswith("best_") for k in rows[0]):
-            raise cli.UsageError("stdin is a collect --history table; propose reads one row per run: "
+            raise errors.BadInput("stdin is a collect --history table; propose reads one row per run: "
                                  "collect $RESULTS_DIR/EXPERIMENT | propose ...")
         self.rows = {table_key(r.get("run_dir")): r for r in rows}
         monitors = {(r["monitor"], r.get("mode")) for r in rows if r.get("monitor")}
         if len(monitors) > 1:
-            raise cli.UsageError("the runs monitor different metrics: "
+            raise errors.BadInput("the runs monitor different metrics: "
                                  f"{', '.join(sorted(f'{m} ({d})' for m, d in monitors))}; propose optimizes one")
         self.monitor, self.mode = next(iter(monitors)) if monitors else (None, "max")
 

@@ -2,7 +2,7 @@
 
 Columns, in this order: run_dir, name, status, the varying hyperparameters (by the shortest unambiguous
 suffix of their binding, or full names), monitor and mode (what each run's metrics.json says it optimized),
-the metrics, error. The metrics are whatever the runs logged, the union over the runs: in a run table
+the metrics, resume (only where some run's data resumes approximately: meta.json's data_resume), error. The metrics are whatever the runs logged, the union over the runs: in a run table
 best_<monitor>, best_epoch, then the other best_, final_ and test_ columns sorted; in a history table epoch,
 step, the logged metrics sorted, lr, time. No metric name is built in: plot finds best_<monitor> through the
 monitor column.
@@ -14,7 +14,7 @@ import math
 import os
 import sys
 
-from runkit import cli
+from runkit import cli, errors
 from runkit.rundir import runs
 from runkit.sweeps import bindings
 
@@ -22,8 +22,7 @@ FIRST = ["run_dir", "name", "status"]
 OBJECTIVE = ["monitor", "mode"]
 LAST = ["error"]
 PARTS = ("best", "final", "test")  # the parts of metrics.json that become columns <part>_<metric>
-HISTORY_START, HISTORY_END = ["epoch", "step"], ["lr", "time"]  # history.csv's fixed columns (docs/run-folder.md)
-LEGACY = {"monitor": "val_acc", "mode": "max"}  # metrics.json without "monitor": train then always maximized val_acc
+RESUME = "resume"  # a column only where some run resumes its data approximately (an IterableDataset, say)
 FORMATS = ("csv", "jsonl", "md")
 
 
@@ -33,6 +32,7 @@ def read_run(run_dir, history=False):
            "monitor": None, "mode": None, "error": None}
     config, summary, epochs = {}, {}, []
     try:
+        row[RESUME] = _resume(_json_object(run_dir, runs.META))
         config = _json_object(run_dir, runs.BINDINGS)
         summary = _json_object(run_dir, runs.METRICS)
         if history:
@@ -46,6 +46,12 @@ def read_run(run_dir, history=False):
     if not history:
         row.update(_metrics(summary))
     return row, config, epochs
+
+
+def _resume(meta):
+    """'exact' or 'approximate' (meta.json's data_resume: how the training loader resumes), None if unsaid."""
+    said = meta.get("data_resume")
+    return None if not isinstance(said, dict) else "exact" if said.get("exact") else "approximate"
 
 
 def _json_object(run_dir, name):
@@ -64,11 +70,8 @@ def _failure(run_dir):
 
 
 def _objective(summary):
-    """{"monitor", "mode"} from metrics.json; an old metrics.json (no monitor, best val_acc) is read as it was."""
-    if summary.get("monitor") is not None:
-        return {"monitor": summary["monitor"], "mode": summary.get("mode")}
-    best = summary.get("best")
-    return LEGACY if isinstance(best, dict) and "val_acc" in best else {}
+    """{"monitor", "mode"} from metrics.json."""
+    return {"monitor": summary["monitor"], "mode": summary.get("mode")} if summary.get("monitor") is not None else {}
 
 
 def _metrics(summary):
@@ -92,19 +95,22 @@ def build(run_dirs, history=False, full_names=False):
     taken = set(fixed + metrics)
     names = {k: k if full_names or short[k] in taken else short[k] for k in varying}
 
+    said = [RESUME] if any(row.get(RESUME) == "approximate" for row, _config, _epochs in read) else []
     rows = []
     for row, config, epochs in read:
+        if not said:
+            row.pop(RESUME, None)
         base = {**{c: row[c] for c in FIRST}, **{names[k]: config.get(k) for k in varying}}
         if history:
             rows += [{**base, **row, **epoch} for epoch in epochs] or [{**base, **row}]
         else:
             rows.append({**base, **row})
-    return FIRST + list(names.values()) + OBJECTIVE + metrics + LAST, rows
+    return FIRST + list(names.values()) + OBJECTIVE + metrics + said + LAST, rows
 
 
 def _run_columns(read):
     """best_<monitor> (each monitor the runs name), best_epoch, then the other metric columns sorted."""
-    present = {k for row, _config, _epochs in read for k in row} - set(FIRST + OBJECTIVE + LAST)
+    present = {k for row, _config, _epochs in read for k in row} - set(FIRST + OBJECTIVE + LAST + [RESUME])
     monitors = list(dict.fromkeys(row["monitor"] for row, _config, _epochs in read if row["monitor"]))
     first = [c for c in [f"best_{m}" for m in monitors] + ["best_epoch"] if c in present]
     order = {part: n for n, part in enumerate(PARTS)}
@@ -115,7 +121,8 @@ def _run_columns(read):
 def _history_columns(read):
     """epoch, step, the metrics any run logged (sorted), lr, time."""
     logged = {k for _row, _config, epochs in read for epoch in epochs for k in epoch}
-    return HISTORY_START + sorted(logged - set(HISTORY_START + HISTORY_END)) + HISTORY_END
+    fixed = runs.HISTORY_FIRST + runs.HISTORY_LAST
+    return [*runs.HISTORY_FIRST, *sorted(logged - set(fixed)), *runs.HISTORY_LAST]
 
 
 def _varying(configs):
@@ -172,7 +179,7 @@ def read(stream, source="stdin"):
         return list(cli.read_jsonl(io.StringIO(text), source))
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "run_dir" not in reader.fieldnames:
-        raise cli.UsageError(f"{source} is not a collect table (CSV or JSON lines with a run_dir column)")
+        raise errors.BadInput(f"{source} is not a collect table (CSV or JSON lines with a run_dir column)")
     return [{k: (None if v == "" else v) for k, v in row.items()} for row in reader]
 
 

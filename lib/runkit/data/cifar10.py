@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from runkit.cli import UsageError
+from runkit.errors import BadInput
 from runkit.data import DataMissing, TensorData
 from runkit.training.registry import DATA
 
@@ -43,7 +43,7 @@ class CIFAR10(TensorData):
         super().__init__(batch_size, val_batch_size, seed)
         for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise UsageError(f"cifar10.{name} = {value!r}: give a positive number of images"
+                raise BadInput(f"cifar10.{name} = {value!r}: give a positive number of images"
                                  f"{', or None for all' if name != 'n_val' else ''}")
         self.data_dir = Path(data_dir or os.environ.get("DATA_DIR") or "data").resolve()
         self.download, self.n_train, self.n_val, self.n_test = download, n_train, n_val, n_test
@@ -66,7 +66,7 @@ class CIFAR10(TensorData):
         wanted = None if self.n_train is None else self.n_train + self.n_val
         x, y = read_batches([folder / name for name in TRAIN_FILES], wanted)
         if self.n_val >= len(y):
-            raise UsageError(f"cifar10.n_val = {self.n_val} leaves no training images of the {len(y)} read: "
+            raise BadInput(f"cifar10.n_val = {self.n_val} leaves no training images of the {len(y)} read: "
                              "lower cifar10.n_val")
         order = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.split_seed))
         val, train = order[:self.n_val], order[self.n_val:]
@@ -110,7 +110,7 @@ def read_batches(paths, limit):
         labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
         count += len(labels[-1])
     if limit is not None and limit > count:
-        raise UsageError(f"cifar10 has {count} images in {', '.join(p.name for p in paths)} ({paths[0].parent}), "
+        raise BadInput(f"cifar10 has {count} images in {', '.join(p.name for p in paths)} ({paths[0].parent}), "
                          f"fewer than the {limit} asked for: lower cifar10.n_train / n_val")
     x = torch.from_numpy(np.concatenate(images)[:limit].reshape(-1, 3, 32, 32)).float()
     mean, std = torch.tensor(MEAN).view(3, 1, 1) * 255, torch.tensor(STD).view(3, 1, 1) * 255

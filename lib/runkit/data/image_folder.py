@@ -1,6 +1,6 @@
 """Images read from disk as they are needed: ROOT/train/<class>/*.png and ROOT/val/<class>/*.png (and
 ROOT/test/... when there is one), the layout torchvision's ImageFolder reads. DataLoader workers decode and
-augment them (a random crop and flip, drawn per sample from (seed, epoch, index): runkit.data.resumable).
+augment them (a random crop and flip, drawn per sample from (seed, epoch, position): runkit.data.resumable).
 """
 import os
 

@@ -16,23 +16,34 @@ from runkit.training.seeds import generator, seeded
 
 
 class EpochOrder:
-    """The indices of this rank's share of an epoch: a permutation that is a function of (seed, epoch)."""
+    """The indices of this rank's share of an epoch: a function of (seed, epoch). A permutation of the n
+    samples, or (`replacement`, as torch's RandomSampler) `size` draws with replacement."""
 
-    def __init__(self, n, seed, shuffle=True, rank=0, world=1):
+    def __init__(self, n, seed, shuffle=True, rank=0, world=1, replacement=False, size=None):
         self.n, self.seed, self.shuffle, self.rank, self.world = n, seed, shuffle, rank, world
+        self.replacement, self.size = replacement, n if size is None else size
         self.epoch = 0
 
     def set_epoch(self, epoch):
         self.epoch = epoch
 
-    def __len__(self):
-        return self.n // self.world if self.world > 1 else self.n  # every rank gets as many: DDP steps in step
+    def __len__(self):  # every rank gets as many: DDP steps in step
+        return self.size // self.world if self.world > 1 else self.size
+
+    @property
+    def offset(self):
+        """The position in the epoch's whole order of this rank's first sample."""
+        return self.rank * len(self)
 
     def indices(self):
-        order = torch.randperm(self.n, generator=generator(self.seed, self.epoch)) if self.shuffle \
-            else torch.arange(self.n)
-        share = len(self)
-        return order[self.rank * share:(self.rank + 1) * share]
+        random = generator(self.seed, self.epoch)
+        if not self.shuffle:
+            order = torch.arange(self.n)
+        elif self.replacement:
+            order = torch.randint(self.n, (self.size,), generator=random)
+        else:
+            order = torch.randperm(self.n, generator=random)[:self.size]
+        return order[self.offset:self.offset + len(self)]
 
 
 class _Resumable:
@@ -40,12 +51,13 @@ class _Resumable:
 
     batch_sampler = None  # what Lightning's loader checks look for: the order is `sampler`
 
-    def __init__(self, batch_size, order):
-        self.batch_size, self.sampler = batch_size, order
+    def __init__(self, batch_size, order, drop_last=False):
+        self.batch_size, self.sampler, self.drop_last = batch_size, order, drop_last
         self.consumed, self._resume = 0, None
 
     def __len__(self):
-        return -(-len(self.sampler) // self.batch_size)
+        whole, rest = divmod(len(self.sampler), self.batch_size)
+        return whole + (1 if rest and not self.drop_last else 0)
 
     def state_dict(self):
         return {"epoch": self.sampler.epoch, "consumed": self.consumed}
@@ -80,8 +92,9 @@ class TensorBatches(_Resumable):
 
 
 class SeededSamples(Dataset):
-    """A dataset whose item (epoch, index) is the inner dataset's item `index`, computed with the global
-    random generators seeded from (seed, epoch, index): the same sample whichever worker loads it."""
+    """A dataset whose item (epoch, position, index) is the inner dataset's item `index`, computed with the
+    global random generators seeded from (seed, epoch, position in the epoch): the same sample whichever
+    worker loads it, and an index drawn twice in an epoch (with replacement) gets draws of its own."""
 
     def __init__(self, dataset, seed):
         self.dataset, self.seed = dataset, seed
@@ -90,13 +103,14 @@ class SeededSamples(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, key):
-        epoch, index = key
-        with seeded(self.seed, epoch, index):
+        epoch, position, index = key
+        with seeded(self.seed, epoch, position):
             return self.dataset[index]
 
 
 class _EpochBatches:
-    """The batch sampler of SampleBatches: lists of (epoch, index) keys from `start` to the epoch's end."""
+    """The batch sampler of SampleBatches: lists of (epoch, position, index) keys from `start` to the epoch's
+    end; the batches before `start` (consumed before a resume) are skipped without loading them."""
 
     def __init__(self, owner):
         self.owner, self.start = owner, 0
@@ -106,32 +120,46 @@ class _EpochBatches:
 
     def __iter__(self):
         owner = self.owner
-        indices, size, epoch = owner.sampler.indices().tolist(), owner.batch_size, owner.sampler.epoch
+        order = owner.sampler
+        indices, size, epoch, offset = order.indices().tolist(), owner.batch_size, order.epoch, order.offset
         for batch in range(self.start, len(owner)):
-            yield [(epoch, i) for i in indices[batch * size:(batch + 1) * size]]
+            first = batch * size
+            yield [(epoch, offset + first + i, index) for i, index in enumerate(indices[first:first + size])]
 
 
 class SampleBatches(_Resumable):
-    """A DataLoader over a map-style dataset with workers that live across epochs. Its generator is its own,
-    so starting workers never draws from torch's global generator (which the model's dropout uses)."""
+    """A DataLoader over a map-style dataset, with workers that live across epochs unless told otherwise.
+    Its generator is its own, so starting workers never draws from torch's global generator (which the
+    model's dropout uses). `options` are DataLoader's (collate_fn, prefetch_factor, timeout, ...);
+    `worker_init_fn` is called in each worker after runkit's own set-up."""
 
-    def __init__(self, dataset, batch_size, order, seed, num_workers=0, pin_memory=False):
-        super().__init__(batch_size, order)
+    def __init__(self, dataset, batch_size, order, seed, num_workers=0, pin_memory=False, drop_last=False,
+                 persistent_workers=None, worker_init_fn=None, **options):
+        super().__init__(batch_size, order, drop_last)
         self.batches = _EpochBatches(self)
+        persistent = num_workers > 0 if persistent_workers is None else persistent_workers and num_workers > 0
         self.loader = DataLoader(SeededSamples(dataset, seed), batch_sampler=self.batches,
-                                 num_workers=num_workers, persistent_workers=num_workers > 0,
+                                 num_workers=num_workers, persistent_workers=persistent,
                                  pin_memory=pin_memory, generator=generator(seed, -1),
-                                 worker_init_fn=_worker_init if num_workers else None)
+                                 worker_init_fn=_WorkerInit(worker_init_fn) if num_workers else None, **options)
 
     def __iter__(self):  # a generator: the start is read when the first batch is asked for, not before
         self.batches.start = self._start()
         yield from self.loader
 
 
-def _worker_init(_worker_id):
+class _WorkerInit:
     """A worker must not outlive train nor keep its run: it dies with its parent, and closes its copy of the
-    run's lock (a lock held by a forked worker would keep a killed run 'held by another process')."""
-    from runkit.rundir import lock
-    from runkit.training import stopping
-    lock.close_held()
-    stopping.die_with_parent()
+    run's lock (a lock held by a forked worker would keep a killed run 'held by another process'). Then
+    the user's own worker_init_fn, if any. (A class, not a closure: workers may be spawned, not forked.)"""
+
+    def __init__(self, then=None):
+        self.then = then
+
+    def __call__(self, worker_id):
+        from runkit.rundir import lock
+        from runkit.training import stopping
+        lock.close_held()
+        stopping.die_with_parent()
+        if self.then is not None:
+            self.then(worker_id)

@@ -19,6 +19,7 @@ import hashlib
 import os
 import zipfile
 
+from runkit.errors import BadInput
 from runkit.rundir import runs
 
 DIGEST = ".sha256"   # the digest file's suffix: last.ckpt.sha256
@@ -26,7 +27,7 @@ LAST, PREVIOUS = "last.ckpt", "prev.ckpt"
 _verified = {}       # (path, inode, size, mtime) -> why it is not sound, or None: a file is hashed once
 
 
-class NoSoundCheckpoint(ValueError):
+class NoSoundCheckpoint(BadInput, ValueError):
     """Checkpoints exist but none is sound: resuming would train from a damaged file."""
 
 

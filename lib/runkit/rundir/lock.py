@@ -14,13 +14,15 @@ import socket
 import tempfile
 import time
 
+from runkit.errors import BadInput
+
 FILE = ".lock"
 HOST = socket.gethostname()
 PROBE_RETRIES = 2500   # a claim that meets a status probe's instant shared lock tries again (~5 s at most)
 _held = set()          # the fds of the locks this process holds: forked helpers close theirs (close_held)
 
 
-class NoLocks(Exception):
+class NoLocks(BadInput):
     """The file system cannot lock files (Lustre without -o flock): no runner can own a run there."""
 
 

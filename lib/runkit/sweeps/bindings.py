@@ -8,10 +8,12 @@ reference or macro and is written without quotes.
 import ast
 import re
 
+from runkit.errors import BadInput
+
 KEY = re.compile(r"^(?:[A-Za-z_][\w.]*/)*[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
 
 
-class BindingError(ValueError):
+class BindingError(BadInput, ValueError):
     """A binding that cannot be read: the message says which and why."""
 
 

@@ -10,6 +10,7 @@ import re
 
 import yaml
 
+from runkit.errors import BadInput
 from runkit.sweeps import bindings, spec
 
 KEYS = ("experiment", "command", "configs", "fixed", "grid", "zip", "sample", "seeds", "seed_binding",
@@ -19,7 +20,7 @@ DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 SIGNIFICANT = 4  # sampled floats keep 4 significant digits, so names stay short and show the exact value
 
 
-class GridError(ValueError):
+class GridError(BadInput, ValueError):
     """A grid file that cannot be expanded; the message says where and how to fix it."""
 
 

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from runkit import cli
+from runkit import cli, errors
 from runkit.rundir import lifecycle, lock, runs
 from runkit.sweeps import batch, snapshot
 from runkit.sweeps import outcome as outcomes
@@ -46,13 +46,13 @@ def run_batch(specs, jobs=1, gpus=(), retries=0, restart_changed=False, dry_run=
         bar.close()
     bad = counts.get("failed", 0) + counts.get("killed", 0)
     if executor.interrupted:
-        raise cli.WorkFailed(f"interrupted: {bad} runs failed or were killed, {counts.get('stopped', 0)} stopped, "
+        raise errors.WorkFailed(f"interrupted: {bad} runs failed or were killed, {counts.get('stopped', 0)} stopped, "
                              f"{counts.get('finished', 0)} finished; run it again to go on")
     if bad or counts.get("stopped"):
-        raise cli.WorkFailed(f"{bad} of {len(specs)} runs failed or were killed, {counts.get('stopped', 0)} "
+        raise errors.WorkFailed(f"{bad} of {len(specs)} runs failed or were killed, {counts.get('stopped', 0)} "
                              "stopped; see RUN_DIR/stderr.log (rerun to resume)")
     if counts.get("conflict"):
-        raise cli.WorkFailed(f"{counts['conflict']} of {len(specs)} runs conflict with what their folders were made "
+        raise errors.WorkFailed(f"{counts['conflict']} of {len(specs)} runs conflict with what their folders were made "
                              "from (see each outcome's reason): rerun with --restart-changed to start them over, "
                              "or give them other names")
 
@@ -60,10 +60,7 @@ def run_batch(specs, jobs=1, gpus=(), retries=0, restart_changed=False, dry_run=
 def _freeze(specs):
     """runbatch --snapshot: copy the code into a batch folder next to the run folders; the snapshot's path."""
     from runkit.sweeps.slurm import new_batch_dir
-    try:
-        root = snapshot.project_root()
-    except snapshot.NoProject as e:
-        raise cli.UsageError(str(e)) from None
+    root = snapshot.project_root()
     made = snapshot.make(new_batch_dir(specs), root)
     print(f"runbatch: froze the code of {root} into {made['snapshot']} ({made['files']} files, "
           f"{made['bytes'] / 1e6:.1f} MB, {made['seconds']:.2f} s)", file=sys.stderr)

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 import runkit
-from runkit import cli
+from runkit import cli, errors
 from runkit.rundir import runs
 from runkit.sweeps import batch, snapshot
 from runkit.sweeps import outcome as outcomes
@@ -85,7 +85,7 @@ class Options:
 
     @classmethod
     def from_args(cls, given, environ=os.environ):
-        """Options from {name: value or None}, an unset one from its environment variable; UsageError if bad."""
+        """Options from {name: value or None}, an unset one from its environment variable; BadInput if bad."""
         values = {}
         for name, var in ENV.items():
             value = given.get(name)
@@ -100,7 +100,7 @@ class Options:
         dependency = given.get("dependency")
         if dependency is not None:
             if not dependency or any(c.isspace() for c in dependency):
-                raise cli.UsageError(f"--dependency takes one SLURM dependency like afterok:1234, not {dependency!r}")
+                raise errors.BadInput(f"--dependency takes one SLURM dependency like afterok:1234, not {dependency!r}")
             values["dependency"] = dependency
         return cls(**values)
 
@@ -113,14 +113,14 @@ def _checked(name, var, value):
         except (TypeError, ValueError):
             number = -1
         if number < (0 if name in ("signal_seconds", "max_requeues") else 1):
-            raise cli.UsageError(f"{flag} (or {var}) must be a whole number of at least "
+            raise errors.BadInput(f"{flag} (or {var}) must be a whole number of at least "
                                  f"{0 if name in ('signal_seconds', 'max_requeues') else 1}, not {value!r}")
         return number
     items = value if isinstance(value, list) else [value]
     if any("\n" in str(v) for v in items):
-        raise cli.UsageError(f"{flag} (or {var}) holds a newline; give one value per flag")
+        raise errors.BadInput(f"{flag} (or {var}) holds a newline; give one value per flag")
     if name == "sbatch_args" and any(not str(v).startswith("-") for v in items):
-        raise cli.UsageError(f"{flag} (or {var}) takes sbatch flags like --constraint=a100, not {items!r}")
+        raise errors.BadInput(f"{flag} (or {var}) takes sbatch flags like --constraint=a100, not {items!r}")
     return value
 
 
@@ -179,7 +179,7 @@ def _squeue():
     return table
 
 
-class Unreachable(cli.WorkFailed):
+class Unreachable(errors.WorkFailed):
     """A SLURM command did not answer (the controller is down, unreachable or overloaded)."""
 
 
@@ -187,7 +187,7 @@ def _slurm(argv, **kwargs):
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=120, **kwargs)
     except FileNotFoundError:
-        raise cli.UsageError(f"{argv[0]} not found: run this where SLURM's commands are on PATH "
+        raise errors.BadInput(f"{argv[0]} not found: run this where SLURM's commands are on PATH "
                              "(or try scripts/slurm-cluster start)") from None
     except subprocess.TimeoutExpired:
         raise Unreachable(f"{argv[0]} did not answer in 120 s: is the SLURM controller up?") from None
@@ -276,7 +276,7 @@ def max_array_size():
     """The cluster's MaxArraySize (an array's task ids must be below it); 1001, SLURM's default, if unknown."""
     try:
         done = _slurm(["scontrol", "show", "config"])
-    except (cli.UsageError, Unreachable):
+    except (errors.BadInput, Unreachable):
         return 1001  # no SLURM here (--dry-run on a laptop), or none that answers: sbatch will say
     for line in done.stdout.splitlines() if done.returncode == 0 else []:
         key, _, value = line.partition("=")
@@ -313,21 +313,18 @@ def new_batch_dir(specs):
 
 
 def check(script):
-    """Let sbatch judge the script and options without submitting (--test-only); UsageError if it objects."""
+    """Let sbatch judge the script and options without submitting (--test-only); BadInput if it objects."""
     done = _slurm(["sbatch", "--test-only"], input=script)
     if done.returncode != 0:
         message = " ".join(done.stderr.split()) or f"exit {done.returncode}"
-        raise cli.UsageError(f"sbatch rejects the job: {message} (check the --slurm options)")
+        raise errors.BadInput(f"sbatch rejects the job: {message} (check the --slurm options)")
 
 
 def submit(specs, options, restart_changed=False, freeze=True):
     """Write the batch folder, snapshot the code (freeze), submit its arrays (several if the batch is larger
     than MaxArraySize), record the job ids: ([job id of each array], batch folder)."""
     batch_dir = new_batch_dir(specs)
-    try:
-        frozen = snapshot.project_root() if freeze else None
-    except snapshot.NoProject as e:
-        raise cli.UsageError(str(e)) from None
+    frozen = snapshot.project_root() if freeze else None
     parts = chunks(len(specs), max_array_size())
     scripts = [render(batch_dir, specs[first:first + count], options, restart_changed, part, first, frozen)
                for part, (first, count) in enumerate(parts)]
@@ -356,7 +353,7 @@ def submit(specs, options, restart_changed=False, freeze=True):
         done = _slurm(["sbatch", "--parsable", script])
         if done.returncode != 0:
             _write_record(batch_dir, record)
-            raise cli.WorkFailed(f"sbatch failed: {' '.join(done.stderr.split())} (batch folder {batch_dir}; "
+            raise errors.WorkFailed(f"sbatch failed: {' '.join(done.stderr.split())} (batch folder {batch_dir}; "
                                  f"{len(jobs)} of {len(parts)} arrays submitted)")
         jobs.append({"job_id": done.stdout.strip().split(";")[0], "script": script, "first": first, "count": count})
         record["job_id"] = jobs[0]["job_id"]
@@ -467,10 +464,7 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
     if dry_run:
         if todo:
             batch_dir, size = new_batch_dir(todo), max_array_size()
-            try:
-                frozen = snapshot.project_root() if freeze else None
-            except snapshot.NoProject as e:
-                raise cli.UsageError(str(e)) from None
+            frozen = snapshot.project_root() if freeze else None
             for part, (first, count) in enumerate(chunks(len(todo), size)):
                 sys.stdout.write(("\n" if part else "") + render(batch_dir, todo[first:first + count], options,
                                                                   restart_changed, part, first, frozen))
@@ -503,12 +497,12 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
         out(result)
     bad = sum(r["status"] not in ("finished", "skipped") for r in results)
     if bad:
-        raise cli.WorkFailed(f"{bad} of {len(todo)} runs failed, were killed, stopped or in conflict; see "
+        raise errors.WorkFailed(f"{bad} of {len(todo)} runs failed, were killed, stopped or in conflict; see "
                              "RUN_DIR/slurm-*.log and RUN_DIR/error.json")
     _conflicts_fail(conflicts)
 
 
 def _conflicts_fail(conflicts):
     if conflicts:
-        raise cli.WorkFailed(f"{len(conflicts)} runs conflict with what their folders were made from (listed above): "
+        raise errors.WorkFailed(f"{len(conflicts)} runs conflict with what their folders were made from (listed above): "
                              "rerun with --restart-changed to start them over, or give them other names")

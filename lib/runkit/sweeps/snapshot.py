@@ -18,13 +18,15 @@ import subprocess
 import sys
 import time
 
+from runkit.errors import BadInput
+
 ENV = "RUNKIT_CODE_SNAPSHOT"
 FOLDER, MANIFEST = "code", "code.json"
 SKIP = {".venv", "venv", ".git", "results", "data"}  # top-level folders never copied, ignored by git or not
 TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync")
 
 
-class NoProject(Exception):
+class NoProject(BadInput):
     """There is no git checkout to snapshot."""
 
 

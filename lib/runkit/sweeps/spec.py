@@ -12,7 +12,8 @@ import re
 import shlex
 
 from runkit.sweeps import bindings
-from runkit.cli import UsageError, read_jsonl
+from runkit.cli import read_jsonl
+from runkit.errors import BadInput
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._,=+-]*$")
 
@@ -23,21 +24,21 @@ def check_name(name):
 
 
 def check(spec, where):
-    """Raise UsageError naming `where` (e.g. 'line 3 of stdin') if the spec breaks the contract."""
+    """Raise BadInput naming `where` (e.g. 'line 3 of stdin') if the spec breaks the contract."""
     for key in ("name", "run_dir", "argv"):
         if key not in spec:
-            raise UsageError(f"{where}: run spec has no {key!r} (gridgen writes name, run_dir and argv)")
+            raise BadInput(f"{where}: run spec has no {key!r} (gridgen writes name, run_dir and argv)")
     if not check_name(spec["name"]):
-        raise UsageError(f"{where}: run name {spec['name']!r} is not safe as a file name "
+        raise BadInput(f"{where}: run name {spec['name']!r} is not safe as a file name "
                          "(letters, digits and . _ , = + - only; no '..')")
     if not isinstance(spec["run_dir"], str) or not spec["run_dir"]:
-        raise UsageError(f"{where}: run_dir must be a non-empty string")
+        raise BadInput(f"{where}: run_dir must be a non-empty string")
     argv = spec["argv"]
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        raise UsageError(f"{where}: argv must be a non-empty list of strings")
+        raise BadInput(f"{where}: argv must be a non-empty list of strings")
     env = spec.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-        raise UsageError(f"{where}: env must be an object of string values")
+        raise BadInput(f"{where}: env must be an object of string values")
     return spec
 
 
@@ -48,7 +49,7 @@ def read(stream, source="stdin"):
         where = f"spec {number} of {source}"
         check(spec, where)
         if spec["run_dir"] in seen:
-            raise UsageError(f"{where}: run_dir {spec['run_dir']} is also spec {seen[spec['run_dir']]}'s")
+            raise BadInput(f"{where}: run_dir {spec['run_dir']} is also spec {seen[spec['run_dir']]}'s")
         seen[spec["run_dir"]] = number
         specs.append(spec)
     return specs

@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from runkit.cli import UsageError, WorkFailed
+from runkit.errors import BadInput, WorkFailed
 
 # rsync exit codes that mean "the remote or the link may come back": socket I/O, protocol stream, timeouts, ssh.
 TRANSIENT_EXITS = {10, 12, 30, 35, 255}
@@ -109,12 +109,12 @@ def parse_destination(text):
     A local path is made absolute but not normalized: `link/..` means what the kernel makes of it.
     """
     if text.startswith("rsync://") or "::" in text.split("/")[0]:
-        raise UsageError(f"DEST {text} names an rsync daemon, which sync does not use; write host:path (ssh)")
+        raise BadInput(f"DEST {text} names an rsync daemon, which sync does not use; write host:path (ssh)")
     colon, slash = text.find(":"), text.find("/")
     if colon > 0 and (slash < 0 or colon < slash):
         host, path = text[:colon], _strip_slashes(text[colon + 1:])
         if host.startswith("-"):
-            raise UsageError(f"DEST {text} names a host that begins with '-', which ssh would take for an "
+            raise BadInput(f"DEST {text} names a host that begins with '-', which ssh would take for an "
                              "option; write host:path with the host's real name")
         return Destination(host, path or ".")
     return Destination(None, _strip_slashes(os.path.join(os.getcwd(), os.path.expanduser(text))))
@@ -125,12 +125,12 @@ def _strip_slashes(path):
 
 
 def make_plan(src, dest_text, rsh=None):
-    """Check SRC and DEST's name against each other and the tools on PATH; a problem is a UsageError (exit 2).
+    """Check SRC and DEST's name against each other and the tools on PATH; a problem is a BadInput (exit 2).
 
     What DEST is on its host (a home folder, a folder of other files) is open_destination's to check.
     """
     if not os.path.isdir(src):
-        raise UsageError(f"SRC {src} is not a folder; give the project folder to sync from")
+        raise BadInput(f"SRC {src} is not a folder; give the project folder to sync from")
     dest = parse_destination(dest_text)
     excluded = tuple(excluded_patterns(src))
     src = os.path.realpath(src)
@@ -146,14 +146,14 @@ def make_plan(src, dest_text, rsh=None):
 
 def require_program(name, fix):
     if not shutil.which(name):
-        raise UsageError(f"{name} is not installed or not on PATH; {fix}")
+        raise BadInput(f"{name} is not installed or not on PATH; {fix}")
 
 
 def batch_mode(rsh):
     """Make ssh fail at once instead of prompting for a password or host key; the user's -o options win."""
     words = shlex.split(rsh)
     if not words:
-        raise UsageError("--rsh is empty; give a command such as 'ssh -p 2222'")
+        raise BadInput("--rsh is empty; give a command such as 'ssh -p 2222'")
     if os.path.basename(words[0]) != "ssh":
         return rsh
     return shlex.join(words + ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15"])
@@ -162,7 +162,7 @@ def batch_mode(rsh):
 def check_overlap(src, dest):
     real = os.path.realpath(dest)
     if real == src or real.startswith(src + os.sep) or src.startswith(real + os.sep):
-        raise UsageError(f"DEST {dest} overlaps SRC {src}; sync to a folder outside the source tree")
+        raise BadInput(f"DEST {dest} overlaps SRC {src}; sync to a folder outside the source tree")
 
 
 def excluded_patterns(src):
@@ -197,22 +197,22 @@ def open_destination(plan, force=False):
                               check=False, capture_output=True, text=True, errors="surrogateescape", timeout=60,
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise UsageError(f"DEST host {host} did not answer within 60 s; check the host name") from None
+        raise BadInput(f"DEST host {host} did not answer within 60 s; check the host name") from None
     _check_probe_status(plan, proc)
     login, home, real, state, text = (proc.stdout.split("\n", 4) + [""] * 4)[:5]
     if state not in ("record", "full", "empty", "new") or not all(p.startswith("/") for p in (login, home, real)):
-        raise UsageError(f"DEST {dest}: {host or 'sh'} answered with something else than paths ({_clip(login)}); "
+        raise BadInput(f"DEST {dest}: {host or 'sh'} answered with something else than paths ({_clip(login)}); "
                          "is the shell clean (no login script that prints)?")
     if state == "new":
         real = posixpath.join(real, posixpath.basename(dest.path))
     homes = [home, login] if host else [home]  # ssh starts in the home folder, which $HOME may not name
     if real == "/" or any(h == real or h.startswith(real.rstrip("/") + "/") for h in homes):
-        raise UsageError(f"DEST {dest} is {real}{f' on {host}' if host else ''}, a home folder or a folder "
+        raise BadInput(f"DEST {dest} is {real}{f' on {host}' if host else ''}, a home folder or a folder "
                          f"above one; name a folder of the project's own, e.g. {f'{host}:' if host else '~/'}proj")
     if state == "record":
         return _read_record(text, dest)
     if state == "full" and not force:
-        raise UsageError(f"DEST {dest} holds files that sync did not send (it has no {RECORD}); name a new "
+        raise BadInput(f"DEST {dest} holds files that sync did not send (it has no {RECORD}); name a new "
                          "or empty folder, or add --force to sync into it (sync deletes only what it sent)")
     return frozenset()
 
@@ -227,12 +227,12 @@ def _check_probe_status(plan, proc):
         else f"DEST's parent folder {parent} does not exist; create it first",
     }
     if proc.returncode in problems:
-        raise UsageError(problems[proc.returncode])
+        raise BadInput(problems[proc.returncode])
     if proc.returncode != 0 and host:
-        raise UsageError(f"cannot reach {host} ({_last_line(proc.stderr)}); check that "
+        raise BadInput(f"cannot reach {host} ({_last_line(proc.stderr)}); check that "
                          f"`{plan.rsh} {host} true` works without a password")
     if proc.returncode != 0:
-        raise UsageError(f"cannot look into DEST {plan.dest} ({_last_line(proc.stderr)})")
+        raise BadInput(f"cannot look into DEST {plan.dest} ({_last_line(proc.stderr)})")
 
 
 def _parent(path):
@@ -247,7 +247,7 @@ def _read_record(text, dest):
     except (ValueError, KeyError, TypeError):
         valid = False
     if not valid:
-        raise UsageError(f"{dest}/{RECORD} is not a record that sync wrote; move it away and sync with --force")
+        raise BadInput(f"{dest}/{RECORD} is not a record that sync wrote; move it away and sync with --force")
     return frozenset(sent)
 
 

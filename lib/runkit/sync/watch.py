@@ -6,7 +6,7 @@ the subscription, so outputs written under results/ do not wake us.
 """
 import shutil
 
-from runkit.cli import UsageError, WorkFailed
+from runkit.errors import BadInput, WorkFailed
 
 SUBSCRIPTION = "runkit-sync"
 
@@ -16,12 +16,12 @@ class Watcher:
 
     def __init__(self, folder, ignored):
         if not shutil.which("watchman"):
-            raise UsageError("watchman is not installed or not on PATH; apt-get install watchman "
+            raise BadInput("watchman is not installed or not on PATH; apt-get install watchman "
                              "(or use --once)")
         try:
             import pywatchman
         except ImportError:
-            raise UsageError("the Python package pywatchman is missing; run `make env` and `source e.sh`, "
+            raise BadInput("the Python package pywatchman is missing; run `make env` and `source e.sh`, "
                              "or use --once") from None
         self._errors = pywatchman.WatchmanError
         self._timeout = pywatchman.SocketTimeout
@@ -36,7 +36,7 @@ class Watcher:
                 query["relative_root"] = watch["relative_path"]
             self.client.query("subscribe", self.root, SUBSCRIPTION, query)
         except pywatchman.WatchmanError as e:
-            raise UsageError(f"cannot start or use the watchman service ({e}); try `watchman get-sockname` "
+            raise BadInput(f"cannot start or use the watchman service ({e}); try `watchman get-sockname` "
                              "and its log") from None
 
     def batches(self, settle):

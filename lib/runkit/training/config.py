@@ -9,13 +9,15 @@ import os
 
 import gin
 
+from runkit import cli
+from runkit.errors import BadInput
 from runkit.sweeps import bindings as binding_text
 
 # Bindings that may change between attempts of one run: asking for more epochs continues a finished run.
 RESUMABLE_CHANGES = ("training_loop.n_epochs",)
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput, ValueError):
     """A config file or binding that cannot be used; the message names it."""
 
 
@@ -39,13 +41,32 @@ def parse(configs, bindings=()):
     for piece in pieces:
         binding_text.parse(piece)  # one clear message for a malformed binding, before gin sees it
     register_components()
-    gin.clear_config()
-    try:
-        # not finalized: a locked config would refuse the next parse in the same process (the Python API, tests)
-        gin.parse_config_files_and_bindings(list(configs), pieces, finalize_config=False)
-    except (ValueError, SyntaxError, ImportError) as e:
-        raise ConfigError(_with_hint(_first_line(e))) from None
+    for strict in (False, True):  # first to learn the classes named by import path, then every binding
+        gin.clear_config()
+        try:
+            # not finalized: a locked config would refuse the next parse in this process (the Python API, tests)
+            gin.parse_config_files_and_bindings(list(configs), pieces, finalize_config=False,
+                                                skip_unknown=not strict)
+        except (ValueError, SyntaxError, ImportError) as e:
+            raise ConfigError(_with_hint(cli.first_line(e))) from None
+        if not strict:
+            _import_named_classes()
     return flatten()
+
+
+def _import_named_classes():
+    """Import and register the components training_loop names by import path ('my_project.lit.MyModel'),
+    so that their parameters' bindings (`MyModel.hidden = 64`) parse; a wrong path is registry.UnknownName."""
+    from runkit.training import registry
+    for field, kind in (("task", registry.TASKS), ("data", registry.DATA), ("callbacks", registry.CALLBACKS),
+                        ("loggers", registry.LOGGERS)):
+        try:
+            value = gin.query_parameter(f"training_loop.{field}")
+        except ValueError:
+            continue  # not bound: training_loop's default
+        for name in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(name, str) and "." in name:
+                kind.get(name)
 
 
 def flatten():
@@ -101,7 +122,3 @@ def _with_hint(message):
             return f"trainer.{name} is runkit's to set: use {instead}"
     return message
 
-
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

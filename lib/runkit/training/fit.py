@@ -2,7 +2,8 @@
 the Trainer. Building touches no file, so a component that refuses its parameters is bad config, caught
 before the run folder is.
 
-Every `pytorch_lightning.Trainer` argument binds from gin under `trainer.` (`trainer.gradient_clip_val = 1.0`,
+A task written on the unified `lightning` package trains on `lightning.pytorch.Trainer`, with the same
+bindings (runkit.training.lightning_package). Every `pytorch_lightning.Trainer` argument binds from gin under `trainer.` (`trainer.gradient_clip_val = 1.0`,
 `trainer.precision = 'bf16-mixed'`, `trainer.devices = 2`), except those runkit owns: the epochs are
 `training_loop.n_epochs`, callbacks and loggers are chosen by name in `training_loop`, and the run folder is
 where checkpoints go. runkit's defaults, each overridden by binding it: one device, deterministic
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import gin
 import pytorch_lightning as pl
 
-from runkit.rundir import runs
+from runkit.training import lightning_package
 from runkit.training.config import KIT_OWNED
 from runkit.training.registry import CALLBACKS, DATA, LOGGERS, TASKS
 
@@ -57,23 +58,31 @@ class Job:
     """One attempt's Lightning objects. `flat` is every gin binding (runkit.training.config.flatten)."""
 
     def __init__(self, settings, run_dir, flat, log):
-        from runkit.training.checkpoint_io import AtomicCheckpointIO
+        from runkit.training.checkpoint_io import AtomicCheckpointIO, checkpoint_step
+        from runkit.training.loaders import LoaderReport
         from runkit.training.recorder import RunRecorder
         task_class, data_class, callback_classes, logger_functions = settings.components()
+        adapt = lightning_package.adapt
+        lightning_package.use(task_class)
+        lightning_package.check("data module", settings.data, data_class)
+        for name, cls in zip(settings.callbacks, callback_classes):
+            if not _is_lightnings_own(cls):
+                lightning_package.check("callback", name, cls)
         check_optimizer_bindings()
         pl.seed_everything(settings.seed, verbose=False)  # the model's initial weights
-        self.data = construct(data_class, settings.data, flat, {"seed": settings.seed})
-        self.task = construct(task_class, settings.task, flat, vars_of(self.data))
+        self.data = construct(data_class, DATA.gin_name(settings.data), flat, {"seed": settings.seed})
+        self.task = construct(task_class, TASKS.gin_name(settings.task), flat, vars_of(self.data))
         self.monitor = settings.monitor or getattr(self.task, "monitor", None) or "val_loss"
         self.mode = settings.mode or (getattr(self.task, "mode", None) if not settings.monitor else None) or \
             ("max" if self.monitor.endswith(("acc", "accuracy")) else "min")
-        self.recorder = RunRecorder(run_dir, settings.n_epochs, self.monitor, self.mode,
+        self.recorder = adapt(RunRecorder)(run_dir, settings.n_epochs, self.monitor, self.mode,
                                     settings.checkpoint_every_n_steps, settings.stop_on_nan, log)
-        self.test = settings.test
+        self.test, self.settings, self.flat = settings.test, settings, flat
+        self.loaders = loaders = adapt(LoaderReport)(run_dir, [self.data, self.task], settings.seed, log)  # exact resume of plain ones
         if self.test and not has_test_split(self.data):
             raise ValueError(f"training_loop.test = True, but data {settings.data!r} has no test split: "
                              "drop training_loop.test, or give the data a test split")
-        plugins = [AtomicCheckpointIO()]
+        plugins = [adapt(AtomicCheckpointIO)()]
         if "trainer.plugins" in flat:
             bound = gin.query_parameter("trainer.plugins")
             plugins += list(bound) if isinstance(bound, (list, tuple)) else [bound]
@@ -89,13 +98,28 @@ class Job:
                     raise ConfigError(f"trainer.{name}={flat[f'trainer.{name}']!r}, but SLURM started "
                                       f"{layout['num_nodes']} node(s) x {layout['devices']} task(s): the job's "
                                       "shape comes from runbatch --nodes/--ntasks-per-node; drop the binding")
-        self.trainer = trainer(
+        self.trainer = make_trainer(
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
-            callbacks=[construct(cls, name, flat, {"monitor": self.monitor, "mode": self.mode})
-                       for name, cls in zip(settings.callbacks, callback_classes)] + [self.recorder],
-            logger=make_loggers(logger_functions, run_dir, runs.checkpoint_step(run_dir)) or False,
+            callbacks=[make_callback(cls, CALLBACKS.gin_name(name), flat, {"monitor": self.monitor, "mode": self.mode})
+                       for name, cls in zip(settings.callbacks, callback_classes)] + [loaders, self.recorder],
+            logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, checkpoint_step(run_dir))
+            or False,
             plugins=plugins,
             **{k: v for k, v in defaults.items() if f"trainer.{k}" not in flat})
+
+    def bad_config(self, error):
+        """The ConfigError a failure before the first training step is (None after it): it names the component
+        and its bindings, since a rerun would fail the same way."""
+        if self.loaders.stepped:
+            return None
+        from runkit.training.config import ConfigError
+        field, registry = ("data", DATA) if self.loaders.phase == "data" else ("task", TASKS)
+        name = getattr(self.settings, field)
+        prefix = registry.gin_name(name) + "."
+        bound = [f"{k}={v!r}" for k, v in self.flat.items() if k.startswith(prefix) or k.split("/")[-1].startswith(prefix)]
+        text = (str(error).strip().splitlines() or [""])[0]
+        return ConfigError(f"{field} {name!r} failed before the first training step: {type(error).__name__}: "
+                           f"{text}" + (f" (its bindings: {', '.join(bound)})" if bound else ""))
 
     def fit(self, ckpt_path):
         # weights_only: checkpoints hold tensors and plain values only, so they load without unpickling code
@@ -106,6 +130,26 @@ class Job:
         results = self.trainer.test(self.task, datamodule=self.data, ckpt_path=best_path, verbose=False,
                                     weights_only=True)
         return {k: float(v) for part in results for k, v in part.items()}
+
+
+def make_trainer(**arguments):
+    """The Trainer of the task's package, with the `trainer.` bindings."""
+    if lightning_package.active == lightning_package.PYTORCH_LIGHTNING:
+        return trainer(**arguments)
+    return lightning_package.module().Trainer(**{**gin.get_bindings("trainer"), **arguments})
+
+
+def _is_lightnings_own(cls):
+    """One of Lightning's callbacks, registered by name (runkit.callbacks): it is taken from the run's package."""
+    return lightning_package.of_module(cls) is not None or lightning_package.of_module(cls.__mro__[1]) is not None
+
+
+def make_callback(cls, name, flat, provided):
+    """A callback; one of Lightning's own comes from the task's package, with the bindings of its name."""
+    if not _is_lightnings_own(cls) or lightning_package.active == lightning_package.PYTORCH_LIGHTNING:
+        return construct(cls, name, flat, provided)
+    original = cls if lightning_package.of_module(cls) else cls.__mro__[1]
+    return construct(lightning_package.counterpart(original), name, flat, provided, gin.get_bindings(name))
 
 
 def slurm_layout(environ=None):
@@ -121,8 +165,8 @@ def slurm_layout(environ=None):
 
 
 def _slurm_environment():
-    from lightning_fabric.plugins.environments import SLURMEnvironment
-    return SLURMEnvironment(auto_requeue=False)  # the kit checkpoints and requeues once, from rank 0
+    environments = lightning_package.fabric("plugins.environments")
+    return environments.SLURMEnvironment(auto_requeue=False)  # the kit checkpoints and requeues once, from rank 0
 
 
 def has_test_split(data):
@@ -131,14 +175,18 @@ def has_test_split(data):
     known = getattr(data, "has_test", None)
     if known is not None:
         return bool(known)
-    from pytorch_lightning.utilities.model_helpers import is_overridden
-    return is_overridden("test_dataloader", data, pl.LightningDataModule)
+    return lightning_package.defines(data, "test_dataloader")
 
 
-def make_loggers(functions, run_dir, resume_step):
-    """The loggers; one whose package is missing is bad config."""
+def make_loggers(functions, names, flat, run_dir, resume_step):
+    """The loggers; one whose package is missing is bad config. A logger class named by its import path
+    ('pytorch_lightning.loggers.CSVLogger') writes in the run folder unless its save_dir is bound."""
+    def make(function, name):
+        if isinstance(function, type):
+            return construct(function, LOGGERS.gin_name(name), flat, {"save_dir": run_dir})
+        return function(run_dir, resume_step)
     try:
-        return [make(run_dir, resume_step) for make in functions]
+        return [make(function, name) for function, name in zip(functions, names)]
     except (ImportError, ModuleNotFoundError) as e:
         from runkit.training.config import ConfigError
         raise ConfigError(f"a logger in training_loop.loggers needs a package that is not installed "
@@ -154,7 +202,7 @@ def check_optimizer_bindings():
     optim.lr_schedule()
 
 
-def construct(cls, name, flat, provided):
+def construct(cls, name, flat, provided, bound=None):
     """cls(**what runkit provides): each parameter it takes that the config does not bind, from `provided`
     (a task's input_shape from its data module, a data module's seed from training_loop.seed, a callback's
     monitor and mode from the run's: EarlyStopping watches what picks `best` unless told otherwise)."""
@@ -163,7 +211,7 @@ def construct(cls, name, flat, provided):
     except (TypeError, ValueError):
         params = {}
     kwargs = {p: provided[p] for p in params if p in provided and f"{name}.{p}" not in flat}
-    return cls(**kwargs)
+    return cls(**kwargs, **(bound or {}))  # bound: the bindings of a class gin does not wrap
 
 
 def vars_of(data):

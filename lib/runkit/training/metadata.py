@@ -32,19 +32,22 @@ def gather_ranks(trainer):
 
 
 def begin(run_dir, device, ranks=None):
-    import pytorch_lightning
     import torch
+
+    from runkit.training import lightning_package
     meta = runs.read_json(run_dir, runs.META, default={})
     now = _now()
     meta.update({
         "start_time": meta.get("start_time", now),  # of the first attempt
         "attempt_start_time": now,
         "attempts": meta.get("attempts", 0) + 1,
+        "torch_threads": meta.get("torch_threads") or torch.get_num_threads(),  # of the first attempt, kept
         "end_time": None,
         "host": socket.gethostname(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "lightning": pytorch_lightning.__version__,
+        "lightning": lightning_package.version(),
+        "lightning_package": lightning_package.active,  # pytorch_lightning, or lightning (lightning.pytorch)
         "device": str(device),
         "device_name": device_name(device),
         "argv": sys.argv,
@@ -52,6 +55,13 @@ def begin(run_dir, device, ranks=None):
         "ranks": ranks,  # one entry per process of a distributed run (its host, pid and SLURM ids), else None
         **code_state(),
     })
+    runs.write_json(run_dir, runs.META, meta)
+
+
+def update(run_dir, **fields):
+    """Set fields of meta.json (what an attempt learns once training starts: how its data resumes)."""
+    meta = runs.read_json(run_dir, runs.META, default={})
+    meta.update(fields)
     runs.write_json(run_dir, runs.META, meta)
 
 

@@ -9,15 +9,18 @@ writes error.json and leaves the folder resumable.
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sys
 import time
 import traceback
 
+from runkit import cli
+from runkit.errors import BadInput
 from runkit.rundir import checkpoints, lifecycle, lock, runs
 from runkit.training import config, stopping
 
-class RunBusy(Exception):
+class RunBusy(BadInput):
     """Another process holds the run's lock."""
 
 
@@ -98,6 +101,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
     if not restart:
         checkpoints.resume_point(run_dir)  # NoSoundCheckpoint, before the data loads; checked again once ours
 
+    _same_threads(run_dir)
     log = Log().capture()
     try:
         job = fit.Job(settings, run_dir, flat, log)  # data, task, trainer: still nothing written
@@ -107,6 +111,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         stopping.die_with_parent()  # started by rank 0 (or srun): never left behind by a killed rank 0
         job.fit(checkpoints.resume_point(run_dir)[0])  # joins rank 0's group; only rank 0 writes the folder
         return None
+    created = not os.path.exists(run_dir)  # by this attempt: removed again if the config proves bad
     run = lifecycle.Run.own(run_dir)
     if run is None:
         raise RunBusy(f"run is held by another process: {run_dir}")
@@ -120,7 +125,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         beats = lifecycle.Heartbeat()  # the runners' heartbeat: a slow step never looks dead
         beats.add(run)
         try:
-            return _attempt(job, run, flat, command, log, resume_from)
+            return _attempt(job, run, flat, command, log, resume_from, created)
         finally:
             beats.close()
     finally:
@@ -128,6 +133,19 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         run.release()  # the Python API may train the same run again in this process
 
 
+
+
+def _same_threads(run_dir):
+    """Every attempt computes with the torch thread count of the first (meta.json's torch_threads): sums over
+    threads round differently with another count, so a run started under `runbatch -j 2` (one thread a
+    job) and resumed by hand (two) would otherwise end with other last digits."""
+    try:
+        threads = (runs.read_json(run_dir, runs.META) or {}).get("torch_threads") if os.path.isdir(run_dir) else None
+    except runs.CorruptRun:
+        threads = None
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
 
 
 def is_rank_zero():
@@ -154,8 +172,10 @@ def _already_done(run_dir, flat, n_epochs):
     return done[-1]["epoch"] == n_epochs or stopped_early
 
 
-def _attempt(job, run, flat, command, log, resume_from):
-    """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it."""
+def _attempt(job, run, flat, command, log, resume_from, created=False):
+    """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it.
+    A failure before the first step of a run starting afresh is bad config (a rerun would fail the same
+    way): the folder goes if this attempt created it, and it raises ConfigError."""
     run_dir = run.run_dir
     run.begin()
     runs.write_json(run_dir, runs.BINDINGS, flat)
@@ -170,6 +190,8 @@ def _attempt(job, run, flat, command, log, resume_from):
         if job.test:
             best = runs.best_checkpoint_path(run_dir)
             metrics["test"] = job.test_best(best if os.path.exists(best) else None)
+        from runkit.training import loggers
+        loggers.record_hparams(job.trainer.loggers, flat, metrics)
     except stopping.Stopped as e:
         run.stop(lifecycle.signal_name(e.signum))
         log(f"train: {e}")
@@ -177,14 +199,23 @@ def _attempt(job, run, flat, command, log, resume_from):
         preempt.requeue(log)
         raise
     except Exception as e:
+        bad = job.bad_config(e) if resume_from is None else None
+        if bad is not None and created:
+            log.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise bad from e
+        if bad is not None:
+            e = bad
         runs.write_json(run_dir, runs.ERROR, {"error": str(e), "type": type(e).__name__,
                                               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                               "traceback": traceback.format_exc()})
         run.fail(str(e), type(e).__name__)  # keeps train's error.json, with its traceback
+        if bad is not None:
+            raise bad from None
         raise
     runs.write_json(run_dir, runs.METRICS, metrics)
     run.finish()
-    return runs.finite(metrics)
+    return cli.plain(metrics)
 
 
 def summarize(history, monitor, mode):

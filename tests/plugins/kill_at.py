@@ -1,0 +1,28 @@
+"""A callback that kills its own process with SIGKILL at given training steps, once each (a marker file per
+step in `marker_dir` remembers it fired): a deterministic kill -9 in the middle of an epoch, for resume
+tests. Named in a config by import path (`training_loop.callbacks = ['kill_at.KillAt']`), with tests/plugins
+on PYTHONPATH; `LightningKillAt` is the same for a run on the unified `lightning` package."""
+import os
+import signal
+
+import lightning.pytorch as lightning_pl
+import pytorch_lightning as pl
+
+
+class _Kill:
+    def __init__(self, steps=(), marker_dir="."):
+        self.steps, self.marker_dir = set(steps), marker_dir
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        marker = os.path.join(self.marker_dir, f"killed_at_{trainer.global_step}")
+        if trainer.global_step in self.steps and not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillAt(_Kill, pl.Callback):
+    pass
+
+
+class LightningKillAt(_Kill, lightning_pl.Callback):
+    pass

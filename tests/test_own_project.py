@@ -1,0 +1,126 @@
+"""A project of your own (examples/my_project: plain Lightning, a plain shuffled DataLoader with 2 workers
+and noise drawn in __getitem__, classes named by import path): killed with -9 in the middle of epochs, the
+rerun ends with the uninterrupted run's history and metrics."""
+import os
+
+import pytest
+from conftest import REPO, tool, without_time
+
+from runkit.rundir import runs
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+EXAMPLE = REPO / "examples" / "my_project" / "my_project.gin"
+# 10 steps an epoch, 4 epochs, a checkpoint every 3 steps; the kills come 2 steps after one
+SMALL = "MyData.n_train=640#training_loop.n_epochs=4#training_loop.checkpoint_every_n_steps=3#training_loop.loggers=[]"
+KILLS = (5, 17, 29)
+
+
+@pytest.fixture
+def project_path(monkeypatch):
+    path = os.pathsep.join([str(REPO / "examples"), str(REPO / "tests" / "plugins"), os.environ["PYTHONPATH"]])
+    monkeypatch.setenv("PYTHONPATH", path)
+
+
+def killed_three_times(tmp_path, config, bindings, killer="kill_at.KillAt"):
+    """(reference run folder, interrupted run folder): the second killed at each step of KILLS, then rerun."""
+    reference, run = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    tool("train", reference, config, "-b", bindings, check=0)
+    kill = (f"training_loop.callbacks=['{killer}']#{killer.rsplit('.', 1)[1]}.steps={list(KILLS)}"
+            f"#{killer.rsplit('.', 1)[1]}.marker_dir='{tmp_path}'")
+    for attempt, step in enumerate(KILLS, 1):
+        done = tool("train", run, config, "-b", bindings, "-b", kill)
+        assert done.returncode == -9, done.stderr
+        assert (tmp_path / f"killed_at_{step}").exists()
+        assert runs.read_json(run, runs.META)["attempts"] == attempt
+    resumed = tool("train", run, config, "-b", bindings, "-b", kill, check=0)
+    assert "resumed at epoch 3, step 27" in resumed.stderr
+    return reference, run
+
+
+def assert_same_run(reference, run):
+    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
+    final, expected = (runs.read_json(r, runs.METRICS) for r in (run, reference))
+    for part in ("best", "final"):
+        assert without_time([final[part]]) == without_time([expected[part]])
+    assert final["test"] == expected["test"]
+
+
+@pytest.mark.slow
+def test_the_example_killed_three_times_mid_epoch_resumes_exactly(tmp_path, project_path):
+    reference, run = killed_three_times(tmp_path, EXAMPLE, SMALL)
+    assert_same_run(reference, run)
+    meta = runs.read_json(run, runs.META)
+    assert meta["data_resume"] == {"loader": "MyData.train_dataloader", "exact": True}
+    assert "data: MyData.train_dataloader resumes exactly" in (run / runs.LOG).read_text()
+
+
+def unified_copy(tmp_path):
+    """The example written on the unified package (`import lightning.pytorch as pl`): the config and lit.py
+    with that one line changed, as package `my_project_unified` in tmp_path."""
+    package = tmp_path / "code" / "my_project_unified"
+    package.mkdir(parents=True)
+    lit = (REPO / "examples" / "my_project" / "lit.py").read_text()
+    assert "import pytorch_lightning as pl\n" in lit
+    (package / "lit.py").write_text(lit.replace("import pytorch_lightning as pl\n", "import lightning.pytorch as pl\n"))
+    config = tmp_path / "unified.gin"
+    config.write_text(EXAMPLE.read_text().replace("'my_project.lit.", "'my_project_unified.lit."))
+    return config
+
+
+@pytest.mark.slow
+def test_the_example_on_the_unified_lightning_package_resumes_exactly(tmp_path, project_path, monkeypatch):
+    config = unified_copy(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
+    reference, run = killed_three_times(tmp_path, config, SMALL, killer="kill_at.LightningKillAt")
+    assert_same_run(reference, run)
+    meta = runs.read_json(run, runs.META)
+    assert meta["lightning_package"] == "lightning" and meta["data_resume"]["exact"]
+
+
+def test_a_callback_of_the_other_package_is_refused_before_anything_is_written(tmp_path, project_path,
+                                                                            monkeypatch):
+    config = unified_copy(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
+    done = tool("train", tmp_path / "run", config, "-b", "training_loop.callbacks=['kill_at.KillAt']", check=2)
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "callback 'kill_at.KillAt' is written on pytorch_lightning, but the task is written on lightning" \
+        in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_wrong_import_path_names_what_is_missing(tmp_path, project_path):
+    done = tool("train", tmp_path / "run", EXAMPLE, "-b", "training_loop.task='my_project.lit.MyModle'", check=2)
+    assert "module 'my_project.lit' has no attribute 'MyModle'" in done.stderr, done.stderr
+    done = tool("train", tmp_path / "run", EXAMPLE, "-b", "training_loop.data='my_projet.lit.MyData'", check=2)
+    assert "cannot import module 'my_projet.lit'" in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_a_failure_before_the_first_step_is_bad_config_and_leaves_no_folder(tmp_path):
+    run = tmp_path / "run"
+    done = tool("train", run, REPO / "configs" / "digits_mlp.gin", "-b", "digits.batch_size='abc'", check=2)
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "data 'digits' failed before the first training step: TypeError" in done.stderr
+    assert "(its bindings: digits.batch_size='abc')" in done.stderr and "rerun" not in done.stderr
+    assert not run.exists()
+
+
+@pytest.mark.slow
+def test_an_iterable_dataset_trains_and_resumes_approximately_and_says_so(tmp_path, project_path):
+    run, config = tmp_path / "stream", tmp_path / "stream.gin"
+    config.write_text("training_loop.task = 'my_project.lit.MyModel'\ntraining_loop.data = 'stream.StreamData'\n")
+    argv = ["train", run, config, "-b", "training_loop.n_epochs=2#training_loop.loggers=[]"
+            "#training_loop.checkpoint_every_n_steps=3",
+            "-b", f"training_loop.callbacks=['kill_at.KillAt']#KillAt.steps=[4]#KillAt.marker_dir='{tmp_path}'"]
+    assert tool(*argv).returncode == -9
+    resumed = tool(*argv, check=0)
+    assert "resumed at epoch 1, step 3" in resumed.stderr
+    said = {"loader": "StreamData.train_dataloader", "exact": False,
+            "reason": "an IterableDataset (Stream): its order is its own"}
+    assert runs.read_json(run, runs.META)["data_resume"] == said
+    assert "data: StreamData.train_dataloader resumes approximately, as Lightning resumes it: an IterableDataset" \
+        in (run / runs.LOG).read_text()
+    assert len(runs.read_history(run)) == 2
+    table = tool("collect", tmp_path, "--format", "jsonl", check=0).stdout
+    assert '"resume": "approximate"' in table or '"resume":"approximate"' in table, table

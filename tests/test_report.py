@@ -1,0 +1,165 @@
+"""report: the page opened in headless Chromium, offline (rows, plots drawn, no console errors, no request
+off the file); pipes, --watch, bad input; a real digits sweep whose page and TensorBoard HParams data are
+read back (the latter with TensorBoard's own event reader)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from browser import Browser
+from conftest import REPO, requires, tool
+from runkit.rundir import runs
+from test_collect import make_run
+
+LRS, SEEDS = (0.001, 0.01, 0.1), (0, 1)
+
+
+@pytest.fixture
+def sweep(results_dir):
+    """6 finished runs (3 rates x 2 seeds) and one failed run."""
+    root = results_dir / "tune_lr"
+    for lr in LRS:
+        for seed in SEEDS:
+            make_run(root, f"lr={lr}_seed={seed}", {"optimizer.lr": lr, "training_loop.seed": seed, "mlp.hidden": 64},
+                     (0.5, 0.6 + lr, 0.7 + lr + seed / 100))
+    failed = make_run(root, "lr=1.0_seed=0", {"optimizer.lr": 1.0, "training_loop.seed": 0, "mlp.hidden": 64},
+                      (0.1,), finished=False)
+    runs.mark_failed(failed, "loss is NaN", "FloatingPointError")
+    return root
+
+
+def drawn(path):
+    """What Chromium shows of the page: counts of the parts, the failed run's status cell, errors, requests."""
+    with Browser() as browser:
+        page = browser.open(path)
+        page.ready()
+        facts = page.eval("""({
+            rows: document.querySelectorAll('#runs tbody tr').length,
+            curves: document.querySelectorAll('#curves .scatterlayer .trace').length,
+            parcoords: document.querySelectorAll('#parcoords .parcoords .axis').length,
+            panels: document.querySelectorAll('#panels .js-plotly-plot').length,
+            statuses: [...document.querySelectorAll('#runs tbody tr td:nth-child(2)')].map(td => td.textContent),
+            diff: [...document.querySelectorAll('#diff tr')].map(tr => tr.textContent),
+            metrics: [...document.querySelectorAll('#curve-metric option')].map(o => o.value),
+        })""")
+        return facts, page.errors(), page.requests()
+
+
+@requires("chromium")
+def test_the_page_in_chromium_offline(sweep, tmp_path):
+    out = tmp_path / "sweep.html"
+    proc = tool("report", sweep, "-o", out, check=0)
+    assert proc.stderr == f"report: wrote {out}: 7 runs\n"
+    facts, errors, requests = drawn(out)
+    assert errors == []
+    assert requests[0] == out.as_uri() and all(u.startswith(("file:", "blob:", "data:")) for u in requests)
+    assert facts["rows"] == 7
+    assert facts["curves"] == 3 * 3 + 1  # a line and its band's two edges per rate; the failed run a line alone
+    assert facts["parcoords"] == 2  # log10(lr) and best_val_acc: the seeds are averaged, hidden never varies
+    assert facts["panels"] == 1
+    assert "failed: FloatingPointError: loss is NaN" in facts["statuses"]
+    assert set(facts["metrics"]) >= {"val_acc", "train_loss", "val_loss"}
+    assert facts["diff"][1:] == ["training_loop.seed01"]  # the two best runs differ by their seed
+
+
+def test_a_piped_table_and_a_self_contained_file(sweep, tmp_path):
+    out = tmp_path / "page.html"
+    table = tool("collect", sweep, check=0).stdout
+    tool("report", "-o", out, "--title", "my sweep", input=table, check=0)
+    text = out.read_text()
+    assert "<title>my sweep</title>" in text and "http-equiv" not in text
+    data = json.loads(text.split('id="report-data">', 1)[1].split("</script>", 1)[0])
+    assert data["columns"][:5] == ["name", "status", "lr", "seed", "best_val_acc"]
+    assert len(data["rows"]) == 7 and data["common"] == {"mlp.hidden": 64}
+
+
+@pytest.mark.parametrize("setup, args, message", [
+    ("empty", [], "stdin is empty"),
+    ("header", [], "the table has no rows"),
+    ("running", ["DIR"], "the table has no metrics"),
+    ("nothing", ["DIR"], "no run folders in"),
+    ("nothing", ["--watch"], "--watch reads run folders"),
+])
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, setup, args, message):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    if setup == "running":
+        make_run(folder, "a", {"optimizer.lr": 0.1}, finished=False)
+    stdin = {"empty": "", "header": "run_dir,name,status,best_val_acc\n"}.get(setup, "")
+    out = tmp_path / "out.html"
+    proc = tool("report", "-o", out, *[str(folder) if a == "DIR" else a for a in args], input=stdin, check=2)
+    assert message in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert not out.exists() and not any(p.name.startswith(".out") for p in tmp_path.iterdir())
+
+
+def test_watch_rewrites_the_page_and_the_page_reloads(sweep, tmp_path):
+    out = tmp_path / "live.html"
+    watch = subprocess.Popen([sys.executable, REPO / "tools" / "report", "--watch", "--every", "0.2", "-o", out, sweep],
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: out.exists())
+        assert '<meta http-equiv="refresh" content="0.2">' in out.read_text()
+        make_run(sweep, "lr=0.5_seed=0", {"optimizer.lr": 0.5, "training_loop.seed": 0, "mlp.hidden": 64})
+        wait_for(lambda: "lr=0.5_seed=0" in out.read_text())
+    finally:
+        watch.send_signal(signal.SIGINT)
+        assert watch.wait(timeout=60) == 0
+    assert "stopped watching" in watch.stderr.read()
+
+
+def wait_for(condition, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.1)
+
+
+# ---- a real sweep: 4 digits runs of 2 epochs ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, one_thread):
+    tmp = tmp_path_factory.mktemp("digits")
+    grid = tmp / "grid.yaml"
+    grid.write_text(f"experiment: tune_lr\nconfigs: [{REPO}/configs/digits_mlp.gin]\n"
+                    "fixed: {training_loop.n_epochs: 2}\ngrid: {optimizer.lr: [0.01, 0.1]}\nseeds: 2\n")
+    env = {**os.environ, "RESULTS_DIR": str(tmp / "results"), "DATA_DIR": str(tmp / "data")}
+    subprocess.run(["bash", "-o", "pipefail", "-c", f"gridgen {grid} | runbatch -j 2 >/dev/null"], env=env,
+                   check=True, timeout=600)
+    return tmp / "results" / "tune_lr"
+
+
+@pytest.mark.slow
+@requires("chromium")
+def test_a_real_sweeps_page(trained, tmp_path):
+    out = tmp_path / "tune_lr.html"
+    tool("bash", "-o", "pipefail", "-c", f"collect {trained} | report -o {out}", check=0)
+    facts, errors, _ = drawn(out)
+    assert errors == [] and facts["rows"] == 4 and facts["parcoords"] == 2 and facts["panels"] == 1
+    assert facts["curves"] == 2 * 3 and facts["statuses"] == ["finished"] * 4
+
+
+@pytest.mark.slow
+def test_tensorboard_lists_the_sweep_in_its_hparams_tab(trained):
+    from tensorboard.backend.event_processing import plugin_event_multiplexer
+    from tensorboard.plugins.hparams import metadata, plugin_data_pb2
+    from tensorboard.util import tensor_util
+    reader = plugin_event_multiplexer.EventMultiplexer()
+    reader.AddRunsFromDirectory(str(trained))
+    reader.Reload()
+    content = reader.PluginRunToTagToContent(metadata.PLUGIN_NAME)
+    assert sorted(content) == sorted(f"lr={lr}_seed={s}/tb" for lr in ("0.01", "0.1") for s in (0, 1))
+    for run, tags in content.items():
+        parts = {tag: plugin_data_pb2.HParamsPluginData.FromString(raw) for tag, raw in tags.items()}
+        start = parts[metadata.SESSION_START_INFO_TAG].session_start_info
+        bindings = runs.load_C(trained / run.split("/")[0])
+        assert set(start.hparams) == set(bindings)
+        assert start.hparams["optimizer.lr"].number_value == bindings["optimizer.lr"]
+        metrics = [m.name.tag for m in parts[metadata.EXPERIMENT_TAG].experiment.metric_infos]
+        assert {"best_val_acc", "final_val_acc", "final_train_loss"} <= set(metrics)
+        best = json.loads((trained / run.split("/")[0] / runs.METRICS).read_text())["best"]["val_acc"]
+        logged = reader.Tensors(run, "best_val_acc")[0].tensor_proto
+        assert float(tensor_util.make_ndarray(logged)) == pytest.approx(best, rel=1e-6)
