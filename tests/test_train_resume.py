@@ -11,6 +11,7 @@ from helpers.kills import (alive, assert_killed, assert_resumed, kill_callback, 
                            wait_for_attempt)
 
 from runkit.rundir import runs
+from runkit.training import checkpoint_io
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
@@ -42,7 +43,7 @@ def test_a_kill_mid_epoch_loses_only_the_steps_since_the_periodic_checkpoint(tmp
         monkeypatch.setenv("KILL_AT", str(kill_at))
         err = assert_killed(start(argv(run)))
         assert resume_point(err) == resumed_from
-        assert runs.checkpoint_step(run) == checkpoint, kill_at
+        assert checkpoint_io.checkpoint_step(run) == checkpoint, kill_at
         assert [row["step"] for row in runs.read_history(run)] == rows, kill_at
         resumed_from = (checkpoint // STEPS_PER_EPOCH + 1, checkpoint)
     monkeypatch.delenv("KILL_AT")
@@ -81,7 +82,7 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
         assert_killed(proc)
         assert runs.status(run) != "finished", f"the run finished before kill {attempt} (seed {seed})"
 
-    step = runs.checkpoint_step(run)  # at least SIGUSR1's checkpoint
+    step = checkpoint_io.checkpoint_step(run)  # at least SIGUSR1's checkpoint
     resumed = tool("train", run, CNN, "-b", BINDINGS, check=0)
     assert_resumed(resumed.stderr, step, STEPS_PER_EPOCH)
 
@@ -160,7 +161,7 @@ def test_a_two_process_ddp_run_killed_with_9_resumes_exactly(tmp_path, monkeypat
     while alive(rank1) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(rank1), "rank 1 outlived rank 0"
-    assert runs.checkpoint_step(run) == 30 and [row["step"] for row in runs.read_history(run)] == [23]
+    assert checkpoint_io.checkpoint_step(run) == 30 and [row["step"] for row in runs.read_history(run)] == [23]
     assert runs.status(run) != "finished"
     monkeypatch.delenv("KILL_AT")
     rerun = tool(*argv(run), check=0)

@@ -13,6 +13,7 @@ import subprocess
 import time
 
 from runkit.rundir import runs
+from runkit.training import checkpoint_io
 
 KILL_AT = '''
 """A test's callback: SIGKILL to this process (rank 0 of a distributed run) just after optimizer step
@@ -89,7 +90,7 @@ def random_kills(run, argv, rng, window, kills):
         proc.kill()
         assert_killed(proc)
         assert runs.status(run) != "finished", f"the run finished before kill {attempt}"
-        step = runs.checkpoint_step(run)
+        step = checkpoint_io.checkpoint_step(run)
         if step > 0:
             kills, early = kills - 1, 0
         else:
