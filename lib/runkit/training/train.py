@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 
+from runkit import cli
 from runkit.errors import BadInput
 from runkit.rundir import checkpoints, lifecycle, lock, runs
 from runkit.training import config, stopping
@@ -214,7 +215,7 @@ def _attempt(job, run, flat, command, log, resume_from, created=False):
         raise
     runs.write_json(run_dir, runs.METRICS, metrics)
     run.finish()
-    return runs.finite(metrics)
+    return cli.plain(metrics)
 
 
 def summarize(history, monitor, mode):
