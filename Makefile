@@ -8,7 +8,7 @@ export DATA_DIR ?= $(CURDIR)/data
 RUNKIT_BIN ?= $(CURDIR)/$(VENV)/bin
 export PATH := $(RUNKIT_BIN):$(PATH)
 
-.PHONY: help env lint test test-fast bench clean-env sync tune_lr search_grid search_random search_tpe search_halving search_hyperband
+.PHONY: help env lint test test-fast mutants bench clean-env sync tune_lr search_grid search_random search_tpe search_halving search_hyperband
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -27,10 +27,13 @@ lint: env ## ruff: undefined names, unused imports, syntax errors (pyproject.tom
 	$(VENV)/bin/ruff check -q .
 
 test: lint ## ruff, then the whole test suite: fast, slow and SLURM tests (what CI runs)
-	$(VENV)/bin/python -m pytest -m "" -q
+	$(VENV)/bin/python -m pytest -m "" -q -rs
 
 test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -rs
+
+mutants: env ## apply each one-line breaking change of scripts/mutants.list to a copy of the checkout: its tests must fail
+	$(VENV)/bin/python scripts/mutants
 
 BENCHES := loop runbatch collect startup snapshot search
 

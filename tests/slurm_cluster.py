@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import skip
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "slurm-cluster"
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
@@ -28,7 +29,7 @@ def slurm_cluster():
     """SLURM_CONF of a running local cluster, also exported to every process the tests start."""
     missing = missing_binaries()
     if missing:
-        pytest.skip(f"SLURM is not installed ({', '.join(missing)} not found); "
+        skip(f"SLURM is not installed ({', '.join(missing)} not found); "
                     "apt-get install slurmctld slurmd slurm-client munge to run these tests")
     proc = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, f"scripts/slurm-cluster start failed:\n{proc.stderr}"

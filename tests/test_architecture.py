@@ -73,6 +73,21 @@ def test_only_the_run_folder_package_names_the_run_folders_files():
     assert outside == []
 
 
+PRIVATE = re.compile(r"""(\w+)\._[a-z]\w*|[gs]etattr\([^,]+,\s*["']_[a-z]""")
+
+
+def test_only_the_internals_module_touches_a_private_attribute_of_lightning_or_gin():
+    """Lightning's and gin's private attributes (what exact resume leans on) are read in one module,
+    runkit.training.internals, with the versions it was checked against; a runkit object's own `self._x`
+    is not theirs."""
+    touching = {}
+    for path in [*(LIB / "runkit").rglob("*.py"), *(LIB.parent / "tools").iterdir()]:
+        found = [m.group(0) for m in PRIVATE.finditer(path.read_text()) if m.group(1) not in ("self", "cls", "os")]
+        if found:
+            touching[path.name] = found
+    assert set(touching) == {"internals.py"}, touching
+
+
 def test_every_runkit_variable_is_written_down_in_the_protocol():
     """The RUNKIT_* variables pass the protocol between processes: each one is documented once, in docs/protocol.md."""
     repo = LIB.parent

@@ -190,7 +190,7 @@ def make_loggers(functions, names, flat, run_dir, resume_step):
     except (ImportError, ModuleNotFoundError) as e:
         from runkit.training.config import ConfigError
         raise ConfigError(f"a logger in training_loop.loggers needs a package that is not installed "
-                          f"({str(e).split(';')[0]}): pip install it, or choose another logger") from None
+                          f"({str(e).splitlines()[0].split(';')[0]}): pip install it, or choose another logger") from None
 
 
 def check_optimizer_bindings():
