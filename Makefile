@@ -35,9 +35,9 @@ test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
 mutants: env ## apply each one-line breaking change of scripts/mutants.list to a copy of the checkout: its tests must fail
 	$(VENV)/bin/python scripts/mutants
 
-BENCHES := loop runbatch collect startup snapshot search
+BENCHES := loop runbatch collect startup snapshot search report_scale
 
-bench: env ## run every benchmark in bench/, full (~21 min on 2 cores); .venv/bin/python bench/X.py --quick: one, short
+bench: env ## run every benchmark in bench/, full (~22 min on 2 cores); .venv/bin/python bench/X.py --quick: one, short
 	for b in $(BENCHES); do $(VENV)/bin/python bench/$$b.py || exit 1; done
 
 sync: env ## keep SYNC_DEST (host:path, set in e.sh) in step with this checkout; SYNC_FLAGS=--once for one sync
