@@ -8,7 +8,7 @@ export DATA_DIR ?= $(CURDIR)/data
 RUNKIT_BIN ?= $(CURDIR)/$(VENV)/bin
 export PATH := $(RUNKIT_BIN):$(PATH)
 
-.PHONY: help env lint test test-fast bench clean-env sync tune_lr search_grid search_random search_tpe search_halving search_hyperband
+.PHONY: help env lint test test-fast mutants bench clean-env sync tune_lr search_grid search_random search_tpe search_halving search_hyperband
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -27,14 +27,17 @@ lint: env ## ruff: undefined names, unused imports, syntax errors (pyproject.tom
 	$(VENV)/bin/ruff check -q .
 
 test: lint ## ruff, then the whole test suite: fast, slow and SLURM tests (what CI runs)
-	$(VENV)/bin/python -m pytest -m "" -q
+	$(VENV)/bin/python -m pytest -m "" -q -rs
 
 test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -rs
 
-BENCHES := loop runbatch sweep collect startup snapshot search
+mutants: env ## apply each one-line breaking change of scripts/mutants.list to a copy of the checkout: its tests must fail
+	$(VENV)/bin/python scripts/mutants
 
-bench: env ## run every benchmark in bench/, full (~40 min on 2 cores); .venv/bin/python bench/X.py --quick: one, short
+BENCHES := loop runbatch sweep collect startup snapshot search report_scale
+
+bench: env ## run every benchmark in bench/, full (~45 min on 2 cores); .venv/bin/python bench/X.py --quick: one, short
 	for b in $(BENCHES); do $(VENV)/bin/python bench/$$b.py || exit 1; done
 
 sync: env ## keep SYNC_DEST (host:path, set in e.sh) in step with this checkout; SYNC_FLAGS=--once for one sync

@@ -13,6 +13,11 @@ Steps are timed from the first batch to the last (setup excluded) by a callback.
 Targets: runkit >= 0.95 of plain PyTorch for a small CNN on 32x32 inputs; >= 1.5x the bare Trainer for the
 tiny digits MLP.
 
+Plain DataLoader: the small CNN on the image folder through a user's own LightningDataModule whose
+train_dataloader is a plain `DataLoader(shuffle=True, num_workers=2)`: train's Trainer (which rebuilds that
+loader so that it resumes exactly: runkit.training.loaders) against a bare pl.Trainer given the same data
+module untouched, alternating in this process. Target: >= 0.95 of the bare Trainer's steps/s.
+
 Data wait: the small CNN on an image folder on disk (PNGs decoded and augmented by 2 DataLoader workers, as
 configs/image_folder_cnn.gin does): the share of training time the step waits for its batch (from one
 batch's end to the next batch's start, Lightning's own work included, so an upper bound). Target: < 10%.
@@ -115,6 +120,65 @@ def bench_data_wait(epochs, repeat):
     best, median = min(shares), statistics.median(shares)
     print(f"{'image_folder data wait':<30}{best:>12.1%}{median:>9.1%}  (share of step time; target < 10%: "
           f"{'PASS' if best < 0.10 else 'MISS'})", flush=True)
+
+
+class PlainImages(pl.LightningDataModule):
+    """The image folder through plain DataLoaders, as a project of one's own has it (no runkit base class)."""
+
+    def __init__(self, root=None, batch_size=32):
+        super().__init__()
+        self.root, self.batch_size, self.n_classes, self.input_shape = root, batch_size, 4, (3, 32, 32)
+
+    def setup(self, stage=None):
+        from runkit.data.image_folder import ImageFolder
+        self.sets = ImageFolder(root=self.root, image_size=32).datasets()
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(self.sets["train"], batch_size=self.batch_size, shuffle=True,
+                                           num_workers=2, persistent_workers=True)
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(self.sets["val"], batch_size=256)
+
+
+DATA.register("bench_plain_images")(PlainImages)
+
+
+def bench_plain_loader(epochs, repeat):
+    """train's Trainer over a user's plain DataLoader (rebuilt by runkit) against a bare pl.Trainer over the
+    same DataLoader untouched: the ratio of steps/s, alternating in one run."""
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from image_folder import write_image_folder
+    from pathlib import Path
+    cnn = {"n_filters": 16, "n_blocks": 2}
+    with tempfile.TemporaryDirectory() as root:
+        images = write_image_folder(Path(root) / "images", classes=4, per_class=256, size=32)
+
+        def ours():
+            with tempfile.TemporaryDirectory() as run_dir:
+                flat = config.parse([], ["training_loop.data='bench_plain_images'", f"bench_plain_images.root='{images}'",
+                                         "classification.model='cnn'", *(f"cnn.{k}={v}" for k, v in cnn.items()),
+                                         f"training_loop.n_epochs={epochs}", "trainer.limit_val_batches=0",
+                                         "optimizer.lr=0.05", "optimizer.momentum=0.9"])
+                job = fit.Job(fit.training_loop(), run_dir, flat, log=lambda message: None)
+                timer = StepTimer()
+                job.trainer.callbacks.insert(0, timer)
+                job.fit(None)
+                return timer.rate()
+
+        def bare():
+            torch.manual_seed(0)
+            module = BareModule(MODELS.get("cnn")((3, 32, 32), 4, **cnn))
+            timer = StepTimer()
+            with tempfile.TemporaryDirectory() as run_dir:
+                trainer = pl.Trainer(max_epochs=epochs, limit_val_batches=0, default_root_dir=run_dir,
+                                     callbacks=[timer])
+                trainer.fit(module, datamodule=PlainImages(images))
+            return timer.rate()
+
+        ours(), bare()  # warm up both
+        report.row("plain DataLoader vs bare", *report.alternate(ours, bare, repeat), unit="steps/s",
+                   min_ratio=0.95)
 
 
 class BareModule(pl.LightningModule):
@@ -257,6 +321,7 @@ def main():
     report.header("train's loop: steps/s against a plain PyTorch loop; spawn to first step against a plain script")
     for case, (_, _, _, epochs, _, _) in CASES.items():
         bench_steps(case, max(1, epochs // 5) if quick else epochs, repeat)
+    bench_plain_loader(1 if quick else 3, repeat)
     bench_data_wait(1 if quick else 3, repeat)
     bench_first_step(repeat if quick else 5)
 

@@ -4,8 +4,9 @@
 Writes 1,000 finished run folders once (through runkit.rundir.runs, in a temporary folder: 10 rates x 5 weight
 decays x 5 widths x 4 seeds, 50 epochs of train/val loss and accuracy each), runs `report DIR -o page.html` as
 a process, and opens the page in headless Chromium (tests/browser.py, offline). Time to interactive is
-Chromium's own clock: performance.now() when the page's last plot is drawn and its table built (#ready's
-data-ms). The anchor, measured alternately in the same run, is an empty plotly page: plotly.js inlined and
+Chromium's own clock: performance.now() when the page's table is built and the plots in view are drawn
+(#ready's data-ms; the page draws each plot when it comes into view). Then every plot is scrolled into view in
+turn and waited for (tests/browser.py's draw_all): that time is printed too, with no target. The anchor, measured alternately in the same run, is an empty plotly page: plotly.js inlined and
 one empty plot drawn, so the ratio says what the runs cost beyond loading plotly.js at all.
 Targets: the page under 10 MB; interactive within 3 s (absolute, and printed against the anchor).
 
@@ -13,6 +14,7 @@ Targets: the page under 10 MB; interactive within 3 s (absolute, and printed aga
 """
 import math
 import os
+import statistics
 import sys
 import tempfile
 from importlib import resources
@@ -63,11 +65,13 @@ def empty_plotly_page(path):
                 "performance.now().toFixed(1); });</script></body></html>")
 
 
-def interactive_s(path):
-    """Seconds from navigation to #ready, by Chromium's clock, in a fresh browser."""
+def interactive_s(path, scrolled):
+    """Seconds from navigation to #ready, by Chromium's clock, in a fresh browser; appends to scrolled the
+    seconds from #ready until every plot was drawn, scrolled to in turn."""
     with Browser() as browser:
         page = browser.open(path)
         ms = page.ready(timeout=300)
+        scrolled.append(page.draw_all(timeout=300) / 1000)
         errors = page.errors()
         if errors:
             raise RuntimeError(f"{path}: {errors[:3]}")
@@ -84,8 +88,12 @@ def main():
         empty_plotly_page(anchor)
         made = report.seconds([sys.executable, os.path.join(REPO, "tools", "report"), root, "-o", page],
                               env={**os.environ, "PYTHONPATH": os.path.join(REPO, "lib")})
-        ours, base = report.alternate(lambda: interactive_s(page), lambda: interactive_s(anchor), repeat)
+        scrolled = []
+        ours, base = report.alternate(lambda: interactive_s(page, scrolled), lambda: interactive_s(anchor, []),
+                                      repeat)
         report.row(f"interactive, {n:,} runs", ours, base, max_extra_s=3)
+        print(f"  then every plot drawn, scrolled to in turn: best {min(scrolled):.2f} s, median "
+              f"{statistics.median(scrolled):.2f} s more (no target)")
         mb, base_mb = os.path.getsize(page) / 1e6, os.path.getsize(anchor) / 1e6
         print(f"  interactive within 3 s (best {min(ours):.2f} s): {'PASS' if min(ours) <= 3 else 'MISS'}")
         print(f"  page size: {mb:.2f} MB ({mb / base_mb:.2f}x the empty plotly page's {base_mb:.2f} MB); "

@@ -4,7 +4,8 @@ Chromium is driven over --remote-debugging-pipe (the DevTools protocol as NUL-se
 no port, no package): the page loads with the network emulated offline, every request it makes is recorded
 (a self-contained page makes none but file:, data: and blob:), and console errors and uncaught exceptions
 are collected. `Page.ready()` waits for report's page to set #ready's data-ms (performance.now() when every
-plot is drawn and the table built), so the timing is Chromium's own.
+plot in view is drawn and the table built), so the timing is Chromium's own; `Page.draw_all()` scrolls to
+every other plot and waits until it is drawn.
 """
 import fcntl
 import json
@@ -101,7 +102,7 @@ class Page:
         return result["result"].get("value")
 
     def ready(self, timeout=120, selector="#ready"):
-        """performance.now() in ms when the page said it was drawn (data-ms on selector); raises after timeout."""
+        """performance.now() in ms when the page said it was ready (data-ms on selector); raises after timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ms = self.eval(f"document.querySelector({json.dumps(selector)})?.dataset.ms ?? null")
@@ -109,6 +110,21 @@ class Page:
                 return float(ms)
             time.sleep(0.05)
         raise TimeoutError(f"the page did not set {selector}'s data-ms in {timeout} s; errors: {self.errors()}")
+
+    def draw_all(self, timeout=120):
+        """Scroll each plot report's page draws lazily ([data-draw]) into view in turn and wait until it is
+        drawn (its data-ms); the milliseconds that took, by Chromium's clock."""
+        return self.eval(f"""(async () => {{
+            const start = performance.now(), deadline = start + {timeout * 1000};
+            for (const div of document.querySelectorAll("[data-draw]")) {{
+                div.scrollIntoView();
+                while (!div.dataset.ms) {{
+                    if (performance.now() > deadline) throw new Error("a plot was not drawn in {timeout} s");
+                    await new Promise((wake) => setTimeout(wake, 10));
+                }}
+            }}
+            return performance.now() - start;
+        }})()""")
 
     def _mine(self):
         return [e for e in self.browser.events if e.get("sessionId") == self.session]

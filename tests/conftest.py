@@ -8,7 +8,10 @@ Makefile takes its tools from RUNKIT_BIN, which points at the same shims here.
 
 `requires("rsync", "jq")` marks a test that needs programs which a fresh machine may lack: it is skipped,
 with the reason, where one is missing (RUNKIT_TESTS_NEED_ALL=1, which .ci/run sets after installing them
-all, turns that skip into a failure). `pytest.mark.slurm` tests need SLURM and root in the same way.
+all, turns that skip into a failure). `pytest.mark.slurm` tests need SLURM and root in the same way. A
+fixture that finds out at run time calls `skip(reason)` (or `need(*programs)`), which keeps the same rule:
+every skip goes through these, so CI never skips silently (tests/test_environment.py checks that no test
+skips any other way).
 """
 import atexit
 import os
@@ -59,6 +62,29 @@ def missing(*programs, path=None):
     return [p for p in programs if not shutil.which(p, path=search)]
 
 
+NEED_ALL = "RUNKIT_TESTS_NEED_ALL"
+
+
+def skip(reason, allow_module_level=False):
+    """Skip the running test because something it needs is missing; under RUNKIT_TESTS_NEED_ALL=1 (CI, where
+    everything is installed) fail instead."""
+    if os.environ.get(NEED_ALL) == "1":
+        pytest.fail(f"{reason}, but {NEED_ALL}=1 says everything is installed", pytrace=False)
+    pytest.skip(reason, allow_module_level=allow_module_level)
+
+
+def missing_reason(absent):
+    packages = sorted({DEBIAN_PACKAGE.get(p, p) for p in absent})
+    return f"needs {', '.join(dict.fromkeys(absent))} (apt-get install {' '.join(packages)}; .ci/run does)"
+
+
+def need(*programs):
+    """In a fixture or a test: skip() with the reason where one of the programs is missing."""
+    absent = missing(*programs)
+    if absent:
+        skip(missing_reason(absent))
+
+
 def requires(*programs):
     """Mark a test (or a module: `pytestmark = requires(...)`) that runs these programs: skipped where one
     is missing, with the reason."""
@@ -74,13 +100,12 @@ def pytest_collection_modifyitems(items):
         if item.get_closest_marker("slurm"):
             absent += missing(*SLURM_PROGRAMS)
         if absent:
-            packages = sorted({DEBIAN_PACKAGE.get(p, p) for p in absent})
-            reason = f"needs {', '.join(dict.fromkeys(absent))} (apt-get install {' '.join(packages)}; .ci/run does)"
+            reason = missing_reason(absent)
         elif item.get_closest_marker("slurm") and os.geteuid() != 0:
             reason = "the local SLURM cluster (scripts/slurm-cluster) needs root"
         else:
             continue
-        if os.environ.get("RUNKIT_TESTS_NEED_ALL") == "1":
+        if os.environ.get(NEED_ALL) == "1":
             item.stash[_MISSING] = reason  # fails in setup: see below
         else:
             item.add_marker(pytest.mark.skip(reason=reason))
@@ -88,7 +113,7 @@ def pytest_collection_modifyitems(items):
 
 def pytest_runtest_setup(item):
     if _MISSING in item.stash:
-        pytest.fail(f"{item.stash[_MISSING]}, but RUNKIT_TESTS_NEED_ALL=1 says everything is installed", pytrace=False)
+        pytest.fail(f"{item.stash[_MISSING]}, but {NEED_ALL}=1 says everything is installed", pytrace=False)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ helpers for tests that drive SLURM.
 A test module that needs SLURM imports the fixture (`from slurm_cluster import slurm_cluster`) and is
 marked `pytest.mark.slurm`. The cluster is started through the script a user runs, and left running for
 the next session (starting it again is a no-op). Tests skip only where the SLURM binaries are absent.
+RUNKIT_SLURM_NODES=2 makes it the two-node cluster (scripts/slurm-cluster reads it): the suite on two nodes.
 """
 import os
 import shutil
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import skip
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "slurm-cluster"
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
@@ -27,13 +29,15 @@ def slurm_cluster():
     """SLURM_CONF of a running local cluster, also exported to every process the tests start."""
     missing = missing_binaries()
     if missing:
-        pytest.skip(f"SLURM is not installed ({', '.join(missing)} not found); "
+        skip(f"SLURM is not installed ({', '.join(missing)} not found); "
                     "apt-get install slurmctld slurmd slurm-client munge to run these tests")
     proc = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, f"scripts/slurm-cluster start failed:\n{proc.stderr}"
-    conf = proc.stdout.strip().removeprefix("export SLURM_CONF=")
-    os.environ["SLURM_CONF"] = conf
-    return conf
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines())
+    os.environ["SLURM_CONF"] = exports["SLURM_CONF"]
+    if "PATH" in exports:  # RUNKIT_SLURM_NODES=2: the suite on two nodes, through their client wrappers
+        os.environ["PATH"] = exports["PATH"].replace("$PATH", os.environ["PATH"])
+    return exports["SLURM_CONF"]
 
 
 # The programs `scripts/slurm-cluster start --nodes 2` needs besides SLURM's: mark its tests requires(*NETNS)

@@ -193,13 +193,6 @@ def test_columns_are_the_metrics_the_runs_have(results_dir):
     assert [r["val_r2"] for r in rows if r["name"] == "reg"] == ["", "0.5", "0.0"]
 
 
-def test_an_old_metrics_json_monitored_val_acc(results_dir):
-    run_dir = make_run(results_dir / "old", "a", {"a.b": 1})
-    runs.write_json(run_dir, runs.METRICS, {"final": {"val_acc": 0.7}, "best": {"val_acc": 0.7, "epoch": 1}})
-    row, = read_csv(tool("collect", results_dir / "old", check=0).stdout)
-    assert (row["monitor"], row["mode"], row["best_val_acc"]) == ("val_acc", "max", "0.7")
-
-
 def test_a_failed_run_says_why(results_dir):
     root = results_dir / "f"
     make_run(root, "ok", {"a.b": 1})

@@ -15,9 +15,13 @@ import pytest
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
-    tomllib = pytest.importorskip("tomli", reason="reads pyproject.toml with tomllib (Python 3.11+) or tomli")
+    try:
+        import tomli as tomllib
+    except ModuleNotFoundError:
+        from conftest import skip
+        skip("reads pyproject.toml with tomllib (Python 3.11+) or tomli (pip install tomli)", allow_module_level=True)
 
-from conftest import REPO, SHIMS, TOOLS, missing
+from conftest import REPO, SHIMS, TOOLS, missing, skip
 
 # The programs a fresh machine lacks and .ci/run installs (Debian: jq parallel rsync watchman openssh-server
 # openssh-client slurmctld slurmd slurm-client munge chromium).
@@ -62,9 +66,12 @@ def test_pyproject_declares_every_pinned_package_with_a_lower_bound_the_pin_meet
 def _install(tmp_path, *how):
     """pip install the package (from a copy of the checkout) into a folder of its own: never into the
     running environment, which other checkouts may share. Offline: it builds with this environment's setuptools."""
-    setuptools = pytest.importorskip("setuptools", reason="pip builds runkit with setuptools (make env installs it)")
+    try:
+        import setuptools
+    except ModuleNotFoundError:
+        skip("pip builds runkit with setuptools (make env installs it)")
     if _version(setuptools.__version__) < (70, 1) and importlib.util.find_spec("wheel") is None:
-        pytest.skip(f"setuptools {setuptools.__version__} builds wheels only with the wheel package")
+        skip(f"setuptools {setuptools.__version__} builds wheels only with the wheel package")
     src = tmp_path / "src"
     for part in ("lib", "tools"):
         shutil.copytree(REPO / part, src / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -150,6 +157,13 @@ def test_make_test_runs_ruff_before_pytest(target):
     assert ruff and pytest_ and ruff[0] < pytest_[0], plan
 
 
+@pytest.mark.parametrize("target", ["test", "test-fast"])
+def test_make_test_names_what_it_skipped_and_xfails_are_strict(target):
+    assert any("pytest" in line and " -rs" in line.split("#")[0] for line in _make_plan(target))
+    with open(REPO / "pyproject.toml", "rb") as f:
+        assert tomllib.load(f)["tool"]["pytest"]["ini_options"]["xfail_strict"] is True  # a stale xfail fails
+
+
 def test_ruff_finds_nothing():
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", "."], cwd=REPO,
                           capture_output=True, text=True)
@@ -206,9 +220,6 @@ def test_tests_that_need_a_missing_program_are_skipped_with_the_reason(tmp_path)
 # No test holds a wall-clock limit: a busy 2-core machine misses any of them (bench/ is where timings live).
 # Waiting with a deadline for something to happen is fine; asserting that it took under N seconds is not.
 TIMERS = {"time", "monotonic", "perf_counter", "process_time"}
-# Their owners remove these (issue 11); drop the entry then.
-TIMING_ASSERTS_LEFT = {"test_runbatch.py": "test_starts_fast_without_torch_lightning_or_pandas: --help within 0.1 s",
-                       "test_sync.py": "test_unreachable_host_exits_2_at_once: under 10 s"}
 
 
 def timing_asserts(source):
@@ -268,9 +279,20 @@ def test():
     assert timing_asserts(source) == [12, 14]
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(p.name, marks=[pytest.mark.xfail(reason=TIMING_ASSERTS_LEFT[p.name])] if p.name in TIMING_ASSERTS_LEFT
-                 else []) for p in sorted((REPO / "tests").rglob("*.py"))])
+@pytest.mark.parametrize("name", [p.name for p in sorted((REPO / "tests").rglob("*.py"))])
 def test_no_test_asserts_how_long_something_took(name):
     path = next((REPO / "tests").rglob(name))
     assert timing_asserts(path.read_text()) == [], f"{path}: a wall-clock limit"
+
+
+SKIPS = re.compile(r"pytest\.skip\(|\bskipif\b|importorskip|mark\.skip\b|pytest\.xfail\(")
+
+
+@pytest.mark.parametrize("name", [p.name for p in sorted((REPO / "tests").rglob("*.py")) if p.name != "conftest.py"])
+def test_every_skip_goes_through_conftest(name):
+    """A skip of its own would be invisible to RUNKIT_TESTS_NEED_ALL: tests skip with conftest's requires(),
+    skip() or need(), which fail instead where CI installed everything."""
+    path = next((REPO / "tests").rglob(name))
+    lines = [n for n, line in enumerate(path.read_text().splitlines(), 1)
+             if SKIPS.search(line) and "SKIPS = " not in line]
+    assert lines == [], f"{path}: lines {lines} skip without conftest.skip/requires"

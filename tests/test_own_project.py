@@ -2,6 +2,7 @@
 and noise drawn in __getitem__, classes named by import path): killed with -9 in the middle of epochs, the
 rerun ends with the uninterrupted run's history and metrics."""
 import os
+import time
 
 import pytest
 from conftest import REPO, tool, without_time
@@ -124,3 +125,70 @@ def test_an_iterable_dataset_trains_and_resumes_approximately_and_says_so(tmp_pa
     assert len(runs.read_history(run)) == 2
     table = tool("collect", tmp_path, "--format", "jsonl", check=0).stdout
     assert '"resume": "approximate"' in table or '"resume":"approximate"' in table, table
+
+
+def gone(pid, wait=60):
+    """Whether the process ended (or is a zombie waiting to be reaped) within `wait` seconds."""
+    for _ in range(wait * 10):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                if "\nState:\tZ" in f.read():
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+def test_a_two_process_ddp_run_with_a_plain_dataloader_killed_mid_epoch_resumes_exactly(tmp_path, project_path):
+    """DDP on 2 CPU processes (gloo), each loading its share of the plain DataLoader with 2 workers: rank 0
+    killed with -9 in the middle of epoch 2 takes rank 1 with it, and the rerun ends as the uninterrupted run."""
+    bindings = ("MyData.n_train=1280#training_loop.n_epochs=3#training_loop.checkpoint_every_n_steps=3"
+                "#training_loop.loggers=[]#trainer.accelerator='cpu'#trainer.devices=2#trainer.strategy='ddp'")
+    reference, run = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    tool("train", reference, EXAMPLE, "-b", bindings, check=0)
+    kill = f"training_loop.callbacks=['kill_at.KillAt']#KillAt.steps=[17]#KillAt.rank=0#KillAt.marker_dir='{tmp_path}'"
+    done = tool("train", run, EXAMPLE, "-b", bindings, "-b", kill)
+    assert done.returncode == -9, done.stderr
+    ranks = runs.read_json(run, runs.META)["ranks"]
+    assert [r["rank"] for r in ranks] == [0, 1] and gone(ranks[1]["pid"])
+    resumed = tool("train", run, EXAMPLE, "-b", bindings, "-b", kill, check=0)
+    assert "resumed at epoch 2, step 15" in resumed.stderr  # 10 steps an epoch on each rank
+    assert_same_run(reference, run)
+    assert [row["step"] for row in runs.read_history(run)] == [10, 20, 30]
+    assert runs.read_json(run, runs.META)["data_resume"] == {"loader": "MyData.train_dataloader", "exact": True}
+
+
+@pytest.mark.slow
+def test_a_sampler_without_state_dict_trains_and_resumes_approximately_and_says_so(tmp_path, project_path):
+    run, config = tmp_path / "sampler", tmp_path / "sampler.gin"
+    config.write_text("training_loop.task = 'my_project.lit.MyModel'\ntraining_loop.data = 'own_sampler.SamplerData'\n")
+    argv = ["train", run, config, "-b", "training_loop.n_epochs=2#training_loop.loggers=[]"
+            "#training_loop.checkpoint_every_n_steps=3",
+            "-b", f"training_loop.callbacks=['kill_at.KillAt']#KillAt.steps=[14]#KillAt.marker_dir='{tmp_path}'"]
+    assert tool(*argv).returncode == -9
+    resumed = tool(*argv, check=0)
+    assert "resumed at epoch 2, step 12" in resumed.stderr
+    said = {"loader": "SamplerData.train_dataloader", "exact": False, "reason": "its own sampler (Reversed)"}
+    assert runs.read_json(run, runs.META)["data_resume"] == said
+    assert ("data: SamplerData.train_dataloader resumes approximately, as Lightning resumes it: its own sampler "
+            "(Reversed)") in (run / runs.LOG).read_text()
+    assert [row["step"] for row in runs.read_history(run)] == [10, 20]
+
+
+def test_a_resumed_attempt_computes_with_the_first_attempts_thread_count(tmp_path, project_path):
+    """Started with one torch thread (as `runbatch -j 2` starts a job), resumed by hand in a shell of two: the
+    rerun trains with one, and ends bitwise as the uninterrupted one-thread run."""
+    bindings = "MyData.n_train=640#training_loop.n_epochs=2#training_loop.checkpoint_every_n_steps=3#training_loop.loggers=[]"
+    reference, run, seen = tmp_path / "uninterrupted", tmp_path / "interrupted", tmp_path / "threads.txt"
+    tool("train", reference, EXAMPLE, "-b", bindings, check=0)
+    watch = (f"training_loop.callbacks=['kill_at.KillAt', 'threads.Threads']#KillAt.steps=[5]"
+             f"#KillAt.marker_dir='{tmp_path}'#Threads.path='{seen}'")
+    assert tool("train", run, EXAMPLE, "-b", bindings, "-b", watch).returncode == -9
+    assert runs.read_json(run, runs.META)["torch_threads"] == 1
+    resumed = tool("train", run, EXAMPLE, "-b", bindings, "-b", watch, check=0,
+                   env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert "resumed at epoch 1, step 3" in resumed.stderr
+    assert seen.read_text() == "1\n1\n"
+    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))

@@ -115,3 +115,24 @@ def test_binding_round_trip(value):
 def test_bad_bindings(bad):
     with pytest.raises(bindings.BindingError):
         bindings.parse(bad)
+
+
+def test_atomic_write_replaces_the_file_never_writes_into_it(tmp_path):
+    """A reader that opened the old file reads it whole while the new one is written: a new file is renamed
+    over it (a kill mid-write leaves the old one)."""
+    target = tmp_path / "x.json"
+    runs.write_atomic(str(target), "old")
+    with open(target) as reader:
+        runs.write_atomic(str(target), "new")
+        assert reader.read() == "old"
+    assert target.read_text() == "new"
+
+
+def test_a_released_claim_can_be_claimed_again(tmp_path):
+    """A runner that claimed a run and found nothing to do gives the lock back: the run is free again."""
+    from runkit.rundir import lifecycle
+    first, second = lifecycle.Run(str(tmp_path)), lifecycle.Run(str(tmp_path))
+    assert first.claim() and not second.claim()
+    first.release()
+    assert second.claim()
+    second.release()

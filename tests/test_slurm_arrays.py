@@ -123,7 +123,7 @@ def test_waiting_backs_off_while_slurm_is_slow_or_away(tmp_path, monkeypatch):
                     ("slow", {("7", "0"): ("RUNNING", "s")}), ("fast", {("7", "0"): ("RUNNING", "s")}),
                     ("fast", {("7", "0"): ("COMPLETED", "s")})])
 
-    def squeue():
+    def squeue(waiting=None):
         answer = next(answers)
         if isinstance(answer, Exception):
             raise answer
@@ -170,3 +170,15 @@ def test_dry_run_shows_the_shape_of_a_run_of_several_processes(results_dir):
     live = tool("runbatch", "--slurm", "--dry-run", "--live-code", input=lines([spec(results_dir, "r0", "true")]),
                 check=0)
     assert "RUNKIT_CODE_SNAPSHOT" not in live.stdout and "RUNKIT_SLURM_SRUN" not in live.stdout
+
+
+def test_a_squeue_that_keeps_trying_is_said_while_waiting_for_it(tmp_path, monkeypatch):
+    # SLURM's clients keep trying a controller that is restarting, rather than fail: that is said, not silent.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text("#!/bin/sh\nsleep 1\necho '7|0|COMPLETED|s'\n")
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(slurm, "SLOW", 0.2)
+    said = []
+    assert slurm._squeue(said.append) == {("7", "0"): ("COMPLETED", "s")} and said == [0.2]

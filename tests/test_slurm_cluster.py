@@ -27,7 +27,7 @@ def test_start_again_is_a_no_op_and_jobs_run(slurm_cluster, tmp_path):  # noqa: 
 @pytest.mark.slurm
 def test_a_second_cluster_in_its_own_dir_starts_and_stops_alone(slurm_cluster, tmp_path):  # noqa: F811
     port = 17000 + 2 * (os.getpid() % 400)  # two test sessions at once must not share ports
-    env = dict(os.environ, RUNKIT_SLURM_DIR=str(tmp_path / "c"), RUNKIT_SLURM_PORT=str(port))
+    env = dict(os.environ, RUNKIT_SLURM_DIR=str(tmp_path / "c"), RUNKIT_SLURM_PORT=str(port), RUNKIT_SLURM_NODES="1")
     up = tool(SCRIPT, "start", check=0, env=env, timeout=120)
     conf = str(tmp_path / "c" / "slurm.conf")
     assert up.stdout.strip() == f"export SLURM_CONF={conf}"

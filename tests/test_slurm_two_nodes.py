@@ -12,6 +12,7 @@ from conftest import REPO, requires, tool, without_time
 from slurm_cluster import (NETNS, SCRIPT, squeue_state, two_node_session, two_nodes,  # noqa: F401 - fixtures
                            wait_until, warn_and_restart)
 from runkit.rundir import runs
+from runkit.sweeps import slurm
 
 pytestmark = [pytest.mark.slurm, requires(*NETNS)]
 
@@ -95,35 +96,56 @@ def slurmd_pid(node):
     return int(open(os.path.join(os.path.dirname(conf), f"slurmd-{node}.pid")).read())
 
 
+def collect_status(folder, name):
+    """The run's status as `collect` (the real tool) shows it."""
+    rows = tool("collect", "--format", "jsonl", folder, check=0).stdout.splitlines()
+    return next(row["status"] for row in map(json.loads, rows) if row["name"] == name)
+
+
 @pytest.mark.slow
-def test_a_node_that_dies_mid_run_requeues_the_run_which_resumes_on_a_live_node(two_nodes, results_dir):  # noqa: F811
+def test_a_node_that_dies_mid_run_requeues_the_run_which_resumes_on_a_live_node(two_nodes, results_dir, tmp_path):  # noqa: F811
     run = train_spec(results_dir, "node_died")
     reference = results_dir / "reference"
     tool("train", reference, REPO / "configs" / "digits_cnn.gin", "-b", run["argv"][-1], check=0)
-    job = json.loads(tool("runbatch", "--slurm", input=json.dumps(run) + "\n", check=0).stdout)["job_id"]
-    task = f"{job}_0"
-    wait_until(lambda: len(runs.read_history(run["run_dir"])) >= 1, timeout=300)
-    node = subprocess.run(["squeue", "-h", "-j", task, "-o", "%N"], capture_output=True, text=True).stdout.strip()
-    assert node in ("node1", "node2")
-    os.kill(slurmd_pid(node), 9)  # the node dies: its slurmd, then everything in its namespace
-    pids = subprocess.run(["ip", "netns", "pids", f"runkit-{node}"], capture_output=True, text=True).stdout
-    for pid in pids.split():
-        os.kill(int(pid), 9)
+    given, said, printed = (tmp_path / name for name in ("specs.jsonl", "stderr", "stdout"))
+    given.write_text(json.dumps(run) + "\n")
+    with open(given) as stdin, open(printed, "w") as stdout, open(said, "w") as stderr:
+        waiting = subprocess.Popen(["runbatch", "--slurm", "--wait", "--poll=1"], stdin=stdin, stdout=stdout,
+                                   stderr=stderr)
     try:
+        wait_until(lambda: len(runs.read_history(run["run_dir"])) >= 1, timeout=300)
+        task = f"{slurm.arrays(runs.read_slurm(run['run_dir'])['batch_dir'])[0]['job_id']}_0"
+        node = subprocess.run(["squeue", "-h", "-j", task, "-o", "%N"], capture_output=True,
+                              text=True).stdout.strip()
+        assert node in ("node1", "node2")
+        os.kill(slurmd_pid(node), 9)  # the node dies: its slurmd, then everything in its namespace
+        netns = os.environ.get("RUNKIT_SLURM_NETNS", "runkit")
+        pids = subprocess.run(["ip", "netns", "pids", f"{netns}-{node}"], capture_output=True, text=True).stdout
+        for pid in pids.split():
+            os.kill(int(pid), 9)
         seen = set()
 
         def requeued():
-            seen.add(runs.status(run["run_dir"]))
+            seen.add(collect_status(results_dir / "ddp", "node_died"))
             return squeue_state(task)[:1] == ["PENDING"]
         wait_until(requeued, timeout=180)  # SlurmdTimeout=10: the node is DOWN, the job requeued
         assert "finished" not in seen and seen <= {"running", "dead"}, seen
         time.sleep(2)
         subprocess.run(["scontrol", "update", f"jobid={task}", "StartTime=now"], check=True, timeout=60)
-        wait_until(lambda: squeue_state(task)[:1] == ["COMPLETED"], timeout=600)
+        waiting.wait(timeout=600)
         again = subprocess.run(["squeue", "-h", "-t", "all", "-j", task, "-o", "%N"], capture_output=True,
                                text=True).stdout.strip()
         assert again != node and runs.status(run["run_dir"]) == "finished"
         assert "resumed at epoch" in (results_dir / "ddp" / "node_died" / runs.LOG).read_text()
         assert without_time(runs.read_history(run["run_dir"])) == without_time(runs.read_history(reference))
+        err = said.read_text()
+        assert waiting.returncode == 0, err
+        assert "task 0 (node_died) was requeued by SLURM (it was RUNNING)" in err, err
+        assert "task 0 (node_died) restarted after 1 requeue" in err, err
+        outcome = json.loads(printed.read_text())
+        assert (outcome["status"], outcome["attempts"], outcome["slurm_requeues"]) == ("finished", 2, 1)
     finally:  # the dead node back: the cluster whole again for the next test
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
         tool(SCRIPT, "start", "--nodes", "2", check=0, timeout=180)

@@ -1,6 +1,7 @@
 """sync against real rsync, the real watchman service, and a real sshd on loopback that the tests start."""
 import getpass
 import os
+import re
 import shutil
 import signal
 import socket
@@ -13,19 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, tool
+from conftest import REPO, need, requires, skip, tool
 
 SYNC = str(REPO / "tools" / "sync")
 RECORD = ".runkit-sync.json"
-PACKAGES = {"rsync": "rsync", "watchman": "watchman", "ssh": "openssh-client"}
-
-
-def needs(*programs):
-    """Skip, with the reason, a test whose programs are not installed (.ci/run installs them all)."""
-    missing = [name for name in programs if not shutil.which(name)]
-    return pytest.mark.skipif(bool(missing), reason=f"{' and '.join(missing)} "
-                              f"{'is' if len(missing) == 1 else 'are'} not installed (apt-get install "
-                              f"{' '.join(PACKAGES[name] for name in missing)})")
 
 
 def write(path, text="x\n"):
@@ -87,12 +79,12 @@ def deletes_only_what_it_sent(project, dest, *flags, where=None):
     assert f"sync: 4 files synced to {where} in " in proc.stderr  # .gitignore, cache.log; 2 deleted
 
 
-@needs("rsync")
+@requires("rsync")
 def test_once_deletes_only_what_it_sent(project, tmp_path):
     deletes_only_what_it_sent(project, tmp_path / "dest")
 
 
-@needs("rsync")
+@requires("rsync")
 def test_a_folder_of_other_files_is_refused_unless_forced(project, tmp_path):
     dest = tmp_path / "dest"
     write(dest / "notes.txt")
@@ -112,7 +104,7 @@ def test_a_folder_of_other_files_is_refused_unless_forced(project, tmp_path):
     tool(SYNC, "--once", project, tmp_path / "empty", check=0)
 
 
-@needs("rsync")
+@requires("rsync")
 @pytest.mark.parametrize("record", ['{"sent": ["../outside.py"]}', '{"sent": ["/etc/hosts"]}', "{"])
 def test_a_record_that_sync_did_not_write_is_refused(project, tmp_path, record):
     dest = tmp_path / "dest"
@@ -121,7 +113,7 @@ def test_a_record_that_sync_did_not_write_is_refused(project, tmp_path, record):
     assert f"{RECORD} is not a record that sync wrote" in proc.stderr and files(dest) == [RECORD]
 
 
-@needs("rsync")
+@requires("rsync")
 def test_results_folder_that_is_a_symlink_survives(project, tmp_path):
     dest, scratch = tmp_path / "dest", tmp_path / "scratch"
     write(scratch / "run0/FINISHED")
@@ -132,7 +124,7 @@ def test_results_folder_that_is_a_symlink_survives(project, tmp_path):
     assert (dest / "results").is_symlink() and (dest / "results/run0/FINISHED").exists()
 
 
-@needs("rsync")
+@requires("rsync")
 def test_results_dir_that_is_a_local_symlink_is_not_sent(project, tmp_path):
     shutil.rmtree(project / "runs")
     (project / "runs").symlink_to(tmp_path / "scratch")  # RESULTS_DIR=SRC/runs, on a scratch disk
@@ -143,7 +135,7 @@ def test_results_dir_that_is_a_local_symlink_is_not_sent(project, tmp_path):
     assert not (dest / "runs").is_symlink() and (dest / "runs/run0/FINISHED").exists()
 
 
-@needs("rsync")
+@requires("rsync")
 def test_dry_run_lists_changes_and_changes_nothing(project, tmp_path):
     dest = tmp_path / "dest"
     tool(SYNC, "--once", project, dest, check=0)
@@ -163,7 +155,7 @@ def test_dry_run_lists_changes_and_changes_nothing(project, tmp_path):
     ("missing", "{tmp}/dest", "SRC missing is not a folder"),
     ("{src}", "{src}/inside", "overlaps SRC"),
     ("{src}", "{tmp}", "overlaps SRC"),
-    pytest.param("{src}", "{tmp}/no/such/dest", "parent folder", marks=needs("rsync")),
+    pytest.param("{src}", "{tmp}/no/such/dest", "parent folder", marks=requires("rsync")),
     ("{src}", "host::module/x", "rsync daemon"),
 ])
 def test_bad_arguments_exit_2_and_write_nothing(project, tmp_path, src, dest, message):
@@ -183,7 +175,7 @@ def test_a_host_that_begins_with_a_dash_is_refused(project, tmp_path):
 HOME_DESTS = ["~", "~/.", "{home}", "{home}/", "{home}/sub/..", "{home}/..", "{tmp}/to_home", "/"]
 
 
-@needs("rsync")
+@requires("rsync")
 @pytest.mark.parametrize("dest", HOME_DESTS)
 def test_a_home_folder_or_one_above_it_is_refused(project, tmp_path, dest):
     home = tmp_path / "users/me"
@@ -196,7 +188,7 @@ def test_a_home_folder_or_one_above_it_is_refused(project, tmp_path, dest):
     assert files(tmp_path) == before
 
 
-@needs("rsync")
+@requires("rsync")
 def test_a_remote_shell_that_prints_a_banner_is_refused(project, tmp_path):
     """A login script that prints on stdout must not make sync misread where DEST is and what it holds."""
     rsh = tmp_path / "chatty-ssh"
@@ -225,8 +217,8 @@ def bin_with(tmp_path, *programs):
 
 @pytest.mark.parametrize("have, args, missing", [
     ((), ["--once"], "rsync is not installed"),
-    pytest.param(("rsync",), ["--once", "--rsh", "ssh -p 1"], "ssh is not installed", marks=needs("rsync")),
-    pytest.param(("rsync",), [], "watchman is not installed", marks=needs("rsync")),
+    pytest.param(("rsync",), ["--once", "--rsh", "ssh -p 1"], "ssh is not installed", marks=requires("rsync")),
+    pytest.param(("rsync",), [], "watchman is not installed", marks=requires("rsync")),
 ])
 def test_missing_program_exits_2(project, tmp_path, have, args, missing):
     dest = "127.0.0.1:/tmp/x" if "--rsh" in args else str(tmp_path / "dest")
@@ -236,7 +228,7 @@ def test_missing_program_exits_2(project, tmp_path, have, args, missing):
     assert not (tmp_path / "dest").exists()
 
 
-@needs("rsync", "ssh")
+@requires("rsync", "ssh")
 def test_unreachable_host_exits_2(project, tmp_path):
     port = free_port()  # nothing listens there
     proc = tool(SYNC, "--once", "--rsh", f"ssh -F /dev/null -p {port}", project, "127.0.0.1:/tmp/x", check=2)
@@ -315,7 +307,7 @@ def follow_edits(project, dest, watching):
         assert (dest / name).exists(), f"remote output {name} was deleted"
 
 
-@needs("rsync", "watchman")
+@requires("rsync", "watchman")
 def test_watch_follows_changes_to_a_local_folder(project, tmp_path):
     dest = tmp_path / "dest"
     watching = Watching("--settle", "0.5", project, dest)
@@ -326,7 +318,7 @@ def test_watch_follows_changes_to_a_local_folder(project, tmp_path):
         watching.proc.kill()
 
 
-@needs("rsync", "watchman")
+@requires("rsync", "watchman")
 def test_a_git_checkout_is_one_sync(tmp_path):
     src, dest = tmp_path / "repo", tmp_path / "dest"
     git = ["git", "-C", str(src), "-c", "user.name=t", "-c", "user.email=t@t"]
@@ -355,7 +347,7 @@ def test_a_git_checkout_is_one_sync(tmp_path):
         subprocess.run(["watchman", "watch-del", str(src)], check=False, capture_output=True)
 
 
-@needs("rsync", "watchman")
+@requires("rsync", "watchman")
 def test_watch_starts_the_watchman_service_when_it_is_not_running(project, tmp_path):
     state = Path(tempfile.mkdtemp(prefix="wm", dir="/tmp"))  # short: the socket path must fit 108 bytes
     env = dict(os.environ, TMPDIR=str(state))  # watchman keeps its socket under TMPDIR: a service of our own
@@ -423,13 +415,10 @@ SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 @pytest.fixture
 def sshd(tmp_path):
-    if not (os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen")):
-        pytest.skip("sshd, ssh or ssh-keygen is not installed (apt-get install openssh-server openssh-client)")
-    if not shutil.which("rsync"):
-        pytest.skip("rsync is not installed (apt-get install rsync)")
+    need("sshd", "ssh", "ssh-keygen", "rsync")
     if not os.path.isdir("/run/sshd"):
         if os.geteuid() != 0:
-            pytest.skip("sshd needs its privilege separation folder /run/sshd; create it as root")
+            skip("sshd needs its privilege separation folder /run/sshd; create it as root")
         os.makedirs("/run/sshd", mode=0o755)
     server = Sshd(tmp_path / "ssh")
     server.start()
@@ -479,7 +468,7 @@ def test_missing_key_fails_fast_instead_of_prompting(project, tmp_path, sshd):
     assert not (tmp_path / "remote").exists()
 
 
-@needs("rsync", "watchman")
+@requires("rsync", "watchman")
 def test_watch_over_ssh_follows_changes(project, tmp_path, sshd):
     dest = tmp_path / "remote"
     watching = Watching("--settle", "0.5", "--rsh", sshd.rsh, project, f"127.0.0.1:{dest}")
@@ -490,7 +479,7 @@ def test_watch_over_ssh_follows_changes(project, tmp_path, sshd):
         watching.proc.kill()
 
 
-@needs("rsync", "watchman")
+@requires("rsync", "watchman")
 def test_watch_retries_while_the_remote_is_away(project, tmp_path, sshd):
     dest = tmp_path / "remote"
     watching = Watching("--settle", "0.2", "--rsh", sshd.rsh, project, f"127.0.0.1:{dest}")
@@ -521,10 +510,17 @@ def test_without_rsync_watchman_and_ssh_these_tests_pass_or_skip_with_the_reason
     """`make test` on a fresh machine: what needs a missing program is skipped and says which; nothing fails."""
     this = "test_without_rsync_watchman_and_ssh_these_tests_pass_or_skip_with_the_reason"
     path = path_without(tmp_path / "bin", "rsync", "watchman", "ssh", "sshd", "ssh-keygen")
-    proc = tool(sys.executable, "-m", "pytest", __file__, "-q", "-rs", "-m", "", "-k", f"not {this}",
-                "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'inner'}", env=dict(os.environ, PATH=path),
-                cwd=REPO, check=0)
-    for reason in ["rsync is not installed (apt-get install rsync)",
-                   "rsync and watchman are not installed (apt-get install rsync watchman)",
-                   "sshd, ssh or ssh-keygen is not installed"]:
-        assert reason in proc.stdout, proc.stdout
+    env = dict(os.environ, PATH=path)
+    env.pop("RUNKIT_TESTS_NEED_ALL", None)
+    inner = lambda *args, **env_: tool(sys.executable, "-m", "pytest", __file__, "-q", "-rs", "-m", "",  # noqa: E731
+                                       "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'inner'}", *args,
+                                       env=dict(env, **env_), cwd=REPO)
+    proc = inner("-k", f"not {this}")
+    assert proc.returncode == 0, proc.stdout
+    for reason in [r"needs rsync \(apt-get install rsync; \.ci/run does\)",
+                   r"needs rsync, watchman \(apt-get install rsync watchman; ",
+                   r"needs (sshd, )?ssh, ssh-keygen, rsync \(apt-get install openssh-client "]:  # the sshd fixture
+        assert re.search(reason, proc.stdout), (reason, proc.stdout)
+    # CI installs them all (.ci/run): there the sshd fixture's skip fails instead
+    strict = inner("-k", "test_once_over_ssh", RUNKIT_TESTS_NEED_ALL="1")
+    assert strict.returncode == 1 and "RUNKIT_TESTS_NEED_ALL=1 says" in strict.stdout, strict.stdout

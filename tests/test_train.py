@@ -254,3 +254,26 @@ def test_early_stopping_watches_the_runs_monitor_and_a_rerun_is_done(tmp_path):
     before = snapshot(run)
     tool("train", run, MLP, "-b", bindings, check=0)
     assert snapshot(run) == before
+
+
+def test_lightnings_loggers_by_class_name_write_inside_the_run_folder(tmp_path):
+    run = tmp_path / "run"
+    tool("train", run, MLP, "-b", "training_loop.loggers=['CSVLogger', 'MLFlowLogger']#training_loop.n_epochs=1"
+         "#CSVLogger.flush_logs_every_n_steps=1", check=0)
+    assert "val_acc" in (run / "csv" / "metrics.csv").read_text().splitlines()[0]
+    assert [path for path in (run / "mlruns").rglob("val_acc")]
+    assert "CSVLogger.flush_logs_every_n_steps = 1" in (run / runs.CONFIG).read_text()
+
+
+def test_wandb_by_class_name_logs_offline_or_says_to_install_it(tmp_path):
+    """Weights & Biases offline (no account, no network) where wandb is installed; else exit 2, one line."""
+    import importlib.util
+    run = tmp_path / "run"
+    done = tool("train", run, MLP, "-b", "training_loop.loggers=['WandbLogger']#training_loop.n_epochs=1")
+    if importlib.util.find_spec("wandb") is None:
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert "needs a package that is not installed (No module named 'wandb')" in done.stderr
+        assert not run.exists()
+    else:
+        assert done.returncode == 0, done.stderr
+        assert any(path.name.startswith("offline-run") for path in (run / "wandb").iterdir())

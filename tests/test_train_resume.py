@@ -3,37 +3,57 @@ uninterrupted run (CPU, deterministic mode): real processes, real SIGKILL and SI
 import os
 import random
 import signal
-import subprocess
 import time
 
 import pytest
 from conftest import REPO, tool, without_time
+from helpers.kills import (alive, assert_killed, assert_resumed, kill_callback, random_kills, resume_point, start,
+                           wait_for_attempt)
 
 from runkit.rundir import runs
+from runkit.training import checkpoint_io
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
 CNN = REPO / "configs" / "digits_cnn.gin"
+MLP = REPO / "configs" / "digits_mlp.gin"
 # about 2.5 s of training in 8 epochs of 23 steps, a checkpoint every 10 steps
 BINDINGS = "training_loop.n_epochs=8#cnn.n_filters=32#training_loop.checkpoint_every_n_steps=10"
+STEPS_PER_EPOCH = 23  # digits: 1437 training images in batches of 64
 
 
-def start(run, argv=None):
-    return subprocess.Popen(argv or ["train", str(run), str(CNN), "-b", BINDINGS], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def train_cnn(run):
+    return ["train", run, CNN, "-b", BINDINGS]
 
 
-def wait_for_attempt(run, attempt, proc, timeout=60):
-    """Until the attempt's training started (meta.json counts attempts when the loop starts)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if (runs.read_json(run, runs.META) or {}).get("attempts") == attempt:
-                return
-        except runs.CorruptRun:
-            pass
-        time.sleep(0.01)
-    raise AssertionError(f"attempt {attempt} did not start: {proc.poll()} {proc.stderr.read()}")
+def test_a_kill_mid_epoch_loses_only_the_steps_since_the_periodic_checkpoint(tmp_path, monkeypatch):
+    """SIGKILL 3 steps after a periodic checkpoint (training_loop.checkpoint_every_n_steps = 10), in epoch 1
+    and again in epoch 3: each rerun resumes at that checkpoint's step, mid-epoch, and the run ends with the
+    uninterrupted run's history and metrics. Without the periodic checkpoints it would resume at an
+    epoch's end instead."""
+    config = kill_callback(tmp_path, monkeypatch)
+    bindings = ("training_loop.n_epochs=3#training_loop.checkpoint_every_n_steps=10#mlp.dropout=0.1"
+                "#digits.batch_size=64")  # 23 steps an epoch
+    argv = lambda run: ["train", run, MLP, config, "-b", bindings]  # noqa: E731
+    reference = tmp_path / "uninterrupted"
+    tool(*argv(reference), check=0)
+    run = tmp_path / "interrupted"
+    resumed_from = None
+    for kill_at, checkpoint, rows in [(13, 10, []), (52, 50, [23, 46])]:
+        monkeypatch.setenv("KILL_AT", str(kill_at))
+        err = assert_killed(start(argv(run)))
+        assert resume_point(err) == resumed_from
+        assert checkpoint_io.checkpoint_step(run) == checkpoint, kill_at
+        assert [row["step"] for row in runs.read_history(run)] == rows, kill_at
+        resumed_from = (checkpoint // STEPS_PER_EPOCH + 1, checkpoint)
+    monkeypatch.delenv("KILL_AT")
+    rerun = tool(*argv(run), check=0)
+    assert resume_point(rerun.stderr) == (3, 50)
+    log = (run / runs.LOG).read_text()
+    assert "resumed at epoch 1, step 10" in log and "resumed at epoch 3, step 50" in log
+    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
+    final, expected = (runs.read_json(r, runs.METRICS) for r in (run, reference))
+    assert without_time([final["best"], final["final"]]) == without_time([expected["best"], expected["final"]])
 
 
 def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
@@ -45,7 +65,7 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
     window = runs.read_history(reference)[-1]["time"] / 4  # kill within the first quarter of what is left
     run = tmp_path / "interrupted"
 
-    proc = start(run)  # 1: SIGUSR1, as SLURM sends before preemption: checkpoint, then exit 128+10
+    proc = start(train_cnn(run))  # 1: SIGUSR1, as SLURM sends before preemption: checkpoint, then exit 128+10
     wait_for_attempt(run, 1, proc)
     time.sleep(rng.uniform(0.0, window))
     proc.send_signal(signal.SIGUSR1)
@@ -55,15 +75,16 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
     assert runs.status(run) == "stopped" and "stopped by SIGUSR1" in (run / runs.LOG).read_text()
 
     for attempt in (2, 3):  # 2, 3: SIGKILL at a random moment, mid-epoch or mid-write
-        proc = start(run)
+        proc = start(train_cnn(run))
         wait_for_attempt(run, attempt, proc)
         time.sleep(rng.uniform(0.0, window))
         proc.kill()
-        proc.wait()
+        assert_killed(proc)
         assert runs.status(run) != "finished", f"the run finished before kill {attempt} (seed {seed})"
 
+    step = checkpoint_io.checkpoint_step(run)  # at least SIGUSR1's checkpoint
     resumed = tool("train", run, CNN, "-b", BINDINGS, check=0)
-    assert "resumed at epoch" in resumed.stderr
+    assert_resumed(resumed.stderr, step, STEPS_PER_EPOCH)
 
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference)), seed
     final, expected = (runs.read_json(r, runs.METRICS) for r in (run, reference))
@@ -75,23 +96,20 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
 
 def killed_and_rerun(tmp_path, config, bindings, kills, share):
     """(uninterrupted history, interrupted history, seed): the second run is killed with -9 `kills` times,
-    each at a random moment within `share` of the reference's training time, then rerun to the end."""
+    each at a random moment within `share` of the reference's training time and after its first checkpoint
+    (helpers.kills.random_kills), then rerun to the end, which must resume from the last kill's checkpoint."""
     argv = lambda run: ["train", str(run), str(config), "-b", bindings]  # noqa: E731
     rng = random.Random()
     seed = rng.randrange(10**6)
     rng.seed(seed)  # printed on failure: rerun with random.Random(seed) to repeat the kill moments
     reference = tmp_path / "uninterrupted"
     tool(*argv(reference), check=0)
-    window = runs.read_history(reference)[-1]["time"] * share
+    expected = runs.read_history(reference)
     run = tmp_path / "interrupted"
-    for attempt in range(1, kills + 1):
-        proc = start(run, argv(run))
-        wait_for_attempt(run, attempt, proc)
-        time.sleep(rng.uniform(0.0, window))
-        proc.kill()
-        proc.wait()
-    tool(*argv(run), check=0)
-    return runs.read_history(reference), runs.read_history(run), seed
+    step = random_kills(run, argv(run), rng, expected[-1]["time"] * share, kills)
+    rerun = tool(*argv(run), check=0)
+    assert_resumed(rerun.stderr, step, expected[0]["step"])
+    return expected, runs.read_history(run), seed
 
 
 def test_workers_with_random_augmentation_resume_exactly_after_kill_9(tmp_path):
@@ -124,24 +142,30 @@ def test_a_task_that_is_not_a_classifier_resumes_exactly_after_kill_9(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_two_process_ddp_run_killed_with_9_resumes_exactly(tmp_path):
-    """DDP on 2 CPU processes (gloo): kill -9 of rank 0 takes rank 1 with it; the rerun ends as an
-    uninterrupted 2-process run."""
-    config = REPO / "configs" / "digits_mlp.gin"
+def test_a_two_process_ddp_run_killed_with_9_resumes_exactly(tmp_path, monkeypatch):
+    """DDP on 2 CPU processes (gloo): rank 0 SIGKILLs itself 3 steps after the periodic checkpoint at step 30
+    (epoch 2); rank 1 dies with it; the rerun resumes at step 30 and ends as an uninterrupted 2-process run."""
     bindings = ("trainer.accelerator='cpu'#trainer.devices=2#trainer.strategy='ddp'#training_loop.n_epochs=4"
-                "#training_loop.checkpoint_every_n_steps=5#mlp.dropout=0.1")
-    argv = lambda run: ["train", str(run), str(config), "-b", bindings]  # noqa: E731
+                "#training_loop.checkpoint_every_n_steps=10#mlp.dropout=0.1")
+    config = kill_callback(tmp_path, monkeypatch)
+    argv = lambda run: ["train", run, MLP, config, "-b", bindings]  # noqa: E731
     reference = tmp_path / "uninterrupted"
     tool(*argv(reference), check=0)
-    run = tmp_path / "interrupted"
-    proc = start(run, argv(run))
-    deadline = time.monotonic() + 120
-    while len(runs.read_history(run)) < 2 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)  # into epoch 3 of 4
-    proc.kill()
-    proc.wait()
+    run, pids = tmp_path / "interrupted", tmp_path / "pids"
+    pids.mkdir()
+    monkeypatch.setenv("KILL_AT", "33")
+    monkeypatch.setenv("KILL_PIDS", str(pids))
+    assert_killed(start(argv(run)))
+    rank1 = int((pids / "rank1").read_text())
+    deadline = time.monotonic() + 60
+    while alive(rank1) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(rank1), "rank 1 outlived rank 0"
+    assert checkpoint_io.checkpoint_step(run) == 30 and [row["step"] for row in runs.read_history(run)] == [23]
     assert runs.status(run) != "finished"
-    tool(*argv(run), check=0)
+    monkeypatch.delenv("KILL_AT")
+    rerun = tool(*argv(run), check=0)
+    assert resume_point(rerun.stderr) == (2, 30)
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
     assert [row["step"] for row in runs.read_history(run)] == [23, 46, 69, 92]
 
@@ -192,7 +216,7 @@ def test_ctrl_c_and_a_signal_during_imports_stop_gracefully(tmp_path, signum, du
     """Ctrl-C stops like SIGTERM (a checkpoint, exit 128+N, status stopped, no traceback); a signal that comes
     while train is still importing is kept and acted on at the first step, not lost or fatal."""
     run = tmp_path / "run"
-    proc = start(run)
+    proc = start(train_cnn(run))
     if during == "training":
         wait_for_attempt(run, 1, proc)
     else:

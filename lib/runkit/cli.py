@@ -85,19 +85,20 @@ def json_line(obj):
     try:
         return json.dumps(obj, separators=(",", ":"), allow_nan=False)
     except (ValueError, TypeError):  # the rare slow path: walk the object once
-        return json.dumps(_plain(obj), separators=(",", ":"), allow_nan=False)
+        return json.dumps(plain(obj), separators=(",", ":"), allow_nan=False)
 
 
-def _plain(value):
-    """The value with non-finite floats as None, containers walked and NumPy values (item/tolist) unwrapped."""
+def plain(value):
+    """What strict JSON can hold: the value with NaN and infinity as None, containers walked, NumPy values
+    unwrapped. Every JSON file and line the kit writes goes through it (json_line, runs.write_json)."""
     if isinstance(value, dict):
-        return {key: _plain(v) for key, v in value.items()}
+        return {key: plain(v) for key, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None  # float(): a numpy.float64 is a float too
     if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
-        return _plain(value.tolist())  # a NumPy scalar's tolist() is its Python number
+        return plain(value.tolist())  # a NumPy scalar's tolist() is its Python number
     return value
 
 

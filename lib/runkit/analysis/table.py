@@ -22,9 +22,7 @@ FIRST = ["run_dir", "name", "status"]
 OBJECTIVE = ["monitor", "mode"]
 LAST = ["error"]
 PARTS = ("best", "final", "test")  # the parts of metrics.json that become columns <part>_<metric>
-HISTORY_START, HISTORY_END = ["epoch", "step"], ["lr", "time"]  # history.csv's fixed columns (docs/run-folder.md)
 RESUME = "resume"  # a column only where some run resumes its data approximately (an IterableDataset, say)
-LEGACY = {"monitor": "val_acc", "mode": "max"}  # metrics.json without "monitor": train then always maximized val_acc
 FORMATS = ("csv", "jsonl", "md")
 
 
@@ -72,11 +70,8 @@ def _failure(run_dir):
 
 
 def _objective(summary):
-    """{"monitor", "mode"} from metrics.json; an old metrics.json (no monitor, best val_acc) is read as it was."""
-    if summary.get("monitor") is not None:
-        return {"monitor": summary["monitor"], "mode": summary.get("mode")}
-    best = summary.get("best")
-    return LEGACY if isinstance(best, dict) and "val_acc" in best else {}
+    """{"monitor", "mode"} from metrics.json."""
+    return {"monitor": summary["monitor"], "mode": summary.get("mode")} if summary.get("monitor") is not None else {}
 
 
 def _metrics(summary):
@@ -126,7 +121,8 @@ def _run_columns(read):
 def _history_columns(read):
     """epoch, step, the metrics any run logged (sorted), lr, time."""
     logged = {k for _row, _config, epochs in read for epoch in epochs for k in epoch}
-    return HISTORY_START + sorted(logged - set(HISTORY_START + HISTORY_END)) + HISTORY_END
+    fixed = runs.HISTORY_FIRST + runs.HISTORY_LAST
+    return [*runs.HISTORY_FIRST, *sorted(logged - set(fixed)), *runs.HISTORY_LAST]
 
 
 def _varying(configs):

@@ -23,7 +23,8 @@ class DataMissing(BadInput):
 
 
 class _Splits(pl.LightningDataModule):
-    """What both kinds share: the seed, the batch sizes, this rank's share of each epoch."""
+    """What both kinds share: the seed, the batch sizes, this rank's share of each epoch, the three loaders
+    (a subclass makes one split's batches: `_batches(split, shuffle, batch_size)`)."""
 
     def __init__(self, batch_size, val_batch_size, seed):
         super().__init__()
@@ -33,6 +34,17 @@ class _Splits(pl.LightningDataModule):
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         return EpochOrder(n, self.seed, shuffle=shuffle, rank=rank, world=world)
+
+    def train_dataloader(self):
+        return self._batches("train", True, self.batch_size)
+
+    def val_dataloader(self):
+        return self._batches("val", False, self.val_batch_size)
+
+    def test_dataloader(self):
+        if not self.has_test:
+            raise DataMissing(f"{type(self).__name__} has no test split")
+        return self._batches("test", False, self.val_batch_size)
 
 
 class TensorData(_Splits):
@@ -63,20 +75,10 @@ class TensorData(_Splits):
             self._loaded = self.load()
         return "test" in (self.splits or self._loaded)
 
-    def _batches(self, split, shuffle, batch_size, augment=None):
+    def _batches(self, split, shuffle, batch_size):
         x, y = self.splits[split]
+        augment = self.augment if split == "train" else None
         return TensorBatches(x, y, batch_size, self.order(len(y), shuffle), augment, self.seed)
-
-    def train_dataloader(self):
-        return self._batches("train", True, self.batch_size, self.augment)
-
-    def val_dataloader(self):
-        return self._batches("val", False, self.val_batch_size)
-
-    def test_dataloader(self):
-        if "test" not in self.splits:
-            raise DataMissing(f"{type(self).__name__} has no test split")
-        return self._batches("test", False, self.val_batch_size)
 
 
 class SampleData(_Splits):
@@ -106,17 +108,6 @@ class SampleData(_Splits):
         dataset = self.sets[split]
         return SampleBatches(dataset, batch_size, self.order(len(dataset), shuffle), self.seed,
                              num_workers=self.num_workers, pin_memory=self.pin_memory)
-
-    def train_dataloader(self):
-        return self._batches("train", True, self.batch_size)
-
-    def val_dataloader(self):
-        return self._batches("val", False, self.val_batch_size)
-
-    def test_dataloader(self):
-        if "test" not in self.sets:
-            raise DataMissing(f"{type(self).__name__} has no test split")
-        return self._batches("test", False, self.val_batch_size)
 
 
 import_all(__name__, __path__)

@@ -6,13 +6,13 @@ Every tool writes and reads run folders through this module only. It imports not
 import csv
 import io
 import json
-import math
 import os
 import shutil
 import tempfile
 import time
 
 from runkit.errors import BadInput
+from runkit import cli
 from runkit.rundir import lock
 
 # The files of a run folder (docs/run-folder.md says what each holds).
@@ -75,21 +75,8 @@ def write_atomic(file_path, data):
 
 def write_json(run_dir, name, obj):
     """Write a JSON file of the run atomically; NaN and infinity become null (strict parsers reject them)."""
-    write_atomic(path(run_dir, name), json.dumps(finite(obj), indent=2, sort_keys=True, default=str,
+    write_atomic(path(run_dir, name), json.dumps(cli.plain(obj), indent=2, sort_keys=True, default=str,
                                                  allow_nan=False) + "\n")
-
-
-def finite(obj):
-    """obj with NaN and infinite floats replaced by None, and NumPy scalars made plain numbers."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    if hasattr(obj, "item") and type(obj).__module__ == "numpy":
-        return finite(obj.item())
-    return obj
 
 
 def history_columns(rows):
@@ -113,7 +100,7 @@ def write_history(run_dir, rows):
 
 
 def _cell(value):
-    value = finite(value)
+    value = cli.plain(value)
     return "" if value is None else repr(value) if isinstance(value, float) else str(value)
 
 
@@ -318,20 +305,6 @@ def clear(run_dir):
 
 def checkpoint_path(run_dir):
     return os.path.join(run_dir, CHECKPOINTS, "last.ckpt")
-
-
-def checkpoint_step(run_dir):
-    """The optimizer step of the checkpoint a rerun resumes from (0 without a sound one), read without
-    loading its tensors."""
-    from runkit.rundir import checkpoints
-    try:
-        resume_from, _ = checkpoints.resume_point(run_dir)
-        if resume_from is None:
-            return 0
-        import torch
-        return int(torch.load(resume_from, map_location="cpu", weights_only=True, mmap=True)["global_step"])
-    except (checkpoints.NoSoundCheckpoint, FileNotFoundError, KeyError, RuntimeError, OSError):
-        return 0
 
 
 def best_checkpoint_path(run_dir):

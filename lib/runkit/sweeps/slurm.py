@@ -164,11 +164,14 @@ def array_task(batch_dir, task):
     return None
 
 
-def _squeue():
+def _squeue(waiting=None):
     """{(array job id, task id): (state, script path)} for this user's array tasks that SLURM still lists.
 
-    One call for all of the user's jobs, whatever the number of arrays: the controller answers it once."""
-    done = _slurm(["squeue", "--me", "--noheader", "--array", "--states=all", "--format=%F|%K|%T|%o"])
+    One call for all of the user's jobs, whatever the number of arrays: the controller answers it once.
+    waiting(seconds): called once if squeue has not answered after SLOW seconds (SLURM's clients keep trying a
+    controller that is down, up to its SlurmctldTimeout, rather than fail)."""
+    done = _slurm(["squeue", "--me", "--noheader", "--array", "--states=all", "--format=%F|%K|%T|%o"],
+                  waiting=waiting)
     if done.returncode != 0:
         raise Unreachable(f"squeue failed: {' '.join(done.stderr.split()) or f'exit {done.returncode}'}")
     table = {}
@@ -183,14 +186,31 @@ class Unreachable(errors.WorkFailed):
     """A SLURM command did not answer (the controller is down, unreachable or overloaded)."""
 
 
-def _slurm(argv, **kwargs):
+# Seconds a SLURM command may take before it fails as Unreachable, and before --wait says it is waiting for one.
+TIMEOUT, SLOW = 120, 10
+
+
+def _slurm(argv, input=None, waiting=None):
+    """The command's CompletedProcess; waiting(SLOW) is called if it is still running after SLOW seconds."""
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=120, **kwargs)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except FileNotFoundError:
         raise errors.BadInput(f"{argv[0]} not found: run this where SLURM's commands are on PATH "
                              "(or try scripts/slurm-cluster start)") from None
+    try:
+        try:
+            out, err = proc.communicate(input, timeout=SLOW if waiting else TIMEOUT)
+        except subprocess.TimeoutExpired:
+            if not waiting:
+                raise
+            waiting(SLOW)
+            out, err = proc.communicate(timeout=TIMEOUT - SLOW)
     except subprocess.TimeoutExpired:
-        raise Unreachable(f"{argv[0]} did not answer in 120 s: is the SLURM controller up?") from None
+        proc.kill()
+        proc.communicate()
+        raise Unreachable(f"{argv[0]} did not answer in {TIMEOUT} s: is the SLURM controller up?") from None
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def split(specs, restart_changed=False):
@@ -388,11 +408,17 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
         patience = float(os.environ.get(PATIENCE_VAR) or PATIENCE)
     where = {(a["job_id"], str(j)): a["first"] + j for a in arrays(batch_dir) for j in range(a["count"])}
     ids = ", ".join(dict.fromkeys(job for job, _ in where))
-    seen, shown, delay, silent_since = {}, None, poll, None
+    seen, shown, delay, silent_since, restarts = {}, None, poll, None, {}
     while True:
         asked = clock()
+        slow = []
+
+        def waiting(seconds):
+            slow.append(seconds)
+            print(f"runbatch: squeue has not answered for {seconds:.0f} s (the SLURM controller is down, restarting "
+                  f"or busy); still waiting for it, up to {TIMEOUT} s: jobs {ids} go on", file=progress, flush=True)
         try:
-            listed = _squeue()
+            listed = _squeue(waiting)
         except Unreachable as e:
             now = clock()
             silent_since = silent_since if silent_since is not None else asked
@@ -400,15 +426,20 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
                 raise Unreachable(f"the SLURM controller has not answered for {now - silent_since:.0f} s ({e}); "
                                   f"stopped waiting: jobs {ids} go on, and `collect` shows their runs") from None
             delay = min(max(delay * 2, poll), 300.0)
-            print(f"runbatch: no answer from SLURM ({e}); asking again in {delay:.0f} s", file=progress, flush=True)
+            print(f"runbatch: no answer from SLURM ({e}); jobs {ids} go on; asking again in {delay:.0f} s "
+                  f"(giving up after {patience:.0f} s of silence: {PATIENCE_VAR})", file=progress, flush=True)
             sleep(delay)
             continue
         took = clock() - asked
-        if silent_since is not None:
-            print("runbatch: SLURM answers again", file=progress, flush=True)
+        if silent_since is not None or slow:
+            since = silent_since if silent_since is not None else asked
+            print(f"runbatch: SLURM answers again, after {clock() - since:.0f} s", file=progress, flush=True)
         silent_since = None
         delay = min(delay * 2, 300.0) if took > poll / 4 else poll
         tasks = {where[key]: state for key, (state, _script) in listed.items() if key in where}
+        for task, state in tasks.items():
+            _say_requeues(task, specs[task] if task < len(specs) else None, seen.get(task), state, restarts,
+                          progress)
         seen.update(tasks)
         # A task SLURM no longer lists (it forgets finished jobs) is as done as one in a final state.
         live = [t for t, state in tasks.items() if state not in FINAL]
@@ -425,6 +456,28 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
         if not live:
             return seen
         sleep(delay)
+
+
+def _say_requeues(task, s, before, state, restarts, progress):
+    """Say on `progress` when SLURM puts a task back in the queue (preempted, warned, its node died) and when
+    it starts again (a new attempt in slurm.json with a higher SLURM_RESTART_COUNT); restarts: {task: the
+    count said so far}, updated."""
+    name = f"task {task}" + (f" ({s['name']})" if s else "")
+    if state == "PENDING" and before not in (None, "PENDING"):
+        print(f"runbatch: {name} was requeued by SLURM (it was {before}); it runs again, from its last "
+              "checkpoint for a run that saves them", file=progress, flush=True)
+    if state == "RUNNING" and s:
+        count = requeues(s["run_dir"])
+        if count > restarts.get(task, 0):
+            print(f"runbatch: {name} restarted after {count} requeue{'s' * (count != 1)} (SLURM_RESTART_COUNT "
+                  f"{count}; its attempts are in {runs.SLURM})", file=progress, flush=True)
+            restarts[task] = count
+
+
+def requeues(run_dir):
+    """How many times SLURM requeued the run's task: the highest restart_count of its slurm.json attempts."""
+    return max((a.get("restart_count") or 0 for a in (runs.read_slurm(run_dir) or {}).get("attempts", [])),
+               default=0)
 
 
 def outcome(s, slurm_state=None):
@@ -447,7 +500,8 @@ def outcome(s, slurm_state=None):
     duration = (last.get("end") or time.time()) - attempts[0]["start"] if attempts else 0.0
     return outcomes.outcome(s, status, exit_code=last.get("exit_code"), signal=last.get("signal"),
                             duration=duration, attempts=len(attempts), reason=reason,
-                            slurm_job=last.get("job_id"), slurm_task=last.get("task_id"))
+                            slurm_job=last.get("job_id"), slurm_task=last.get("task_id"),
+                            slurm_requeues=requeues(run_dir))
 
 
 # ---- runbatch --slurm ------------------------------------------------------------------------

@@ -15,3 +15,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         torch.save(checkpoint, buffer)
         os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
         checkpoints.save(path, buffer.getvalue())
+
+
+def checkpoint_step(run_dir):
+    """The optimizer step of the checkpoint a rerun resumes from (0 without a sound one), read without
+    loading its tensors (TensorBoard purges what a killed attempt logged after it)."""
+    try:
+        resume_from, _ = checkpoints.resume_point(run_dir)
+        if resume_from is None:
+            return 0
+        return int(torch.load(resume_from, map_location="cpu", weights_only=True, mmap=True)["global_step"])
+    except (checkpoints.NoSoundCheckpoint, FileNotFoundError, KeyError, RuntimeError, OSError):
+        return 0

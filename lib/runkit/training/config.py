@@ -12,6 +12,7 @@ import gin
 from runkit import cli
 from runkit.errors import BadInput
 from runkit.sweeps import bindings as binding_text
+from runkit.training import internals
 
 # Bindings that may change between attempts of one run: asking for more epochs continues a finished run.
 RESUMABLE_CHANGES = ("training_loop.n_epochs",)
@@ -72,7 +73,7 @@ def _import_named_classes():
 def flatten():
     """The bindings gin holds now as {"fn.param": JSON value}; references and macros keep their text."""
     flat = {}
-    for (scope, selector), params in gin.config._CONFIG.items():  # gin has no public listing of bindings
+    for (scope, selector), params in internals.gin_bindings().items():
         if selector == "gin.macro":
             flat[scope] = _plain(params["value"])
             continue

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import gin
 import pytorch_lightning as pl
 
-from runkit.rundir import runs
 from runkit.training import lightning_package
 from runkit.training.config import KIT_OWNED
 from runkit.training.registry import CALLBACKS, DATA, LOGGERS, TASKS
@@ -59,7 +58,7 @@ class Job:
     """One attempt's Lightning objects. `flat` is every gin binding (runkit.training.config.flatten)."""
 
     def __init__(self, settings, run_dir, flat, log):
-        from runkit.training.checkpoint_io import AtomicCheckpointIO
+        from runkit.training.checkpoint_io import AtomicCheckpointIO, checkpoint_step
         from runkit.training.loaders import LoaderReport
         from runkit.training.recorder import RunRecorder
         task_class, data_class, callback_classes, logger_functions = settings.components()
@@ -103,7 +102,7 @@ class Job:
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
             callbacks=[make_callback(cls, CALLBACKS.gin_name(name), flat, {"monitor": self.monitor, "mode": self.mode})
                        for name, cls in zip(settings.callbacks, callback_classes)] + [loaders, self.recorder],
-            logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, runs.checkpoint_step(run_dir))
+            logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, checkpoint_step(run_dir))
             or False,
             plugins=plugins,
             **{k: v for k, v in defaults.items() if f"trainer.{k}" not in flat})
@@ -191,7 +190,7 @@ def make_loggers(functions, names, flat, run_dir, resume_step):
     except (ImportError, ModuleNotFoundError) as e:
         from runkit.training.config import ConfigError
         raise ConfigError(f"a logger in training_loop.loggers needs a package that is not installed "
-                          f"({str(e).split(';')[0]}): pip install it, or choose another logger") from None
+                          f"({str(e).splitlines()[0].split(';')[0]}): pip install it, or choose another logger") from None
 
 
 def check_optimizer_bindings():

@@ -1,8 +1,11 @@
-"""Loggers by name: `training_loop.loggers = ['tensorboard', 'csv']` (TensorBoard alone by default).
+"""Loggers by name: `training_loop.loggers = ['tensorboard', 'csv']` (TensorBoard alone by default), or by
+Lightning's class name (`'CSVLogger'`, `'TensorBoardLogger'`, `'MLFlowLogger'`, `'WandbLogger'`: the same
+loggers, their parameters bound under the class name, `CSVLogger.flush_logs_every_n_steps = 10`).
 
 A logger is a function of the run folder and the step the attempt resumes from. Each writes inside the run
 folder unless bound elsewhere: tb/ for TensorBoard, csv/ for the CSV logger,
-mlruns/ as a local MLflow file store (works offline; `mlflow.tracking_uri` points it at a server). Extra
+mlruns/ as a local MLflow file store (works offline; `mlflow.tracking_uri` points it at a server), wandb/
+for Weights & Biases, offline unless `WandbLogger.offline = False` (wandb must be installed). Extra
 parameters bind under the name and go to Lightning's logger (`tensorboard.log_graph = True`).
 """
 import math
@@ -37,6 +40,17 @@ def mlflow(run_dir, resume_step=0, experiment_name="runkit", tracking_uri=None, 
     uri = tracking_uri or "file:" + os.path.join(os.path.abspath(run_dir), "mlruns")
     return MLFlowLogger(experiment_name=experiment_name, tracking_uri=uri, run_name=os.path.basename(run_dir),
                         **kwargs)
+
+
+@LOGGERS.register("WandbLogger", denylist=["resume_step"])
+def wandb(run_dir, resume_step=0, offline=True, **kwargs):
+    import wandb  # noqa: F401 - Lightning's WandbLogger defers the import; fail here, before training
+    WandbLogger = lightning_package.module("loggers").WandbLogger
+    return WandbLogger(save_dir=run_dir, name=os.path.basename(run_dir), offline=offline, **kwargs)
+
+
+for _class_name, _function in (("TensorBoardLogger", tensorboard), ("CSVLogger", csv), ("MLFlowLogger", mlflow)):
+    LOGGERS.register(_class_name, denylist=["resume_step"])(_function)
 
 
 def record_hparams(loggers, bindings, metrics):

@@ -31,7 +31,7 @@ def gather_ranks(trainer):
     return infos
 
 
-def begin(run_dir, device, ranks=None):
+def begin(run_dir, device, ranks=None, internals_warning=None):
     import torch
 
     from runkit.training import lightning_package
@@ -48,6 +48,7 @@ def begin(run_dir, device, ranks=None):
         "torch": torch.__version__,
         "lightning": lightning_package.version(),
         "lightning_package": lightning_package.active,  # pytorch_lightning, or lightning (lightning.pytorch)
+        "internals_warning": internals_warning,  # None, or why the Lightning or gin version is not one checked
         "device": str(device),
         "device_name": device_name(device),
         "argv": sys.argv,

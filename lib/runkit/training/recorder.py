@@ -22,7 +22,7 @@ import time
 from pytorch_lightning.callbacks import Checkpoint
 
 from runkit.rundir import checkpoints, runs
-from runkit.training import metadata, resume, stopping
+from runkit.training import internals, lightning_package, metadata, resume, stopping
 
 
 class NonFiniteMetric(RuntimeError):
@@ -67,7 +67,10 @@ class RunRecorder(Checkpoint):
     def on_fit_start(self, trainer, pl_module):
         ranks = metadata.gather_ranks(trainer)  # every process takes part; rank 0 writes them down
         if trainer.is_global_zero:
-            metadata.begin(self.run_dir, trainer.strategy.root_device, ranks)
+            warning = internals.unchecked(lightning_package.active)
+            if warning:
+                self.say(f"train: warning: {warning}")
+            metadata.begin(self.run_dir, trainer.strategy.root_device, ranks, internals_warning=warning)
 
     def on_train_start(self, trainer, pl_module):
         """After a resume, before the first batch is drawn (Lightning skips on_train_epoch_start when it
@@ -182,7 +185,7 @@ def _gather(trainer, obj):
 
 
 def _train_loaders(trainer):
-    loader = trainer.fit_loop._combined_loader
+    loader = internals.combined_loader(trainer)
     return [dl for dl in (loader.flattened if loader is not None else []) if hasattr(dl, "consumed")]
 
 

@@ -7,6 +7,8 @@ import random
 
 import torch
 
+from runkit.training import internals
+
 REDUCTIONS = {"mean": torch.mean, "sum": torch.sum, "max": torch.max, "min": torch.min}
 
 
@@ -38,9 +40,9 @@ def set_rng_state(state):
 def logged_state(trainer):
     """The training epoch's running aggregates of `self.log(..., on_epoch=True)`, with how each was logged."""
     state = {}
-    for key, metric in trainer.fit_loop.epoch_loop._results.items():
+    for key, metric in internals.epoch_results(trainer).items():
         meta = metric.meta
-        if not metric.is_tensor or not meta.on_epoch or metric.has_reset or meta.sync._group is not None:
+        if not metric.is_tensor or not meta.on_epoch or metric.has_reset or internals.synced_to_a_group(meta):
             continue
         state[key] = {
             "fx": meta.fx, "name": meta.name, "prog_bar": meta.prog_bar, "logger": meta.logger,
@@ -55,16 +57,15 @@ def logged_state(trainer):
 
 def logged_values(trainer):
     """The running sums of the epoch's training aggregates, as floats: a NaN in any shows in its sum."""
-    return {metric.meta.name: float(metric.value) for metric in trainer.fit_loop.epoch_loop._results.values()
+    return {metric.meta.name: float(metric.value) for metric in internals.epoch_results(trainer).values()
             if metric.is_tensor and metric.meta.on_epoch and not metric.has_reset}
 
 
 def restore_logged(trainer, state):
     """Recreate each aggregate through Lightning's own `log` (so its metadata matches what the task's next
     `self.log` call brings), then set its running sums to the saved ones."""
-    results = trainer.fit_loop.epoch_loop._results
-    # Lightning empties the aggregates at an epoch's first batch; the batch after a resume is not one
-    trainer._logger_connector._first_loop_iter = False
+    results = internals.epoch_results(trainer)
+    internals.keep_epoch_aggregates(trainer)
     for key, saved in state.items():
         value = saved["value"].to(trainer.strategy.root_device)
         results.log(saved["fx"], saved["name"], value.new_zeros(()), prog_bar=saved["prog_bar"],

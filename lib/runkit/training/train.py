@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 
+from runkit import cli
 from runkit.errors import BadInput
 from runkit.rundir import checkpoints, lifecycle, lock, runs
 from runkit.training import config, stopping
@@ -109,6 +110,9 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
     if not is_rank_zero():
         stopping.die_with_parent()  # started by rank 0 (or srun): never left behind by a killed rank 0
         job.fit(checkpoints.resume_point(run_dir)[0])  # joins rank 0's group; only rank 0 writes the folder
+        if job.test:  # rank 0's test of the best checkpoint is a collective too: every process takes part
+            best = runs.best_checkpoint_path(run_dir)
+            job.test_best(best if os.path.exists(best) else None)
         return None
     created = not os.path.exists(run_dir)  # by this attempt: removed again if the config proves bad
     run = lifecycle.Run.own(run_dir)
@@ -214,7 +218,7 @@ def _attempt(job, run, flat, command, log, resume_from, created=False):
         raise
     runs.write_json(run_dir, runs.METRICS, metrics)
     run.finish()
-    return runs.finite(metrics)
+    return cli.plain(metrics)
 
 
 def summarize(history, monitor, mode):

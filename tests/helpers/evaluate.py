@@ -1,0 +1,29 @@
+"""python evaluate.py CHECKPOINT BINDINGS CONFIG...: a checkpoint's epoch and its weights' validation accuracy,
+as JSON, computed here with plain torch from the run's config (not by train, nor Lightning's validation loop):
+what a test compares with the history row the checkpoint claims to hold."""
+import json
+import sys
+
+import torch
+
+from runkit.training import config, fit
+
+
+def main(checkpoint, bindings, *configs):
+    flat = config.parse(configs, [bindings])
+    settings = fit.training_loop()
+    task_class, data_class, _callbacks, _loggers = settings.components()
+    data = fit.construct(data_class, settings.data, flat, {"seed": settings.seed})
+    data.setup("fit")
+    task = fit.construct(task_class, settings.task, flat, fit.vars_of(data))
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    task.load_state_dict(saved["state_dict"])
+    task.eval()
+    x, y = data.splits["val"]
+    with torch.no_grad():
+        accuracy = (task(x).argmax(1) == y).double().mean().item()
+    print(json.dumps({"epoch": saved["epoch"], "global_step": saved["global_step"], "val_acc": accuracy}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
