@@ -7,7 +7,7 @@ import time
 
 import pytest
 from conftest import REPO, tool, without_time
-from test_train_resume import start, wait_for_attempt
+from helpers.kills import start, wait_for_attempt
 
 from runkit.rundir import checkpoints, runs
 
@@ -40,7 +40,7 @@ def reference(tmp_path_factory):
 
 def killed_with_two_checkpoints(run, rng):
     """kill -9 at a random moment after last.ckpt has been replaced once (so prev.ckpt exists)."""
-    proc = start(run, ["train", str(run), str(CNN), "-b", BINDINGS])
+    proc = start(["train", str(run), str(CNN), "-b", BINDINGS])
     wait_for_attempt(run, 1, proc)
     previous = run / runs.CHECKPOINTS / (checkpoints.PREVIOUS + checkpoints.DIGEST)
     while not previous.exists() and proc.poll() is None:
