@@ -23,7 +23,6 @@ runs of a task fork from one warm process (runkit.sweeps.warm; not with srun), w
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 
@@ -70,7 +69,7 @@ def _zygote(jobs):
     """The warm process for the task's `train` runs (two or more, started here, not by srun), else None."""
     if os.environ.get("RUNKIT_SLURM_SRUN") == "1" or not warm.supported():
         return None
-    trains = [command(job) for job in jobs if warm.is_train(command(job)[0])]
+    trains = [(argv, env) for argv, env in map(warm_command, jobs) if warm.is_train(argv)]
     if len(trains) < 2:
         return None
     return warm.Zygote(trains[0][1], [m for argv, _env in trains for m in warm.config_imports(argv)],
@@ -82,6 +81,15 @@ def command(job):
     argv, env = job["argv"], {**os.environ, **job.get("env", {})}
     if os.environ.get(snapshot.ENV):
         argv, env = snapshot.command(argv, env, os.environ[snapshot.ENV])
+    return argv, env
+
+
+def warm_command(job):
+    """command(job) as the warm process takes it: a snapshot's `python BATCH/code/tools/train ...` as `train ...`
+    (the warm process runs the snapshot's train: it imported the snapshot's lib, as this process did)."""
+    argv, env = command(job)
+    if job["argv"][0] == "train" and not warm.is_train(argv):
+        argv = ["train", *argv[len(argv) - len(job["argv"]) + 1:]]
     return argv, env
 
 
@@ -146,8 +154,11 @@ def _run(job, run, relay=None, zygote=None, out=None):
         if out is None:
             child = run.start(argv, env, hold=several)
         else:
-            launch = zygote.popen if zygote and zygote.takes(argv, env) else subprocess.Popen
-            child = run.start(argv, env, hold=several, launch=launch, stdout=out, stderr=out)
+            forked, forked_env = warm_command(job) if zygote else (None, None)
+            if zygote and zygote.takes(forked, forked_env):
+                child = run.start(forked, forked_env, launch=zygote.popen, stdout=out, stderr=out)
+            else:
+                child = run.start(argv, env, hold=several, stdout=out, stderr=out)
     except OSError as e:
         why = f"cannot start {job['argv'][0]}: {e.strerror}"
         run.fail(why, "LaunchError")
