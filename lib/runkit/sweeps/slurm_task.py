@@ -66,10 +66,12 @@ def packed(jobs, task_id, flags):
 
 
 def _zygote(jobs):
-    """The warm process for the task's `train` runs (two or more, started here, not by srun), else None."""
+    """The warm process for the task's unfinished `train` runs (two or more, started here, not by srun), else
+    None: one cold start costs what the warm process's own start does."""
     if os.environ.get("RUNKIT_SLURM_SRUN") == "1" or not warm.supported():
         return None
-    trains = [(argv, env) for argv, env in map(warm_command, jobs) if warm.is_train(argv)]
+    todo = [job for job in jobs if runs.status(job["run_dir"]) != "finished"]
+    trains = [(argv, env) for argv, env in map(warm_command, todo) if warm.is_train(argv)]
     if len(trains) < 2:
         return None
     return warm.Zygote(trains[0][1], [m for argv, _env in trains for m in warm.config_imports(argv)],
