@@ -22,7 +22,7 @@ def main(run_dir, args):
                         "val_loss": 1 - acc, "val_acc": round(acc, 4), "lr": lr, "time": 0.01})
         runs.write_history(run_dir, history)
     best = max(history, key=lambda r: r["val_acc"])
-    runs.write_json(run_dir, runs.METRICS, {"final": history[-1],
+    runs.write_json(run_dir, runs.METRICS, {"monitor": "val_acc", "mode": "max", "final": history[-1],
                                             "best": {k: best[k] for k in ("val_acc", "val_loss", "epoch")}})
     runs.mark_finished(run_dir)
     print(history[-1]["val_acc"])
