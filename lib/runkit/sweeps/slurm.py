@@ -8,6 +8,9 @@ A submission writes a batch folder, <results folder of the runs>/batches/<time>/
   code/         the project's code as submitted, from which every task runs (runkit.sweeps.snapshot; not with
                 --live-code), and code.json, what it is (commit, uncommitted changes, size)
 and each run folder gets slurm.json (runs.py): its batch and task, then each attempt's SLURM ids.
+With --runs-per-task K (packed), task t runs lines tK..tK+K-1 one after another (runkit.sweeps.slurm_task),
+.tasks/<t> is a folder for the task's own log, and each run's output goes to RUN_DIR/slurm-<job>_<task>.log;
+a run's slurm.json names its task, so task-versus-run bookkeeping maps run i to task i // K.
 A batch larger than the cluster's MaxArraySize is several arrays: array k runs tasks first..first+count-1,
 with its own script job.<k>.sbatch and links .tasks.<k>/ (array k's task j is batch task first+j).
 SLURM forgets finished jobs, so outcomes are read from the run folders; squeue only says what is queued,
@@ -43,8 +46,10 @@ ENV = {
     "nodes": "RUNBATCH_SLURM_NODES",
     "gpus_per_node": "RUNBATCH_SLURM_GPUS_PER_NODE",
     "ntasks_per_node": "RUNBATCH_SLURM_NTASKS_PER_NODE",
+    "runs_per_task": "RUNBATCH_SLURM_RUNS_PER_TASK",
 }
-COUNTS = ("cpus", "throttle", "signal_seconds", "max_requeues", "nodes", "gpus_per_node", "ntasks_per_node")
+COUNTS = ("cpus", "throttle", "signal_seconds", "max_requeues", "nodes", "gpus_per_node", "ntasks_per_node",
+          "runs_per_task")
 # How long --wait keeps asking a controller that does not answer before it gives up (the jobs go on).
 PATIENCE_VAR, PATIENCE = "RUNBATCH_SLURM_PATIENCE", 600.0
 SIGNAL_SECONDS, MAX_REQUEUES = 120, 20
@@ -72,6 +77,7 @@ class Options:
     gpus_per_node: int = None
     ntasks_per_node: int = None
     dependency: str = None
+    runs_per_task: int = 1
 
     @property
     def tasks_per_node(self):
@@ -234,15 +240,24 @@ def results_folder(specs):
 def render(batch_dir, specs, options, restart_changed=False, part=0, first=0, frozen=None):
     """The sbatch script of (one array of) a batch: #SBATCH lines, then exec the task runner (no shell sees
     spec values). part, first: the array's number in the batch and its first task; frozen: the project's root
-    when the batch runs from a code snapshot (runkit.sweeps.snapshot), else None."""
-    n = len(specs)
+    when the batch runs from a code snapshot (runkit.sweeps.snapshot), else None. With options.runs_per_task
+    K > 1, each task runs K of the specs, one after another."""
+    per = options.runs_per_task
+    n = task_count(len(specs), per)
     name = options.job_name or _job_name(specs)
     array = f"0-{n - 1}" + (f"%{options.throttle}" if options.throttle else "")
+    task = f"{first} + i" if first else "i"
+    if per == 1:
+        says = [f"# runkit: {n} run{'s' * (n != 1)} as one SLURM job array, written by `runbatch --slurm`.",
+                f"# Task i runs line {task} (from 0) of specs.jsonl, holding the run's lock; a finished run is skipped."]
+    else:
+        says = [f"# runkit: {len(specs)} runs, {per} per task, as one SLURM job array of {n} tasks, written by "
+                "`runbatch --slurm --runs-per-task`.",
+                f"# Task i runs lines ({task}) x {per} to ({task}) x {per} + {per - 1} (from 0) of specs.jsonl, one "
+                "after another, each holding its run's lock; a finished run is skipped."]
     lines = [
         "#!/bin/bash",
-        f"# runkit: {n} run{'s' * (n != 1)} as one SLURM job array, written by `runbatch --slurm`.",
-        f"# Task i runs line {f'{first} + i' if first else 'i'} (from 0) of specs.jsonl, holding the run's lock; "
-        "a finished run is skipped.",
+        *says,
         "# Resubmit by hand: sbatch " + shlex.quote(os.path.join(batch_dir, script_name(part))),
         f"#SBATCH --job-name={name}",
         f"#SBATCH --array={array}",
@@ -279,7 +294,7 @@ def render(batch_dir, specs, options, restart_changed=False, part=0, first=0, fr
         *exports,
         f"exec {shlex.quote(sys.executable)} -m runkit.sweeps.slurm_task {shlex.quote(os.path.join(batch_dir, SPECS))}"
         ' "$SLURM_ARRAY_TASK_ID"' + (f" --first={first}" if first else "")
-        + (" --restart-changed" if restart_changed else ""),
+        + (f" --runs-per-task={per}" if per > 1 else "") + (" --restart-changed" if restart_changed else ""),
     ]
     return "\n".join(lines) + "\n"
 
@@ -303,6 +318,11 @@ def max_array_size():
         if key.strip() == "MaxArraySize" and value.strip().isdigit():
             return max(int(value.strip()), 1)
     return 1001
+
+
+def task_count(runs_count, per):
+    """How many array tasks hold runs_count runs, per a task."""
+    return -(-runs_count // per)
 
 
 def chunks(n, size):
@@ -345,9 +365,10 @@ def submit(specs, options, restart_changed=False, freeze=True):
     than MaxArraySize), record the job ids: ([job id of each array], batch folder)."""
     batch_dir = new_batch_dir(specs)
     frozen = snapshot.project_root() if freeze else None
-    parts = chunks(len(specs), max_array_size())
-    scripts = [render(batch_dir, specs[first:first + count], options, restart_changed, part, first, frozen)
-               for part, (first, count) in enumerate(parts)]
+    per = options.runs_per_task
+    parts = chunks(task_count(len(specs), per), max_array_size())
+    scripts = [render(batch_dir, specs[first * per:(first + count) * per], options, restart_changed, part, first,
+                      frozen) for part, (first, count) in enumerate(parts)]
     check(scripts[0])
     os.makedirs(batch_dir)
     if frozen is not None:
@@ -360,14 +381,18 @@ def submit(specs, options, restart_changed=False, freeze=True):
     for part, (first, count) in enumerate(parts):
         os.makedirs(os.path.join(batch_dir, links_name(part)))
         for j in range(count):
-            s = specs[first + j]
-            os.makedirs(s["run_dir"], exist_ok=True)
-            os.symlink(os.path.abspath(s["run_dir"]), os.path.join(batch_dir, links_name(part), str(j)))
-            runs.record_slurm_submission(s["run_dir"], batch_dir, first + j)
+            if per > 1:  # the task's own log; each run's output goes to its folder (slurm_task)
+                os.makedirs(os.path.join(batch_dir, links_name(part), str(j)))
+            for s in specs[(first + j) * per:(first + j + 1) * per]:
+                os.makedirs(s["run_dir"], exist_ok=True)
+                if per == 1:
+                    os.symlink(os.path.abspath(s["run_dir"]), os.path.join(batch_dir, links_name(part), str(j)))
+                runs.record_slurm_submission(s["run_dir"], batch_dir, first + j)
         runs.write_atomic(os.path.join(batch_dir, script_name(part)), scripts[part])
     jobs = []
     record = {"job_id": None, "jobs": jobs, "runs": len(specs),
-              "code_snapshot": os.path.join(batch_dir, snapshot.FOLDER) if frozen else None}
+              "code_snapshot": os.path.join(batch_dir, snapshot.FOLDER) if frozen else None,
+              **({"runs_per_task": per} if per > 1 else {})}
     for part, (first, count) in enumerate(parts):
         script = os.path.join(batch_dir, script_name(part))
         done = _slurm(["sbatch", "--parsable", script])
@@ -399,13 +424,14 @@ def read_record(batch_dir):
 def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, clock=time.monotonic,
              sleep=time.sleep):
     """Block until no task of the batch's arrays is queued or running; progress on stderr. {task: last SLURM
-    state}, by the batch's task number.
+    state}, by the batch's task number (run i of specs is in task i // K, K: the batch's runs per task).
 
     One squeue a poll for the whole batch. When squeue is slow (more than a quarter of the poll) or fails, the
     next poll waits twice as long (up to 5 minutes); after `patience` seconds (RUNBATCH_SLURM_PATIENCE, 600)
     without an answer it gives up with a message: the jobs go on, and `collect` shows the runs."""
     if patience is None:
         patience = float(os.environ.get(PATIENCE_VAR) or PATIENCE)
+    per = read_record(batch_dir).get("runs_per_task", 1)
     where = {(a["job_id"], str(j)): a["first"] + j for a in arrays(batch_dir) for j in range(a["count"])}
     ids = ", ".join(dict.fromkeys(job for job, _ in where))
     seen, shown, delay, silent_since, restarts = {}, None, poll, None, {}
@@ -438,8 +464,7 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
         delay = min(delay * 2, 300.0) if took > poll / 4 else poll
         tasks = {where[key]: state for key, (state, _script) in listed.items() if key in where}
         for task, state in tasks.items():
-            _say_requeues(task, specs[task] if task < len(specs) else None, seen.get(task), state, restarts,
-                          progress)
+            _say_requeues(task, specs[task * per:(task + 1) * per], seen.get(task), state, restarts, progress)
         seen.update(tasks)
         # A task SLURM no longer lists (it forgets finished jobs) is as done as one in a final state.
         live = [t for t, state in tasks.items() if state not in FINAL]
@@ -449,7 +474,7 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
             counts[state] = counts.get(state, 0) + 1
         line = (f"runbatch: job{'s' * (',' in ids)} {ids}: "
                 + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-                + f"; {len(live)} of {len(specs)} tasks queued or running")
+                + f"; {len(live)} of {task_count(len(specs), per)} tasks queued or running")
         if line != shown:
             print(line, file=progress, flush=True)
             shown = line
@@ -458,16 +483,17 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
         sleep(delay)
 
 
-def _say_requeues(task, s, before, state, restarts, progress):
+def _say_requeues(task, group, before, state, restarts, progress):
     """Say on `progress` when SLURM puts a task back in the queue (preempted, warned, its node died) and when
-    it starts again (a new attempt in slurm.json with a higher SLURM_RESTART_COUNT); restarts: {task: the
-    count said so far}, updated."""
-    name = f"task {task}" + (f" ({s['name']})" if s else "")
+    it starts again (a new attempt in slurm.json with a higher SLURM_RESTART_COUNT); group: the task's specs;
+    restarts: {task: the count said so far}, updated."""
+    names = ", ".join(s["name"] for s in group)
+    name = f"task {task}" + (f" ({names})" if group else "")
     if state == "PENDING" and before not in (None, "PENDING"):
         print(f"runbatch: {name} was requeued by SLURM (it was {before}); it runs again, from its last "
               "checkpoint for a run that saves them", file=progress, flush=True)
-    if state == "RUNNING" and s:
-        count = requeues(s["run_dir"])
+    if state == "RUNNING" and group:
+        count = max(requeues(s["run_dir"]) for s in group)
         if count > restarts.get(task, 0):
             print(f"runbatch: {name} restarted after {count} requeue{'s' * (count != 1)} (SLURM_RESTART_COUNT "
                   f"{count}; its attempts are in {runs.SLURM})", file=progress, flush=True)
@@ -519,9 +545,10 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
         if todo:
             batch_dir, size = new_batch_dir(todo), max_array_size()
             frozen = snapshot.project_root() if freeze else None
-            for part, (first, count) in enumerate(chunks(len(todo), size)):
-                sys.stdout.write(("\n" if part else "") + render(batch_dir, todo[first:first + count], options,
-                                                                  restart_changed, part, first, frozen))
+            per = options.runs_per_task
+            for part, (first, count) in enumerate(chunks(task_count(len(todo), per), size)):
+                sys.stdout.write(("\n" if part else "") + render(batch_dir, todo[first * per:(first + count) * per],
+                                                                  options, restart_changed, part, first, frozen))
         print(f"runbatch: would submit {say}; nothing written", file=sys.stderr)
         return
     if not todo:
@@ -546,7 +573,7 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
         print(f"runbatch: stopped waiting; job {', '.join(job_ids)} goes on (`collect` shows its runs, "
               f"`scancel {' '.join(job_ids)}` stops it)", file=sys.stderr)
         raise
-    results = [outcome(s, states.get(task)) for task, s in enumerate(todo)]
+    results = [outcome(s, states.get(i // options.runs_per_task)) for i, s in enumerate(todo)]
     for result in results:
         out(result)
     bad = sum(r["status"] not in ("finished", "skipped") for r in results)
