@@ -1,7 +1,8 @@
 """The README's and docs' promises about training, each shown by what it does in real `train` runs on
 digits (CPU, one thread): the learning-rate schedule's formula, across a resume too; the optimizers; that
 best.ckpt holds the best epoch; that training_loop.seed is used; the mode inferred from a monitor's name;
-stop_on_nan = False; RUNKIT_TRACEBACK; collect and plot reading folders that train wrote."""
+stop_on_nan = False; RUNKIT_TRACEBACK; collect and plot reading folders that train wrote; and, on a tiny
+CIFAR-10 with a test split, that metrics.json's `test` is best.ckpt tested."""
 import csv
 import io
 import json
@@ -82,9 +83,9 @@ def test_cosine_resumes_exactly_after_a_kill_mid_schedule(cosine, tmp_path, monk
     assert without_time(runs.read_history(killed)) == without_time(runs.read_history(run))
 
 
-def evaluate(checkpoint, bindings, *configs):
-    proc = subprocess.run([sys.executable, EVALUATE, checkpoint, bindings, *configs], capture_output=True,
-                          text=True, timeout=300)
+def evaluate(checkpoint, bindings, *configs, split="val"):
+    proc = subprocess.run([sys.executable, EVALUATE, f"--split={split}", checkpoint, bindings, *configs],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -101,6 +102,27 @@ def test_best_ckpt_holds_the_best_epoch_not_the_last(cosine):
     last = evaluate(runs.checkpoint_path(run), COSINE, MLP, config)
     assert last["global_step"] == history[-1]["step"]
     assert last["val_acc"] == pytest.approx(history[-1]["val_acc"], abs=1e-6)
+
+
+def test_metrics_test_is_best_ckpt_tested_on_the_test_split(results_dir, one_thread):
+    """training_loop.test = True on a tiny CIFAR-10 (the test split is test_batch): metrics.json's `test` is
+    what plain torch makes of best.ckpt's weights on that split. Best (epoch 2, the highest rate) is not
+    last (epoch 4), and the last checkpoint's figures differ, so a test of the last weights would show."""
+    from cifar_archive import write_cifar_archive
+    write_cifar_archive(os.environ["DATA_DIR"], per_batch=20)  # 80 training images, 20 to test
+    cnn, run = REPO / "configs" / "cnn.gin", results_dir / "tested"
+    bindings = ("training_loop.n_epochs=4#training_loop.test=True#cifar10.download=False#cifar10.n_val=20"
+                "#cifar10.batch_size=32#cnn.n_filters=8#training_loop.loggers=[]#lr_schedule.name='cosine'"
+                "#lr_schedule.warmup_steps=6#training_loop.monitor='lr'#training_loop.mode='max'")  # 3 steps an epoch
+    tool("train", run, cnn, "-b", bindings, check=0)
+    metrics = runs.read_json(run, runs.METRICS)
+    assert metrics["best"]["epoch"] == 2 and sorted(metrics["test"]) == ["test_acc", "test_loss"]
+    best = evaluate(runs.best_checkpoint_path(run), bindings, cnn, split="test")
+    assert best["epoch"] + 1 == 2
+    for key in ("test_acc", "test_loss"):
+        assert metrics["test"][key] == pytest.approx(best[key], abs=1e-5), key
+    last = evaluate(runs.checkpoint_path(run), bindings, cnn, split="test")
+    assert last["epoch"] + 1 == 4 and last["test_loss"] != pytest.approx(best["test_loss"], abs=1e-5)
 
 
 def optimizer_group(run):

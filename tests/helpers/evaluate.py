@@ -1,15 +1,19 @@
-"""python evaluate.py CHECKPOINT BINDINGS CONFIG...: a checkpoint's epoch and its weights' validation accuracy,
-as JSON, computed here with plain torch from the run's config (not by train, nor Lightning's validation loop):
+"""python evaluate.py [--split=test] CHECKPOINT BINDINGS CONFIG...: a checkpoint's epoch and its weights'
+accuracy and mean cross-entropy on a split (val unless --split says), as JSON, computed here with plain torch from the run's config (not by train, nor Lightning's validation loop):
 what a test compares with the history row the checkpoint claims to hold."""
 import json
 import sys
 
 import torch
+import torch.nn.functional as F
 
 from runkit.training import config, fit
 
 
-def main(checkpoint, bindings, *configs):
+def main(*argv):
+    given = argv[0].startswith("--split=")
+    split = argv[0].removeprefix("--split=") if given else "val"
+    checkpoint, bindings, *configs = argv[given:]
     flat = config.parse(configs, [bindings])
     settings = fit.training_loop()
     task_class, data_class, _callbacks, _loggers = settings.components()
@@ -19,10 +23,12 @@ def main(checkpoint, bindings, *configs):
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     task.load_state_dict(saved["state_dict"])
     task.eval()
-    x, y = data.splits["val"]
+    x, y = data.splits[split]
     with torch.no_grad():
-        accuracy = (task(x).argmax(1) == y).double().mean().item()
-    print(json.dumps({"epoch": saved["epoch"], "global_step": saved["global_step"], "val_acc": accuracy}))
+        logits = task(x)
+    print(json.dumps({"epoch": saved["epoch"], "global_step": saved["global_step"],
+                      f"{split}_acc": (logits.argmax(1) == y).double().mean().item(),
+                      f"{split}_loss": F.cross_entropy(logits, y).item()}))
 
 
 if __name__ == "__main__":

@@ -76,8 +76,9 @@ class CIFAR10(TensorData):
 
 def fetch(data_dir):
     """Download and extract into data_dir; the folder appears whole (extracted aside, then renamed), and a
-    lock keeps parallel runs sharing one DATA_DIR from downloading it twice."""
-    from torchvision.datasets.utils import download_and_extract_archive  # only needed when downloading
+    lock keeps parallel runs sharing one DATA_DIR from downloading it twice. A download whose md5 is not
+    the archive's is named as such (a retry downloads it again) and nothing of it is extracted."""
+    from torchvision.datasets.utils import calculate_md5, download_url, extract_archive  # only to download
 
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(data_dir / ".cifar-10.lock", "w") as lock:
@@ -85,12 +86,19 @@ def fetch(data_dir):
         if (data_dir / FOLDER).exists():
             return
         with tempfile.TemporaryDirectory(dir=data_dir, prefix=".cifar-10-") as scratch:
+            archive = Path(scratch) / URL.rsplit("/", 1)[-1]
             try:
-                download_and_extract_archive(URL, scratch, md5=MD5)
-            except (OSError, RuntimeError) as error:  # no network, or a corrupt download
+                download_url(URL, scratch)
+            except (OSError, RuntimeError) as error:  # no network
                 raise DataMissing(f"CIFAR-10 is not in {data_dir / FOLDER} and downloading {URL} failed "
                                   f"({error}): extract it into {data_dir} by hand, or retry with network "
                                   "access") from None
+            md5 = calculate_md5(archive)
+            if md5 != MD5:
+                raise DataMissing(f"CIFAR-10's {archive.name} as downloaded from {URL} is corrupt (md5 {md5}, "
+                                  f"not {MD5}); nothing was extracted: run again to download it again, or "
+                                  f"extract a good copy into {data_dir} by hand")
+            extract_archive(archive, scratch)
             os.rename(Path(scratch) / FOLDER, data_dir / FOLDER)
 
 
