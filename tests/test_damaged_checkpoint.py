@@ -3,11 +3,10 @@ after a real kill -9, the rerun resumes from the previous sound checkpoint and e
 uninterrupted run; with no sound checkpoint left it refuses in one line (exit 2) and writes nothing."""
 import os
 import random
-import time
 
 import pytest
 from conftest import REPO, tool, without_time
-from helpers.kills import start, wait_for_attempt
+from helpers.kills import assert_killed, kill_callback, start
 
 from runkit.rundir import checkpoints, runs
 
@@ -15,6 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 CNN = REPO / "configs" / "digits_cnn.gin"
 BINDINGS = "training_loop.n_epochs=4#cnn.n_filters=16#training_loop.checkpoint_every_n_steps=10"
+STEPS = 4 * 23  # digits: 1437 training images in batches of 64
 
 
 def truncate(path):
@@ -38,24 +38,24 @@ def reference(tmp_path_factory):
     return run
 
 
-def killed_with_two_checkpoints(run, rng):
-    """kill -9 at a random moment after last.ckpt has been replaced once (so prev.ckpt exists)."""
-    proc = start(["train", str(run), str(CNN), "-b", BINDINGS])
-    wait_for_attempt(run, 1, proc)
+def killed_with_two_checkpoints(run, rng, monkeypatch):
+    """kill -9 at a random step after last.ckpt has been replaced once (so prev.ckpt exists): the run kills
+    itself there (a kill at a random moment could come after the run finished on a fast machine). Returns
+    the argv that reruns it."""
+    argv = ["train", run, CNN, kill_callback(run.parent, monkeypatch), "-b", BINDINGS]
+    monkeypatch.setenv("KILL_AT", str(rng.randrange(21, STEPS)))  # checkpoints at steps 10 and 20 came first
+    assert_killed(start(argv))
+    monkeypatch.delenv("KILL_AT")
     previous = run / runs.CHECKPOINTS / (checkpoints.PREVIOUS + checkpoints.DIGEST)
-    while not previous.exists() and proc.poll() is None:
-        time.sleep(0.01)
-    time.sleep(rng.uniform(0.0, 0.5))
-    proc.kill()
-    proc.wait()
     assert runs.status(run) != "finished" and previous.exists()
+    return argv
 
 
 @pytest.mark.parametrize("damage", [truncate, flip_bytes])
-def test_a_damaged_last_checkpoint_resumes_from_the_previous_sound_one(tmp_path, reference, damage):
+def test_a_damaged_last_checkpoint_resumes_from_the_previous_sound_one(tmp_path, reference, damage, monkeypatch):
     seed = random.randrange(10**6)
     run = tmp_path / "interrupted"
-    killed_with_two_checkpoints(run, random.Random(seed))
+    argv = killed_with_two_checkpoints(run, random.Random(seed), monkeypatch)
     last = run / runs.CHECKPOINTS / checkpoints.LAST
     damage(last)
     assert checkpoints.damage(str(last)) is not None
@@ -63,7 +63,7 @@ def test_a_damaged_last_checkpoint_resumes_from_the_previous_sound_one(tmp_path,
     by_hand = check_by_hand.replace("RUN_DIR", str(run))
     assert tool("sh", "-c", by_hand).returncode == 1
 
-    resumed = tool("train", run, CNN, "-b", BINDINGS, check=0)
+    resumed = tool(*argv, check=0)
     log = (run / runs.LOG).read_text()
     assert "not sound" in log and "resuming from" in log and "prev.ckpt" in log, (seed, log)
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference)), seed
@@ -73,20 +73,21 @@ def test_a_damaged_last_checkpoint_resumes_from_the_previous_sound_one(tmp_path,
     assert tool("sh", "-c", by_hand).returncode == 0
 
 
-def test_with_no_sound_checkpoint_train_refuses_in_one_line_and_restart_starts_over(tmp_path, reference):
+def test_with_no_sound_checkpoint_train_refuses_in_one_line_and_restart_starts_over(tmp_path, reference,
+                                                                                   monkeypatch):
     run = tmp_path / "interrupted"
-    killed_with_two_checkpoints(run, random.Random())
+    argv = killed_with_two_checkpoints(run, random.Random(), monkeypatch)
     folder = run / runs.CHECKPOINTS
     truncate(folder / checkpoints.LAST)
     flip_bytes(folder / checkpoints.PREVIOUS)
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
 
-    refused = tool("train", run, CNN, "-b", BINDINGS, check=2)
+    refused = tool(*argv, check=2)
     assert refused.stdout == "" and refused.stderr.count("\n") == 1, refused.stderr
     assert str(folder / checkpoints.LAST) in refused.stderr and "--restart" in refused.stderr
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing written
 
-    tool("train", run, CNN, "-b", BINDINGS, "--restart", check=0)
+    tool(*argv, "--restart", check=0)
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
 
 
