@@ -94,8 +94,13 @@ def requires(*programs):
 _MISSING = pytest.StashKey[str]()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
+        # `make test` runs the suite on two pytest-xdist workers (--dist loadgroup): a module's tests stay on
+        # one worker (its module-scoped reference runs are made once), and all SLURM tests share one worker,
+        # since some restart the controller or kill a node under the others.
+        item.add_marker(pytest.mark.xdist_group("slurm" if item.get_closest_marker("slurm") else item.module.__name__))
         absent = missing(*(p for mark in item.iter_markers("requires") for p in mark.args))
         if item.get_closest_marker("slurm"):
             absent += missing(*SLURM_PROGRAMS)
