@@ -27,8 +27,8 @@ lint: env ## ruff: undefined names, unused imports, syntax errors (pyproject.tom
 	$(VENV)/bin/ruff check -q .
 
 # The suite on TEST_WORKERS pytest-xdist workers (most tests wait on a process or a daemon; conftest.py keeps
-# a module's tests, and all SLURM tests, on one worker). TEST_WORKERS=0: one process, as plain pytest.
-TEST_WORKERS ?= 2
+# a module's tests, and each SLURM cluster's, on one worker). TEST_WORKERS=0: one process, as plain pytest.
+TEST_WORKERS ?= 3
 PYTEST := $(VENV)/bin/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadgroup
 
 test: lint ## ruff, then the whole test suite: fast, slow and SLURM tests (what CI runs)

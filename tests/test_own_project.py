@@ -79,6 +79,20 @@ def test_the_example_on_the_unified_lightning_package_resumes_exactly(tmp_path, 
     assert meta["lightning_package"] == "lightning" and meta["data_resume"]["exact"]
 
 
+def test_config_gin_holds_the_trainer_bindings_on_either_package(tmp_path, project_path, monkeypatch):
+    """gin's operative config knows pytorch_lightning's Trainer only: a run on `lightning` gets the same
+    `trainer` section in config.gin, in the same place."""
+    unified = unified_copy(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
+    bindings = "MyData.n_train=64#training_loop.n_epochs=1#training_loop.loggers=[]#trainer.gradient_clip_val=0.5"
+    texts = []
+    for name, config in (("classic", EXAMPLE), ("unified", unified)):
+        tool("train", tmp_path / name, config, "-b", bindings, check=0)
+        texts.append((tmp_path / name / runs.CONFIG).read_text().replace("my_project_unified.", "my_project."))
+    assert "# Parameters for trainer:\n# " in texts[0] and "trainer.gradient_clip_val = 0.5\n" in texts[0]
+    assert texts[1] == texts[0]
+
+
 def test_a_callback_of_the_other_package_is_refused_before_anything_is_written(tmp_path, project_path,
                                                                             monkeypatch):
     config = unified_copy(tmp_path)

@@ -17,7 +17,9 @@ from runkit.training.seeds import generator, seeded
 
 class EpochOrder:
     """The indices of this rank's share of an epoch: a function of (seed, epoch). A permutation of the n
-    samples, or (`replacement`, as torch's RandomSampler) `size` draws with replacement."""
+    samples, or (`replacement`, as torch's RandomSampler) `size` draws with replacement. Under DDP every
+    rank gets as many (DDP steps in step): as Lightning's DistributedSampler does, the order is padded with
+    its own first indices to a multiple of the ranks, so no sample is left out of an epoch."""
 
     def __init__(self, n, seed, shuffle=True, rank=0, world=1, replacement=False, size=None):
         self.n, self.seed, self.shuffle, self.rank, self.world = n, seed, shuffle, rank, world
@@ -27,12 +29,12 @@ class EpochOrder:
     def set_epoch(self, epoch):
         self.epoch = epoch
 
-    def __len__(self):  # every rank gets as many: DDP steps in step
-        return self.size // self.world if self.world > 1 else self.size
+    def __len__(self):
+        return -(-self.size // self.world)
 
     @property
     def offset(self):
-        """The position in the epoch's whole order of this rank's first sample."""
+        """The position in the epoch's whole (padded) order of this rank's first sample."""
         return self.rank * len(self)
 
     def indices(self):
@@ -43,6 +45,9 @@ class EpochOrder:
             order = torch.randint(self.n, (self.size,), generator=random)
         else:
             order = torch.randperm(self.n, generator=random)[:self.size]
+        padding = len(self) * self.world - len(order)
+        if padding:
+            order = torch.cat([order, order.repeat(-(-padding // len(order)))[:padding]])
         return order[self.offset:self.offset + len(self)]
 
 

@@ -6,6 +6,7 @@ name or parameter is an error at parse time, before any run folder is touched.
 """
 import json
 import os
+import pprint
 
 import gin
 
@@ -81,6 +82,23 @@ def flatten():
         for param, value in params.items():
             flat[f"{scope + '/' if scope else ''}{name}.{param}"] = _plain(value)
     return dict(sorted(flat.items()))
+
+
+def operative_text(package):
+    """config.gin's text: gin's operative config, and, where the run trains on the `lightning` package (whose
+    Trainer is built from the `trainer.` bindings by hand: gin's `trainer` is pytorch_lightning's), the
+    `trainer` section gin would have written, in its place among the others."""
+    text = gin.operative_config_str()
+    bound = gin.get_bindings("trainer")
+    if package == "pytorch_lightning" or not bound:
+        return text
+    lines = [f"trainer.{name} = {pprint.pformat(value, width=76)}".replace("\n", "\n    ")
+             for name, value in sorted(bound.items())]
+    section = "\n".join(["# Parameters for trainer:", "# " + "=" * 78, *lines])
+    sections = text.split("\n\n")
+    at = next((i for i, part in enumerate(sections) if part.startswith("# Parameters for ")
+               and part.split(":", 1)[0].removeprefix("# Parameters for ").lower() > "trainer"), len(sections))
+    return "\n\n".join([*sections[:at], section, *sections[at:]])
 
 
 def _plain(value):

@@ -77,8 +77,8 @@ class RunRecorder(Checkpoint):
         resumes in the middle of an epoch): the loaders' positions, and the clock. Also config.gin: by now
         every configurable has been called, optimizer included, so the operative config is whole."""
         if trainer.is_global_zero:
-            import gin
-            runs.write_atomic(runs.path(self.run_dir, runs.CONFIG), gin.operative_config_str())
+            from runkit.training import config
+            runs.write_atomic(runs.path(self.run_dir, runs.CONFIG), config.operative_text(lightning_package.active))
         if self._pending is None:
             return
         if self._pending["in_epoch"]:
