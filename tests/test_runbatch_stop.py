@@ -1,6 +1,6 @@
 """runbatch's two stops (docs: "a second Ctrl-C kills them"): the first SIGINT or SIGTERM passes one SIGTERM
 on to the running jobs, so a `train` run checkpoints and stops; a job that ignores SIGTERM runs on until the
-second, which SIGKILLs it. Real jobs: `train` on digits and a Python job that only SIGKILL ends; every
+second, which SIGKILLs it and what it started. Real jobs: `train` on digits and a Python job that only SIGKILL ends; every
 process the batch started (runbatch's environment carries a mark they all inherit) is gone at the end."""
 import json
 import os
@@ -22,8 +22,10 @@ from runkit.training import checkpoint_io
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 STUBBORN = """\
-import os, signal, time
+import os, signal, subprocess, sys, time
 signal.signal(signal.SIGTERM, lambda *_: print("got TERM", flush=True))  # only SIGKILL ends it
+child = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+subprocess.Popen([sys.executable, "-c", child])  # and it started a process that SIGTERM does not end either
 print("started", os.getpid(), flush=True)
 while True:
     time.sleep(1)

@@ -124,14 +124,18 @@ class Executor:
             raise self.error
 
     def stop(self):
-        """Start nothing more; SIGTERM the running jobs (train checkpoints and exits); a second stop SIGKILLs them."""
+        """Start nothing more; SIGTERM the running jobs (train checkpoints and exits); a second stop SIGKILLs them
+        and every process they started (each job leads a process group of its own)."""
         signum = signal.SIGKILL if self.interrupted else signal.SIGTERM
         self.interrupted = True
         self._stop.set()
         with self._lock:
             for proc in self._running.values():
                 try:
-                    proc.send_signal(signum)
+                    if signum == signal.SIGKILL and proc.poll() is None:
+                        os.killpg(proc.pid, signum)  # the job leads its own group: what it started dies too
+                    else:
+                        proc.send_signal(signum)
                 except ProcessLookupError:
                     pass
 
