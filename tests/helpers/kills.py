@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 
-from runkit.rundir import runs
+from runkit.rundir import checkpoints, runs
 from runkit.training import checkpoint_io
 
 KILL_AT = '''
@@ -38,7 +38,7 @@ class KillAt(pl.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 '''
 RESUMED = re.compile(r"resumed at epoch (\d+), step (\d+)")
-MAX_DRAWS = 20  # redraws of a moment before the first checkpoint; all 20 there means the window is wrong
+MAX_DRAWS = 20  # redraws of a moment before the first checkpoint; all 20 there means no checkpoint is written
 
 
 def kill_callback(folder, monkeypatch):
@@ -68,6 +68,14 @@ def wait_for_attempt(run, attempt, proc, timeout=120):
     raise AssertionError(f"attempt {attempt} did not start: {proc.poll()} {proc.stderr.read()}")
 
 
+def wait_for_checkpoint(run, proc, timeout=120):
+    """Until the run folder holds a whole last.ckpt (its digest is written after it), or the process ended."""
+    digest = run / runs.CHECKPOINTS / (checkpoints.LAST + checkpoints.DIGEST)
+    deadline = time.monotonic() + timeout
+    while not digest.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def assert_killed(proc):
     """The process died by SIGKILL (not by finishing, failing or a graceful stop); returns its stderr."""
     _out, err = proc.communicate(timeout=120)
@@ -77,16 +85,18 @@ def assert_killed(proc):
 
 def random_kills(run, argv, rng, window, kills):
     """Kill `train argv` with -9 `kills` times, each `uniform(0, window)` seconds after its attempt started.
-    A kill that left no checkpoint is drawn again, each time `window` later (a busy machine may take longer
-    than the window to reach the first step), up to MAX_DRAWS times in all. Returns the step of the
-    checkpoint the last kill left, which the rerun must resume from."""
+    A kill that left no checkpoint is drawn again, from the moment the next attempt has written its first
+    checkpoint (a busy machine may take longer than the window to reach it), up to MAX_DRAWS times in all.
+    Returns the step of the checkpoint the last kill left, which the rerun must resume from."""
     attempt, draws, early, step = 0, 0, 0, 0
     while kills:
-        assert draws < MAX_DRAWS, f"{draws} kills in a row came before the first checkpoint: the window is too short"
+        assert draws < MAX_DRAWS, f"{draws} kills in a row left no checkpoint: is one written?"
         attempt, draws = attempt + 1, draws + 1
         proc = start(argv)
         wait_for_attempt(run, attempt, proc)
-        time.sleep(window * early + rng.uniform(0.0, window))
+        if early:  # a redraw: its moment is drawn from this attempt's first checkpoint on
+            wait_for_checkpoint(run, proc)
+        time.sleep(rng.uniform(0.0, window))
         proc.kill()
         assert_killed(proc)
         assert runs.status(run) != "finished", f"the run finished before kill {attempt}"
