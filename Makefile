@@ -26,16 +26,11 @@ $(VENV)/.done: requirements.txt pyproject.toml $(wildcard tools/*)
 lint: env ## ruff: undefined names, unused imports, syntax errors (pyproject.toml's [tool.ruff])
 	$(VENV)/bin/ruff check -q .
 
-# The suite on TEST_WORKERS pytest-xdist workers (most tests wait on a process or a daemon; conftest.py keeps
-# a module's tests, and each SLURM cluster's, on one worker). TEST_WORKERS=0: one process, as plain pytest.
-TEST_WORKERS ?= 3
-PYTEST := $(VENV)/bin/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadgroup
-
 test: lint ## ruff, then the whole test suite: fast, slow and SLURM tests (what CI runs)
-	$(PYTEST) -m ""
+	$(VENV)/bin/python -m pytest -m "" -q -rs
 
 test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
-	$(PYTEST)
+	$(VENV)/bin/python -m pytest -q -rs
 
 mutants: env ## apply each one-line breaking change of scripts/mutants.list to a copy of the checkout: its tests must fail
 	$(VENV)/bin/python scripts/mutants

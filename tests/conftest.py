@@ -94,21 +94,8 @@ def requires(*programs):
 _MISSING = pytest.StashKey[str]()
 
 
-def _worker_group(item):
-    """`make test` runs the suite on pytest-xdist workers (--dist loadgroup), one group on one worker: a
-    module's tests (its module-scoped reference runs are made once); the tests of the one-node SLURM
-    cluster, since some restart its controller under the others; and those of the two-node cluster (its
-    own daemons and namespaces; some kill a node), unless RUNKIT_SLURM_NODES=2 makes it the cluster of all."""
-    if not item.get_closest_marker("slurm"):
-        return item.module.__name__
-    alone = "two_nodes" in item.fixturenames and os.environ.get("RUNKIT_SLURM_NODES", "1") == "1"
-    return "slurm-two-nodes" if alone else "slurm"
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
         absent = missing(*(p for mark in item.iter_markers("requires") for p in mark.args))
         if item.get_closest_marker("slurm"):
             absent += missing(*SLURM_PROGRAMS)
