@@ -13,7 +13,7 @@ import gin
 from runkit import cli
 from runkit.errors import BadInput
 from runkit.sweeps import bindings as binding_text
-from runkit.training import internals
+from runkit.training import internals, lightning_package
 
 # Bindings that may change between attempts of one run: asking for more epochs continues a finished run.
 RESUMABLE_CHANGES = ("training_loop.n_epochs",)
@@ -90,7 +90,7 @@ def operative_text(package):
     `trainer` section gin would have written, in its place among the others."""
     text = gin.operative_config_str()
     bound = gin.get_bindings("trainer")
-    if package == "pytorch_lightning" or not bound:
+    if package == lightning_package.PYTORCH_LIGHTNING or not bound:
         return text
     lines = [f"trainer.{name} = {pprint.pformat(value, width=76)}".replace("\n", "\n    ")
              for name, value in sorted(bound.items())]
