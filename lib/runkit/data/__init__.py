@@ -84,7 +84,7 @@ class TensorData(_Splits):
 class SampleData(_Splits):
     """Map-style Datasets batched by DataLoader workers. A subclass implements `datasets()` ->
     {"train": Dataset, "val": Dataset[, "test": ...]}; the train set may draw random numbers (torch, random,
-    numpy) in __getitem__: each sample's draws are seeded from (seed, epoch, position in the epoch)."""
+    numpy) in __getitem__: each batch's draws are seeded from (seed, epoch, position in the epoch)."""
 
     def __init__(self, batch_size=64, val_batch_size=None, num_workers=2, seed=0, pin_memory=False):
         super().__init__(batch_size, val_batch_size, seed)

@@ -96,10 +96,22 @@ class TensorBatches(_Resumable):
             yield x, self.y[index]
 
 
+class Batch(list):
+    """The dataset indices of one batch, and where it starts: (epoch, position in the epoch of its first
+    sample). What the loader's batch sampler hands to the process that loads it."""
+    __slots__ = ("epoch", "position")
+
+    def __init__(self, indices, epoch, position):
+        super().__init__(indices)
+        self.epoch, self.position = epoch, position
+
+
 class SeededSamples(Dataset):
-    """A dataset whose item (epoch, position, index) is the inner dataset's item `index`, computed with the
-    global random generators seeded from (seed, epoch, position in the epoch): the same sample whichever
-    worker loads it, and an index drawn twice in an epoch (with replacement) gets draws of its own."""
+    """A dataset loaded a Batch at a time: the inner dataset's items at its indices, loaded with the global
+    random generators seeded once from (seed, epoch, position of the batch), its samples in order. So a
+    sample's draws are a function of (seed, epoch, position in the epoch) whichever worker loads its batch
+    (an epoch's batches are fixed), an index drawn twice in an epoch (with replacement) gets draws of its own,
+    and the seeding costs once a batch, not once a sample."""
 
     def __init__(self, dataset, seed):
         self.dataset, self.seed = dataset, seed
@@ -107,15 +119,15 @@ class SeededSamples(Dataset):
     def __len__(self):
         return len(self.dataset)
 
-    def __getitem__(self, key):
-        epoch, position, index = key
-        with seeded(self.seed, epoch, position):
-            return self.dataset[index]
+    def __getitems__(self, batch):  # what DataLoader's fetcher calls with a batch sampler's batch
+        many = getattr(self.dataset, "__getitems__", None)
+        with seeded(self.seed, batch.epoch, batch.position):
+            return many(list(batch)) if many else [self.dataset[index] for index in batch]
 
 
 class _EpochBatches:
-    """The batch sampler of SampleBatches: lists of (epoch, position, index) keys from `start` to the epoch's
-    end; the batches before `start` (consumed before a resume) are skipped without loading them."""
+    """The batch sampler of SampleBatches: the epoch's Batches from `start` to its end; the batches before
+    `start` (consumed before a resume) are skipped without loading them."""
 
     def __init__(self, owner):
         self.owner, self.start = owner, 0
@@ -129,7 +141,7 @@ class _EpochBatches:
         indices, size, epoch, offset = order.indices().tolist(), owner.batch_size, order.epoch, order.offset
         for batch in range(self.start, len(owner)):
             first = batch * size
-            yield [(epoch, offset + first + i, index) for i, index in enumerate(indices[first:first + size])]
+            yield Batch(indices[first:first + size], epoch, offset + first)
 
 
 class SampleBatches(_Resumable):

@@ -7,8 +7,8 @@ drop_last, collate_fn, workers, pin_memory, persistent_workers, prefetch_factor,
 (called after runkit's own). What changes is only what makes it resumable:
 - the order is a function of (seed, epoch): a permutation for shuffle=True / RandomSampler (with or without
   replacement), 0..n-1 for SequentialSampler, and under DDP this rank's share of it;
-- each sample is loaded with torch's, numpy's and Python's global generators seeded from (seed, epoch,
-  position in the epoch), whichever worker loads it;
+- each batch is loaded with torch's, numpy's and Python's global generators seeded once from (seed, epoch,
+  position in the epoch of its first sample), whichever worker loads it;
 - a mid-epoch resume skips the consumed batches' indices without loading them.
 Validation and test loaders are left as they are. What cannot be rebuilt (an IterableDataset, a sampler or
 batch sampler of the user's) trains as Lightning trains it, and the run says so (LoaderReport).
