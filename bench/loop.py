@@ -18,6 +18,11 @@ train_dataloader is a plain `DataLoader(shuffle=True, num_workers=2)`: train's T
 loader so that it resumes exactly: runkit.training.loaders) against a bare pl.Trainer given the same data
 module untouched, alternating in this process. Target: >= 0.95 of the bare Trainer's steps/s.
 
+Main-process loader: in-memory tensors of MNIST's shape (12,800 x 1x28x28), batch 256, `num_workers=0` (the
+shape of Lightning's autoencoder example), each batch a step of a small MLP: batches/s through the DataLoader as
+runkit rebuilds it (runkit.training.loaders.rebuild, which seeds the global generators once a batch) against
+the same DataLoader untouched, alternating epochs in this process. Target: >= 0.95.
+
 Data wait: the small CNN on an image folder on disk (PNGs decoded and augmented by 2 DataLoader workers, as
 configs/image_folder_cnn.gin does): the share of training time the step waits for its batch (from one
 batch's end to the next batch's start, Lightning's own work included, so an upper bound). Target: < 10%.
@@ -25,8 +30,9 @@ batch's end to the next batch's start, Lightning's own work included, so an uppe
 First step: wall clock from spawning `train RUN configs/digits_mlp.gin` to its first optimizer step (seen
 through bench/first_step.py, a callback gin imports into the real tool), against a plain PyTorch script.
 
-    .venv/bin/python bench/loop.py [--quick]
+    .venv/bin/python bench/loop.py [--quick] [--loaders]   # --loaders: only the two loader cases
 """
+import argparse
 import os
 import statistics
 import subprocess
@@ -181,6 +187,40 @@ def bench_plain_loader(epochs, repeat):
                    min_ratio=0.95)
 
 
+def bench_main_process_loader(epochs, repeat):
+    """Batches/s of a training loop over a main-process DataLoader of tensors, rebuilt by runkit against
+    untouched, alternating."""
+    from runkit.training.loaders import rebuild
+    g = torch.Generator().manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.rand(12800, 1, 28, 28, generator=g),
+                                          torch.randint(0, 10, (12800,), generator=g))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+
+    def loop(loader):
+        def run():
+            done, started = 0, time.perf_counter()
+            for epoch in range(epochs):
+                if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
+                    loader.sampler.set_epoch(epoch)
+                for x, y in loader:
+                    loss = F.cross_entropy(model(x), y)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    done += 1
+            return done / (time.perf_counter() - started)
+        return run
+
+    untouched = torch.utils.data.DataLoader(data, batch_size=256, shuffle=True)
+    rebuilt, reason = rebuild(torch.utils.data.DataLoader(data, batch_size=256, shuffle=True), seed=0)
+    assert reason is None, reason
+    ours, anchor = loop(rebuilt), loop(untouched)
+    ours(), anchor()  # warm up both
+    report.row("main-process loader vs untouched", *report.alternate(ours, anchor, repeat), unit="batches/s",
+               min_ratio=0.95)
+
+
 class BareModule(pl.LightningModule):
     def __init__(self, net):
         super().__init__()
@@ -316,11 +356,20 @@ def bench_first_step(repeat):
 
 
 def main():
-    quick = report.quick_flag(__doc__, "fewer steps and repeats: a smoke run")
-    repeat = 2 if quick else 6
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats: a smoke run")
+    parser.add_argument("--loaders", action="store_true", help="only the rebuilt DataLoaders against untouched")
+    args = parser.parse_args()
+    quick, repeat = args.quick, 2 if args.quick else 6
     report.header("train's loop: steps/s against a plain PyTorch loop; spawn to first step against a plain script")
+    if args.loaders:
+        bench_main_process_loader(1 if quick else 2, 4 if quick else 12)
+        bench_plain_loader(1 if quick else 3, repeat)
+        return
     for case, (_, _, _, epochs, _, _) in CASES.items():
         bench_steps(case, max(1, epochs // 5) if quick else epochs, repeat)
+    bench_main_process_loader(1 if quick else 2, 4 if quick else 12)
     bench_plain_loader(1 if quick else 3, repeat)
     bench_data_wait(1 if quick else 3, repeat)
     bench_first_step(repeat if quick else 5)

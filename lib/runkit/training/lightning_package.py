@@ -84,7 +84,15 @@ def check(kind, name, cls):
 
 def defines(obj, method):
     """Whether the object's own class (not Lightning's base classes, of either package) defines `method`."""
-    return obj is not None and any(method in vars(cls) for cls in type(obj).__mro__ if of_module(cls) is None)
+    return obj is not None and any(method in vars(cls) for cls in type(obj).__mro__ if not is_base(cls))
+
+
+def is_base(cls):
+    """One of Lightning's base classes, of either package: LightningModule, LightningDataModule, their hooks
+    and mixins (`<package>.core`), or fabric's. A class Lightning ships built on them (the demos'
+    MNISTDataModule, BoringDataModule) is not: its methods are examined as a user's own."""
+    return cls.__module__.startswith(tuple(f"{trainer}.core." for trainer, _ in PREFIXES.values()) +
+                                     tuple(f"{fabric}." for _, fabric in PREFIXES.values()))
 
 
 def of_module(cls):
