@@ -166,17 +166,15 @@ class SampleBatches(_Resumable):
 
 
 class _WorkerInit:
-    """A worker must not outlive train nor keep its run: it dies with its parent, and closes its copy of the
-    run's lock (a lock held by a forked worker would keep a killed run 'held by another process'). Then
-    the user's own worker_init_fn, if any. (A class, not a closure: workers may be spawned, not forked.)"""
+    """A worker must not outlive train: it dies with its parent, even one spawned rather than forked (a
+    forked one holds no copy of the run's lock: runkit.rundir.lock). Then the user's own worker_init_fn,
+    if any. (A class, not a closure: workers may be spawned, not forked.)"""
 
     def __init__(self, then=None):
         self.then = then
 
     def __call__(self, worker_id):
-        from runkit.rundir import lock
         from runkit.training import stopping
-        lock.close_held()
         stopping.die_with_parent()
         if self.then is not None:
             self.then(worker_id)

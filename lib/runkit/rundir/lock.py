@@ -19,7 +19,7 @@ from runkit.errors import BadInput
 FILE = ".lock"
 HOST = socket.gethostname()
 PROBE_RETRIES = 2500   # a claim that meets a status probe's instant shared lock tries again (~5 s at most)
-_held = set()          # the fds of the locks this process holds: forked helpers close theirs (close_held)
+_held = set()          # the fds of the locks this process holds: a forked child closes its copies
 
 
 class NoLocks(BadInput):
@@ -61,14 +61,20 @@ class Lock:
             self.fd = None
 
 
-def close_held():
-    """In a forked helper (a DataLoader worker): close this process's copies of the run locks, or a
-    worker outliving a killed train would keep its run 'held by another process'."""
+def _forget_in_child():
+    """In every child forked without exec (a DataLoader worker of any loader, a user's own process): close its
+    copies of the lock fds, so that only the process that took a lock holds it, and a child outliving a
+    killed run can never keep it 'held by another process'. (An fd is close-on-exec already; a runner hands
+    one over on purpose through Popen's pass_fds, whose fork runs no Python.)"""
     for fd in list(_held):
         try:
             os.close(fd)
         except OSError:
             pass
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def held_elsewhere(run_dir):

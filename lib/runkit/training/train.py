@@ -102,6 +102,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         checkpoints.resume_point(run_dir)  # NoSoundCheckpoint, before the data loads; checked again once ours
 
     _same_threads(run_dir)
+    stopping.children_die_with_this_process()  # any loader's workers, the user's own: none outlives the run
     log = Log().capture()
     try:
         job = fit.Job(settings, run_dir, flat, log)  # data, task, trainer: still nothing written
