@@ -19,6 +19,8 @@ import sys
 import threading
 import time
 
+from runkit.rundir import hash_seed
+
 LIB = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_TOOL = os.path.join(os.path.dirname(LIB), "tools", "train")
 IMPORT = re.compile(r"^\s*import\s+([A-Za-z_][\w.]*)", re.M)
@@ -169,7 +171,8 @@ class Zygote:
 
     def _start(self):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {**self.env, "RUNKIT_ZYGOTE_FD": str(theirs.fileno()), "RUNKIT_ZYGOTE_IMPORTS": json.dumps(self.imports)}
+        env = {**self.env, "RUNKIT_ZYGOTE_FD": str(theirs.fileno()), "RUNKIT_ZYGOTE_IMPORTS": json.dumps(self.imports),
+               "PYTHONHASHSEED": str(hash_seed.default(self.env))}  # a new run's: its forks share it
         try:
             proc = subprocess.Popen([sys.executable, "-m", "runkit.training.zygote"], env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), start_new_session=True)

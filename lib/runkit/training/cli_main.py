@@ -10,6 +10,7 @@ import os
 import sys
 
 from runkit import cli, errors
+from runkit.rundir import hash_seed  # here: it reads PYTHONHASHSEED as the interpreter (or warm process) started
 from runkit.training import stopping
 
 DESCRIPTION = "train one model into one run folder; rerun the same command to resume it."
@@ -44,6 +45,7 @@ def main(argv):
                         help="gin bindings, e.g. -b \"optimizer.lr=0.1#training_loop.seed=2\"")
     parser.add_argument("--restart", action="store_true", help="delete what train wrote in RUN_DIR (nothing else) and start over")
     args = parser.parse_args(argv)
+    hash_seed.settle(args.run_dir, args.restart, sys.argv[0])  # may start this tool again under the run's seed
     # At exit, spare the collector its last passes over torch's and Lightning's many objects: 0.7-0.9 s of
     # every run on a 2-core machine (bench/README.md); what train opens it closes itself.
     atexit.register(gc.freeze)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from runkit.rundir import runs
+from runkit.rundir import hash_seed, runs
 
 SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT",
                    "SLURM_NNODES", "SLURM_NTASKS")
@@ -42,6 +42,7 @@ def begin(run_dir, device, ranks=None, internals_warning=None):
         "attempt_start_time": now,
         "attempts": meta.get("attempts", 0) + 1,
         "torch_threads": meta.get("torch_threads") or torch.get_num_threads(),  # of the first attempt, kept
+        "hash_seed": hash_seed.current(),  # PYTHONHASHSEED of every process (runkit.rundir.hash_seed); None: random
         "end_time": None,
         "host": socket.gethostname(),
         "python": platform.python_version(),
