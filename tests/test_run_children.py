@@ -11,10 +11,12 @@ from runkit.rundir import runs
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 MODULE = '''
-"""The example's data with a validation loader of one worker (each worker writes down its pid and which of
-its fds lead to a run's lock), and a callback that kills its process in the middle of a validation."""
+"""The example's data with a validation loader of one worker and a helper process of its own (each writes
+down its pid, which of its fds lead to a run's lock and, the helper, what SIGTERM does to it), and a callback
+that kills its process in the middle of a validation."""
 import os
 import signal
+import time
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
@@ -22,14 +24,31 @@ from torch.utils.data import DataLoader
 from my_project.lit import MyData, Noisy
 
 
-def note_worker(worker_id):
+def note(kind, more=""):
     held = [fd for fd in os.listdir("/proc/self/fd")
             if os.path.realpath(f"/proc/self/fd/{fd}").endswith(os.sep + ".lock")]
-    with open(os.path.join(os.environ["WORKERS_DIR"], f"worker_{os.getpid()}"), "w") as f:
-        f.write(" ".join(held))
+    with open(os.path.join(os.environ["WORKERS_DIR"], f"{kind}_{os.getpid()}"), "w") as f:
+        f.write(" ".join(held) + more)
+
+
+def note_worker(worker_id):
+    note("worker")
+
+
+def linger():
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1), os.dup2(null, 2)
+    note("helper", "" if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else "SIGTERM kept")
+    time.sleep(600)
+    os._exit(0)
 
 
 class ValWorkers(MyData):
+    def setup(self, stage=None):
+        super().setup(stage)
+        if stage == "fit" and os.fork() == 0:  # a process of the user's own that would outlive a killed run
+            linger()
+
     def val_dataloader(self):
         return DataLoader(Noisy(*self.splits["val"], noise=0.0), batch_size=50, num_workers=1,
                           worker_init_fn=note_worker)
@@ -82,10 +101,10 @@ def test_a_run_killed_during_validation_with_loader_workers_reruns_at_once_and_r
     kill = f"training_loop.callbacks=['val_workers.KillInValidation']#KillInValidation.marker_dir='{tmp_path}'"
     assert tool("train", run, config, "-b", bindings, "-b", kill).returncode == -9
     assert (tmp_path / "killed_in_validation").exists()
-    notes = list(workers.iterdir())
-    assert len(notes) == 2  # the validation loader's worker of epochs 1 and 2 (not persistent)
-    assert all(note.read_text() == "" for note in notes), "a validation worker held the run's lock"
-    assert all(gone(int(note.name.split("_")[1]), wait=3) for note in notes), "a validation worker outlived the run"
+    notes = sorted(note.name.split("_")[0] for note in workers.iterdir())
+    assert notes == ["helper", "worker", "worker"]  # the validation workers of epochs 1 and 2 (not persistent)
+    assert all(note.read_text() == "" for note in workers.iterdir()), "a forked process held the lock or SIGTERM"
+    assert all(gone(int(note.name.split("_")[1]), wait=3) for note in workers.iterdir()), "a process outlived the run"
     resumed = tool("train", run, config, "-b", bindings, "-b", kill, check=0)
     assert "resumed at epoch 2, step " in resumed.stderr
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))

@@ -116,6 +116,7 @@ def test_warm_and_cold_give_equal_results_and_a_warm_run_killed_with_9_resumes_e
     assert results(results_dir / "killed") == reference
     meta = runs.read_json(results_dir / "warm", runs.META)
     assert meta["argv"][0] == str(REPO / "tools" / "train")
+    assert meta["hash_seed"] is not None and meta["hash_seed"] == runs.read_json(results_dir / "cold", runs.META)["hash_seed"]
 
 
 def test_sigterm_to_runbatch_stops_warm_runs_after_a_checkpoint_and_leaves_nothing(results_dir, one_thread):
