@@ -10,7 +10,7 @@
 The statuses an attempt leaves (runs.status): `finished` when the job exits 0; `stopped` when it exits
 128+N for a stop signal N (SIGTERM, SIGUSR1, SIGUSR2, SIGINT: train writes a checkpoint, then exits so;
 rerunning resumes), or, under SLURM, dies by a signal after a warning was passed on to it; `failed` for
-any other exit or a kill. The local runner (local.py) and the SLURM task (slurm_task.py) both use it.
+any other exit or a kill. The local runner (local.py) and the SLURM task (sweeps/slurm/task.py) both use it.
 """
 import os
 import signal
@@ -19,6 +19,7 @@ import threading
 import time
 
 from runkit.rundir import lock, runs
+from runkit.timestamps import now_iso
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
 
@@ -106,7 +107,7 @@ class Run:
         """STOPPED: a signal stopped the last attempt after a checkpoint; rerunning resumes it."""
         runs.remove(self.run_dir, runs.ERROR)
         runs.write_atomic(runs.path(self.run_dir, runs.STOPPED),
-                          f"{signal_name} {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+                          f"{signal_name} {now_iso()}\n")
 
     def ended(self, code, warned=None):
         """Record how the attempt ended, from its exit status (Popen's: -N for a kill by signal N) and the

@@ -4,7 +4,7 @@ Each job owns its run through the run's lock, handed to the child (RUNKIT_LOCK_F
 the same specs never run one run twice; lifecycle.Run does the run folder's part (claim, start, heartbeat,
 how it ended). The child's stdout and stderr are appended to the run folder. `train` runs are forked from
 one warm process per batch unless cold=True (runkit.sweeps.warm, docs/warm-runs.md). run_batch is runbatch
-without --slurm; its SLURM twin is slurm.run_batch, which shares batch.py's rules, not this executor.
+without --slurm; its SLURM twin is slurm.runbatch.run_batch, which shares batch.py's rules, not this executor.
 """
 import os
 import queue
@@ -16,7 +16,7 @@ import time
 
 from runkit import cli, errors
 from runkit.rundir import lifecycle, lock, runs
-from runkit.sweeps import batch, snapshot, warm
+from runkit.sweeps import batch, batch_folder, snapshot, warm
 from runkit.sweeps import outcome as outcomes
 from runkit.sweeps.progress import Progress
 
@@ -61,11 +61,9 @@ def run_batch(specs, jobs=1, gpus=(), retries=0, restart_changed=False, dry_run=
 
 def _freeze(specs):
     """runbatch --snapshot: copy the code into a batch folder next to the run folders; the snapshot's path."""
-    from runkit.sweeps.slurm import new_batch_dir
     root = snapshot.project_root()
-    made = snapshot.make(new_batch_dir(specs), root)
-    print(f"runbatch: froze the code of {root} into {made['snapshot']} ({made['files']} files, "
-          f"{made['bytes'] / 1e6:.1f} MB, {made['seconds']:.2f} s)", file=sys.stderr)
+    made = snapshot.make(batch_folder.new_batch_dir(specs), root)
+    print(f"runbatch: {snapshot.said(root, made)}", file=sys.stderr)
     return made["snapshot"]
 
 

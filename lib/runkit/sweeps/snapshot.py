@@ -102,6 +102,12 @@ def make(batch_dir, root=None):
     return manifest
 
 
+def said(root, made):
+    """What a runner says of a snapshot it made (manifest `made`)."""
+    return (f"froze the code of {root} into {made['snapshot']} ({made['files']} files, "
+            f"{made['bytes'] / 1e6:.1f} MB, {made['seconds']:.2f} s)")
+
+
 def read(snapshot_dir):
     with open(os.path.join(os.path.dirname(snapshot_dir), MANIFEST), encoding="utf-8") as f:
         return json.load(f)

@@ -1,6 +1,6 @@
 """One task of a `runbatch --slurm` job array: run spec number SLURM_ARRAY_TASK_ID of a batch.
 
-    python -m runkit.sweeps.slurm_task BATCH/specs.jsonl TASK_ID [--first=F] [--runs-per-task=K] [--restart-changed]
+    python -m runkit.sweeps.slurm.task BATCH/specs.jsonl TASK_ID [--first=F] [--runs-per-task=K] [--restart-changed]
         (the last line of BATCH/job.sbatch; --first: the array's first task, when a batch is several arrays)
 
 It is the batch shell's process (the script `exec`s it), so SLURM's warning signal reaches it; it passes
@@ -28,7 +28,7 @@ import time
 
 from runkit.rundir import lifecycle, lock, runs
 from runkit.sweeps import batch, snapshot, spec, warm
-from runkit.training import preempt
+from runkit.sweeps.slurm import client
 
 
 def main(specs_file, task_id, *flags):
@@ -51,7 +51,7 @@ def packed(jobs, task_id, flags):
         for i, job in enumerate(jobs):
             if relay.warned:
                 if "SIGUSR1" in relay.unheard:  # warned between runs: no train heard it, so requeue here
-                    preempt.requeue(lambda text: print(f"slurm_task: {text}", file=sys.stderr, flush=True))
+                    client.requeue(lambda text: print(f"slurm_task: {text}", file=sys.stderr, flush=True))
                 print(f"slurm_task: {relay.warned[0]}: {len(jobs) - i} run{'s' * (len(jobs) - i != 1)} not started",
                       file=sys.stderr, flush=True)
                 break
