@@ -18,6 +18,7 @@ from runkit import cli, errors
 from runkit.rundir import lifecycle, lock, runs
 from runkit.sweeps import batch, batch_folder, snapshot, warm
 from runkit.sweeps import outcome as outcomes
+from runkit.sweeps.attempt import run_attempt
 from runkit.sweeps.progress import Progress
 
 
@@ -186,7 +187,8 @@ class Executor:
                                         **_on(gpu))
 
     def _launch(self, spec, run, gpu):
-        """Start the job holding the run's lock, wait, and record how it ended (lifecycle.Run.ended)."""
+        """One attempt (runkit.sweeps.attempt): its output appended to the run folder, its process listed as
+        running for stop() to signal."""
         env = self._env(spec.get("env", {}))
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
@@ -194,30 +196,24 @@ class Executor:
         if self.code:
             argv, env = snapshot.command(argv, env, self.code)
         launch = self.zygote.popen if self.zygote and self.zygote.takes(argv, env) else subprocess.Popen
-        with open(runs.path(spec["run_dir"], runs.STDOUT), "ab") as out, \
-                open(runs.path(spec["run_dir"], runs.STDERR), "ab") as err:
-            try:
-                # its own session: a Ctrl-C reaches runbatch alone, which passes on one SIGTERM
-                proc = run.start(argv, env, stdout=out, stderr=err, start_new_session=True, launch=launch)
-            except OSError as e:
-                why = f"cannot start {spec['argv'][0]}: {e.strerror}"
-                run.fail(why, "LaunchError")
-                return dict(status="failed", reason=why)
-        with self._lock:
-            self._running[spec["run_dir"]] = proc
-        self.beats.add(run)
-        if self._stop.is_set():  # a stop that came while it was starting
-            proc.terminate()
-        try:
-            code = proc.wait()
-        finally:
-            self.beats.discard(run)
+        ran = []
+
+        def started(proc):
+            ran.append(proc)
+            with self._lock:
+                self._running[spec["run_dir"]] = proc
+            if self._stop.is_set():  # a stop that came while it was starting
+                proc.terminate()
+
+        def exited(_proc):
             with self._lock:
                 del self._running[spec["run_dir"]]
-        how = run.ended(code)
-        if isinstance(proc, warm.Forked):
-            how["warm"] = True
-        if how["status"] == "failed":
+        with open(runs.path(spec["run_dir"], runs.STDOUT), "ab") as out, \
+                open(runs.path(spec["run_dir"], runs.STDERR), "ab") as err:
+            # its own session: a Ctrl-C reaches runbatch alone, which passes on one SIGTERM
+            how = run_attempt(run, argv, env, self.beats, spec["argv"][0], launch=launch, on_start=started,
+                              on_exit=exited, stdout=out, stderr=err, start_new_session=True)
+        if how["status"] == "failed" and ran:  # what the job said is there (one that never started said nothing)
             how["reason"] += " (see stderr.log)"
         return how
 
