@@ -10,7 +10,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -64,7 +63,7 @@ def _freeze(specs):
     """runbatch --snapshot: copy the code into a batch folder next to the run folders; the snapshot's path."""
     root = snapshot.project_root()
     made = snapshot.make(batch_folder.new_batch_dir(specs), root)
-    print(f"runbatch: {snapshot.said(root, made)}", file=sys.stderr)
+    cli.say(f"{snapshot.said(root, made)}")
     return made["snapshot"]
 
 
@@ -74,10 +73,9 @@ def _dry_run(specs, restart_changed):
         if verdict.action == "run":
             cli.write_jsonl(s)
         elif verdict.action == "conflict":
-            print(f"runbatch: {s['name']}: conflict: {verdict.reason}", file=sys.stderr)
+            cli.say(f"{s['name']}: conflict: {verdict.reason}")
     todo = sum(v.action == "run" for _, v in verdicts)
-    print(f"runbatch: would run {todo} of {len(specs)} (the others are finished, running or in conflict)",
-          file=sys.stderr)
+    cli.say(f"would run {todo} of {len(specs)} (the others are finished, running or in conflict)")
 
 
 class Executor:

@@ -18,12 +18,12 @@ import subprocess
 import sys
 import time
 
+from runkit import cli
 from runkit.errors import BadInput
 
 ENV = "RUNKIT_CODE_SNAPSHOT"
 FOLDER, MANIFEST = "code", "code.json"
 SKIP = {".venv", "venv", ".git", "results", "data"}  # top-level folders never copied, ignored by git or not
-TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync")
 
 
 class NoProject(BadInput):
@@ -153,7 +153,7 @@ def command(argv, env, snapshot_dir, cwd=None):
     out = [word(w) for w in argv[1:]]
     first = argv[0]
     tool = os.path.join(snapshot_dir, "tools", first)
-    if os.sep not in first and first in TOOLS and os.path.isfile(tool):
+    if os.sep not in first and first in cli.TOOLS and os.path.isfile(tool):
         head = [sys.executable, tool]
     else:
         head = [word(first) if os.sep in first else first]

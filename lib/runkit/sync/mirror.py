@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 
+from runkit import cli
 from runkit.errors import WorkFailed
 from runkit.sync.destination import open_destination
 from runkit.sync.plan import RECORD, shell_quote
@@ -127,7 +128,7 @@ def _run(argv, dest, input=""):
 
 def _log(message):
     sys.stdout.flush()
-    print(f"sync: {message}", file=sys.stderr, flush=True)
+    cli.say(message)
 
 
 def _rsync_error(stderr):

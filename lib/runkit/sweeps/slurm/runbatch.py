@@ -17,7 +17,7 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
     todo, others = split(specs, restart_changed)
     conflicts = [(s, v) for s, v in others if v.action == "conflict"]
     for s, v in conflicts:
-        print(f"runbatch: {s['name']}: conflict: {v.reason}", file=sys.stderr)
+        cli.say(f"{s['name']}: conflict: {v.reason}")
     say = f"{len(todo)} of {len(specs)} runs ({len(others) - len(conflicts)} finished, running or queued" \
           f"{f', {len(conflicts)} in conflict' if conflicts else ''})"
     if dry_run:
@@ -26,15 +26,15 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
             for part, (_first, _count, text) in enumerate(scripts(folder.new_batch_dir(todo), todo, options,
                                                                    restart_changed, frozen)):
                 sys.stdout.write(("\n" if part else "") + text)
-        print(f"runbatch: would submit {say}; nothing written", file=sys.stderr)
+        cli.say(f"would submit {say}; nothing written")
         return
     if not todo:
-        print(f"runbatch: nothing to submit: {say}", file=sys.stderr)
+        cli.say(f"nothing to submit: {say}")
         job_ids, batch_dir = [], None
     else:
         job_ids, batch_dir = submit(todo, options, restart_changed, freeze)
-        print(f"runbatch: submitted job{'s' * (len(job_ids) > 1)} {', '.join(job_ids)}: {say}; "
-              f"batch folder {batch_dir}", file=sys.stderr)
+        cli.say(f"submitted job{'s' * (len(job_ids) > 1)} {', '.join(job_ids)}: {say}; "
+                f"batch folder {batch_dir}")
     job_id = job_ids[0] if job_ids else None
     if not wait:
         out({"job_id": job_id, "job_ids": job_ids, "batch_dir": batch_dir, "runs": len(todo),
@@ -47,8 +47,8 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
     try:
         states = wait_for(batch_dir, todo, poll)
     except KeyboardInterrupt:
-        print(f"runbatch: stopped waiting; job {', '.join(job_ids)} goes on (`collect` shows its runs, "
-              f"`scancel {' '.join(job_ids)}` stops it)", file=sys.stderr)
+        cli.say(f"stopped waiting; job {', '.join(job_ids)} goes on (`collect` shows its runs, "
+                f"`scancel {' '.join(job_ids)}` stops it)")
         raise
     results = [outcome(s, states.get(i // options.runs_per_task)) for i, s in enumerate(todo)]
     for result in results:

@@ -4,16 +4,15 @@ import os
 import shlex
 import sys
 
-import runkit
+from runkit import cli
 from runkit.rundir import runs
 from runkit.sweeps import batch_folder as folder
 from runkit.sweeps import snapshot
 
-LIB = os.path.dirname(os.path.dirname(os.path.abspath(runkit.__file__)))  # the lib/ this process imports
 TASK_MODULE = "runkit.sweeps.slurm.task"
 
 
-def render(batch_dir, specs, options, restart_changed=False, part=0, first=0, frozen=None, lib=LIB,
+def render(batch_dir, specs, options, restart_changed=False, part=0, first=0, frozen=None, lib=cli.LIB,
            python=sys.executable):
     """#SBATCH lines, then exec the task runner (no shell sees spec values). part, first: the array's number
     in the batch and its first task; frozen: the project's root when the batch runs from a code snapshot

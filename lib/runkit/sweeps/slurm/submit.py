@@ -1,7 +1,6 @@
 """Which runs of a batch go to SLURM, and submitting them: the batch folder written (runkit.sweeps.batch_folder),
 the code frozen, one job array per MaxArraySize tasks, and each run folder told its batch and task."""
 import os
-import sys
 
 from runkit import cli, errors
 from runkit.rundir import runs
@@ -64,7 +63,7 @@ def submit(specs, options, restart_changed=False, freeze=True):
     os.makedirs(batch_dir)
     if frozen is not None:
         made = snapshot.make(batch_dir, frozen)
-        print(f"runbatch: {snapshot.said(frozen, made)}", file=sys.stderr)
+        cli.say(f"{snapshot.said(frozen, made)}")
     with open(os.path.join(batch_dir, folder.SPECS), "w", encoding="utf-8") as stream:
         for s in specs:
             cli.write_jsonl(s, stream)

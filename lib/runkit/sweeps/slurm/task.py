@@ -26,6 +26,7 @@ import socket
 import sys
 import time
 
+from runkit import cli
 from runkit.rundir import lifecycle, lock, runs
 from runkit.sweeps import batch, snapshot, spec, warm
 from runkit.sweeps.attempt import run_attempt
@@ -53,9 +54,8 @@ def packed(jobs, task_id, flags, beats):
         for i, job in enumerate(jobs):
             if relay.warned:
                 if "SIGUSR1" in relay.unheard:  # warned between runs: no train heard it, so requeue here
-                    client.requeue(lambda text: print(f"slurm_task: {text}", file=sys.stderr, flush=True))
-                print(f"slurm_task: {relay.warned[0]}: {len(jobs) - i} run{'s' * (len(jobs) - i != 1)} not started",
-                      file=sys.stderr, flush=True)
+                    client.requeue(cli.say)
+                cli.say(f"{relay.warned[0]}: {len(jobs) - i} run{'s' * (len(jobs) - i != 1)} not started")
                 break
             os.makedirs(job["run_dir"], exist_ok=True)
             with open(os.path.join(job["run_dir"], name), "ab") as out:
@@ -76,8 +76,7 @@ def _zygote(jobs):
     trains = [(argv, env) for argv, env in map(warm_command, todo) if warm.is_train(argv)]
     if len(trains) < 2:
         return None
-    return warm.Zygote(trains[0][1], [m for argv, _env in trains for m in warm.config_imports(argv)],
-                       say=lambda text: print(f"slurm_task: {text}", file=sys.stderr, flush=True))
+    return warm.Zygote(trains[0][1], [m for argv, _env in trains for m in warm.config_imports(argv)])
 
 
 def command(job):
@@ -139,10 +138,10 @@ def one(job, task_id, flags, beats, relay=None, zygote=None, out=None):
     try:
         run, verdict = batch.claim(job, "--restart-changed" in flags, retry=restarts > 0)
     except lock.NoLocks as e:
-        print(f"slurm_task: {e}", file=sys.stderr)
+        cli.say(str(e))
         return _end(run_dir, attempt, exit_code=2, status="failed", reason=str(e))
     if run is None:
-        print(f"slurm_task: {run_dir}: {verdict.action} ({verdict.reason}); nothing to do", file=sys.stderr)
+        cli.say(f"{run_dir}: {verdict.action} ({verdict.reason}); nothing to do")
         return _end(run_dir, attempt, exit_code=0, status=verdict.action, reason=verdict.reason)
     runs.record_slurm_attempt(run_dir, attempt)
     return _end(run_dir, attempt, **_run(job, run, beats, relay, zygote, out))
@@ -183,4 +182,5 @@ def _end(run_dir, attempt, **how):
 
 
 if __name__ == "__main__":
+    cli.name_tool("slurm_task")
     sys.exit(main(*sys.argv[1:]))

@@ -4,6 +4,7 @@ import os
 import sys
 import time
 
+from runkit import cli
 from runkit.rundir import runs
 from runkit.sweeps import batch_folder as folder
 from runkit.sweeps.slurm import client
@@ -34,9 +35,8 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
 
         def waiting(seconds):
             slow.append(seconds)
-            print(f"runbatch: squeue has not answered for {seconds:.0f} s (the SLURM controller is down, restarting "
-                  f"or busy); still waiting for it, up to {client.TIMEOUT} s: jobs {ids} go on", file=progress,
-                  flush=True)
+            cli.say(f"squeue has not answered for {seconds:.0f} s (the SLURM controller is down, restarting "
+                    f"or busy); still waiting for it, up to {client.TIMEOUT} s: jobs {ids} go on", progress)
         try:
             listed = client.squeue(waiting)
         except client.Unreachable as e:
@@ -47,14 +47,14 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
                                          f"({e}); stopped waiting: jobs {ids} go on, and `collect` shows their "
                                          "runs") from None
             delay = min(max(delay * 2, poll), LONGEST)
-            print(f"runbatch: no answer from SLURM ({e}); jobs {ids} go on; asking again in {delay:.0f} s "
-                  f"(giving up after {patience:.0f} s of silence: {PATIENCE_VAR})", file=progress, flush=True)
+            cli.say(f"no answer from SLURM ({e}); jobs {ids} go on; asking again in {delay:.0f} s "
+                    f"(giving up after {patience:.0f} s of silence: {PATIENCE_VAR})", progress)
             sleep(delay)
             continue
         took = clock() - asked
         if silent_since is not None or slow:
             since = silent_since if silent_since is not None else asked
-            print(f"runbatch: SLURM answers again, after {clock() - since:.0f} s", file=progress, flush=True)
+            cli.say(f"SLURM answers again, after {clock() - since:.0f} s", progress)
         silent_since = None
         delay = min(delay * 2, LONGEST) if took > poll / 4 else poll
         tasks = {where[key]: state for key, (state, _script) in listed.items() if key in where}
@@ -89,11 +89,11 @@ def _say_requeues(task, group, before, state, restarts, progress):
     names = ", ".join(s["name"] for s in group)
     name = f"task {task}" + (f" ({names})" if group else "")
     if state == "PENDING" and before not in (None, "PENDING"):
-        print(f"runbatch: {name} was requeued by SLURM (it was {before}); it runs again, from its last "
-              "checkpoint for a run that saves them", file=progress, flush=True)
+        cli.say(f"{name} was requeued by SLURM (it was {before}); it runs again, from its last "
+                "checkpoint for a run that saves them", progress)
     if state == "RUNNING" and group:
         count = max(requeues(s["run_dir"]) for s in group)
         if count > restarts.get(task, 0):
-            print(f"runbatch: {name} restarted after {count} requeue{'s' * (count != 1)} (SLURM_RESTART_COUNT "
-                  f"{count}; its attempts are in {runs.SLURM})", file=progress, flush=True)
+            cli.say(f"{name} restarted after {count} requeue{'s' * (count != 1)} (SLURM_RESTART_COUNT "
+                    f"{count}; its attempts are in {runs.SLURM})", progress)
             restarts[task] = count
