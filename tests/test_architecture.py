@@ -31,7 +31,7 @@ def loaded_after_importing(names):
 
 
 def test_every_light_package_imports_without_torch_lightning_pandas_or_gin():
-    names = ["runkit", "runkit.cli", "runkit.timestamps"] + [m for p in LIGHT for m in [f"runkit.{p}", *modules(p)] if m not in DRAWS]
+    names = ["runkit", "runkit.cli", "runkit.timestamps", "runkit.git"] + [m for p in LIGHT for m in [f"runkit.{p}", *modules(p)] if m not in DRAWS]
     assert len(names) > 20  # the packages were found
     assert not loaded_after_importing(names) & HEAVY
 
@@ -43,7 +43,7 @@ def test_drawing_loads_pandas_but_never_torch_lightning_or_gin(name):
 
 def test_the_training_side_lives_in_its_own_package():
     top = {m.name for m in pkgutil.iter_modules([str(LIB / "runkit")])}
-    assert top == {"cli", "errors", "timestamps", "rundir", "sweeps", "analysis", "sync", "training", "tasks", "models",
+    assert top == {"cli", "errors", "timestamps", "git", "rundir", "sweeps", "analysis", "sync", "training", "tasks", "models",
                    "data", "callbacks"}
 
 
@@ -105,7 +105,7 @@ def test_no_light_module_imports_torch_lightning_or_gin_even_inside_a_function()
     """A lazy import would still load torch in a light tool the moment that path runs."""
     heavy = re.compile(r"^\s*(import|from) (torch|pytorch_lightning|lightning|gin)\b", re.M)
     light = [*(LIB / "runkit" / p for p in LIGHT), LIB / "runkit" / "cli.py", LIB / "runkit" / "errors.py",
-             LIB / "runkit" / "timestamps.py"]
+             LIB / "runkit" / "timestamps.py", LIB / "runkit" / "git.py"]
     files = [f for p in light for f in ([p] if p.is_file() else p.rglob("*.py"))]
     assert [str(f) for f in files if heavy.search(f.read_text())] == []
 
