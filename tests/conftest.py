@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync", "halving", "propose", "report")
 # The Markdown a user reads: the README, the pages it links to, each experiment's README. tests/test_docs.py
 # checks their links and runs their snippets; other tests find a command or a file's text in them.
 DOCS = sorted([REPO / "README.md", REPO / "bench" / "README.md", *(REPO / "docs").rglob("*.md"),
@@ -49,11 +48,13 @@ def _make_shims():
     return shims
 
 
+sys.path.insert(0, str(REPO / "lib"))
+from runkit.cli import TOOLS  # noqa: E402 - this checkout's, from the line above
+
 SHIMS = _make_shims()
 os.environ["PATH"] = os.pathsep.join([SHIMS, os.path.dirname(sys.executable), os.environ["PATH"]])
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "lib"), os.environ.get("PYTHONPATH")]))
 os.environ["RUNKIT_BIN"] = SHIMS
-sys.path.insert(0, str(REPO / "lib"))
 
 
 def missing(*programs, path=None):

@@ -11,7 +11,7 @@ import pytest
 from conftest import tool
 from runkit import errors
 from runkit.rundir import runs
-from runkit.sweeps import slurm
+from runkit.sweeps.slurm import client, wait
 from slurm_cluster import SCRIPT, slurm_cluster, wait_until  # noqa: F401 - fixture
 
 
@@ -119,7 +119,7 @@ def test_waiting_backs_off_while_slurm_is_slow_or_away(tmp_path, monkeypatch):
     (batch_dir / "batch.json").write_text(json.dumps(
         {"job_id": "7", "jobs": [{"job_id": "7", "script": "s", "first": 0, "count": 1}], "runs": 1}))
     now = [0.0]
-    answers = iter([slurm.Unreachable("squeue failed: down"), slurm.Unreachable("squeue failed: down"),
+    answers = iter([client.Unreachable("squeue failed: down"), client.Unreachable("squeue failed: down"),
                     ("slow", {("7", "0"): ("RUNNING", "s")}), ("fast", {("7", "0"): ("RUNNING", "s")}),
                     ("fast", {("7", "0"): ("COMPLETED", "s")})])
 
@@ -131,19 +131,19 @@ def test_waiting_backs_off_while_slurm_is_slow_or_away(tmp_path, monkeypatch):
         return answer[1]
 
     slept = []
-    monkeypatch.setattr(slurm, "_squeue", squeue)
+    monkeypatch.setattr(client, "squeue", squeue)
     said = open(tmp_path / "progress", "w")
-    states = slurm.wait_for(str(batch_dir), [{"name": "r", "run_dir": str(tmp_path / "r")}], poll=1.0,
+    states = wait.wait_for(str(batch_dir), [{"name": "r", "run_dir": str(tmp_path / "r")}], poll=1.0,
                             progress=said, patience=60, clock=lambda: now[0],
                             sleep=lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)))
     assert states == {0: "COMPLETED"} and slept == [2.0, 4.0, 8.0, 1.0]
     said.close()
     assert "asking again in 2 s" in (tmp_path / "progress").read_text()
 
-    answers = iter([slurm.Unreachable("squeue failed: down")] * 20)
+    answers = iter([client.Unreachable("squeue failed: down")] * 20)
     now[0], slept[:] = 0.0, []
     with pytest.raises(errors.WorkFailed, match="has not answered for"):
-        slurm.wait_for(str(batch_dir), [], poll=1.0, progress=open(os.devnull, "w"), patience=30,
+        wait.wait_for(str(batch_dir), [], poll=1.0, progress=open(os.devnull, "w"), patience=30,
                        clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
 
 
@@ -179,6 +179,6 @@ def test_a_squeue_that_keeps_trying_is_said_while_waiting_for_it(tmp_path, monke
     (bin_dir / "squeue").write_text("#!/bin/sh\nsleep 1\necho '7|0|COMPLETED|s'\n")
     (bin_dir / "squeue").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(slurm, "SLOW", 0.2)
+    monkeypatch.setattr(client, "SLOW", 0.2)
     said = []
-    assert slurm._squeue(said.append) == {("7", "0"): ("COMPLETED", "s")} and said == [0.2]
+    assert client.squeue(said.append) == {("7", "0"): ("COMPLETED", "s")} and said == [0.2]

@@ -12,7 +12,7 @@ from conftest import REPO, requires, tool, without_time
 from slurm_cluster import (NETNS, SCRIPT, squeue_state, two_node_session, two_nodes,  # noqa: F401 - fixtures
                            wait_until, warn_and_restart)
 from runkit.rundir import runs
-from runkit.sweeps import slurm
+from runkit.sweeps import batch_folder
 
 pytestmark = [pytest.mark.slurm, requires(*NETNS)]
 
@@ -114,7 +114,7 @@ def test_a_node_that_dies_mid_run_requeues_the_run_which_resumes_on_a_live_node(
                                    stderr=stderr)
     try:
         wait_until(lambda: len(runs.read_history(run["run_dir"])) >= 1, timeout=300)
-        task = f"{slurm.arrays(runs.read_slurm(run['run_dir'])['batch_dir'])[0]['job_id']}_0"
+        task = f"{batch_folder.arrays(runs.read_slurm(run['run_dir'])['batch_dir'])[0]['job_id']}_0"
         node = subprocess.run(["squeue", "-h", "-j", task, "-o", "%N"], capture_output=True,
                               text=True).stdout.strip()
         assert node in ("node1", "node2")

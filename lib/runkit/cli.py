@@ -1,9 +1,19 @@
-"""What every tool shares at its edges: errors and exit codes, JSON lines in and out, broken pipes.
+"""What every tool shares at its edges: its arguments' parser, errors and exit codes, JSON lines in and out,
+stdin that must be a pipe, RESULTS_DIR, broken pipes, and the tool's name on every message.
+
+A tool adds its arguments and its main (the csvkit pattern):
+
+    def arguments(parser): parser.add_argument(...)
+    def main(args): ...
+    if __name__ == "__main__":
+        cli.run_tool("plot", "Plot Y against X.", EXAMPLE, arguments, main)
 
 Exit codes everywhere: 0 done, 1 the work failed (errors.WorkFailed), 2 bad usage or bad input
 (errors.BadInput and every error derived from it: nothing was written). A user sees one line
-`tool: message` on stderr; RUNKIT_TRACEBACK=1 shows the traceback too.
+`tool: message` on stderr (a bad argument: a one-line usage first); RUNKIT_TRACEBACK=1 shows the traceback
+too. The library raises and says (say()); only this module names the tool.
 """
+import argparse
 import json
 import math
 import os
@@ -12,10 +22,77 @@ import sys
 from runkit.errors import BadInput, WorkFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The tools, one file each in tools/ (installing runkit puts each on PATH: pyproject.toml's script-files).
+TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync", "halving", "propose", "report")
+LIB = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the lib/ this runkit is imported from
+_name = [os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "runkit"]  # the running tool's
+
+
+def name_tool(tool):
+    """Name the running tool once: every say() and error line starts with it."""
+    _name[0] = tool
+
+
+def say(text, stream=None):
+    """One line `tool: text` on stderr (or `stream`), flushed: what the library tells the user."""
+    print(f"{_name[0]}: {text}", file=stream or sys.stderr, flush=True)
+
+
+class BadArguments(BadInput):
+    """argparse's complaint about the command line; `usage` is the tool's usage on one line."""
+
+    def __init__(self, message, usage):
+        super().__init__(message)
+        self.usage = usage
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the kit's edges: an error is a BadArguments (one usage line, one error line, exit 2)."""
+
+    def __init__(self, prog, description, epilog=None):
+        super().__init__(prog=prog, description=description, epilog=epilog,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def error(self, message):
+        raise BadArguments(f"{message} (see {self.prog} --help)", self.short_usage())
+
+    def short_usage(self):
+        """`usage: tool [options] ARG ...`: the positionals as argparse writes them, the options summed up."""
+        words = []
+        for action in self._get_positional_actions():
+            name = action.metavar or action.dest
+            words.append({"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]"}.get(action.nargs, name))
+        return " ".join(["usage:", self.prog, "[options]", *words])
+
+
+def run_tool(tool, description, epilog, arguments, main, argv=None):
+    """A tool's whole edge: its parser (arguments(parser) adds its options), then main(args) as run_main runs it."""
+    def parse_and_run(argv):
+        parser = Parser(tool, description, epilog)
+        arguments(parser)
+        return main(parser.parse_args(argv))
+    run_main(tool, parse_and_run, argv)
+
+
+def require_pipe(hint):
+    """BadInput(hint) when stdin is a terminal: the tool reads a table or specs that must be piped in."""
+    if sys.stdin.isatty():
+        raise BadInput(hint)
+
+
+def results_dir():
+    """Where run folders go: $RESULTS_DIR, else ./results."""
+    return os.environ.get("RESULTS_DIR") or "results"
+
+
+def tool_path(tool):
+    """tools/TOOL of the checkout this runkit comes from (beside lib/)."""
+    return os.path.join(os.path.dirname(LIB), "tools", tool)
 
 
 def run_main(tool, main, argv=None):
     """Call `main(argv)` and turn its outcome into an exit status, with one-line errors."""
+    name_tool(tool)
     try:
         code = main(sys.argv[1:] if argv is None else argv)
         sys.stdout.flush()
@@ -39,6 +116,8 @@ def _fail(tool, exc, code, name=False):
         import traceback
         traceback.print_exception(exc)
     text = f"{type(exc).__name__}: {exc}" if name else first_line(exc)
+    if isinstance(exc, BadArguments):
+        print(exc.usage, file=sys.stderr)
     print(f"{tool}: {text}", file=sys.stderr)
     return code
 

@@ -6,11 +6,14 @@
         proc = run.start(argv, env)    # the child inherits the lock (kept here too); error.json, STOPPED go
         beats.add(run)                 # a Heartbeat keeps HEARTBEAT fresh while the child lives
         how = run.ended(proc.wait())   # FINISHED, STOPPED or error.json, then the lock goes
+                                       # (or run.not_started(why) when start raised OSError)
 
 The statuses an attempt leaves (runs.status): `finished` when the job exits 0; `stopped` when it exits
 128+N for a stop signal N (SIGTERM, SIGUSR1, SIGUSR2, SIGINT: train writes a checkpoint, then exits so;
 rerunning resumes), or, under SLURM, dies by a signal after a warning was passed on to it; `failed` for
-any other exit or a kill. The local runner (local.py) and the SLURM task (slurm_task.py) both use it.
+any other exit or a kill; `failed` with exit code 127 when the job could not start. Every ending is written
+while the lock is held. The local runner and the SLURM task both go through one attempt runner
+(runkit.sweeps.attempt), which calls these in this order.
 """
 import os
 import signal
@@ -19,8 +22,10 @@ import threading
 import time
 
 from runkit.rundir import lock, runs
+from runkit.timestamps import now_iso
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
+CANNOT_START = 127  # the exit code of an attempt whose job could not start, as a shell says it
 
 
 class Run:
@@ -65,7 +70,8 @@ class Run:
         runs.write_json(self.run_dir, runs.SPEC, spec_record)
 
     def start(self, argv, env=None, hold=False, launch=subprocess.Popen, **popen):
-        """Start the job holding the run's lock (RUNKIT_LOCK_FD); the Popen, or OSError if it cannot start.
+        """Start the job holding the run's lock (RUNKIT_LOCK_FD); the Popen, or OSError if it cannot start,
+        the lock still held so that not_started() records why before it goes.
 
         This process keeps its copy of the lock too, until ended() has recorded how the attempt ended: were
         the lock to die with the job, another runner could claim the run before FINISHED is written, and run
@@ -81,10 +87,10 @@ class Run:
             env["RUNKIT_LOCK_FD"] = str(self.fd)
         try:
             self.begin()
-            return launch(argv, stdin=subprocess.DEVNULL, env=env, pass_fds=() if hold else (self.fd,), **popen)
         except BaseException:
             self.release()
             raise
+        return launch(argv, stdin=subprocess.DEVNULL, env=env, pass_fds=() if hold else (self.fd,), **popen)
 
     def beat(self):
         """Touch HEARTBEAT: the run is alive (read by machines that cannot see this one's lock)."""
@@ -106,7 +112,23 @@ class Run:
         """STOPPED: a signal stopped the last attempt after a checkpoint; rerunning resumes it."""
         runs.remove(self.run_dir, runs.ERROR)
         runs.write_atomic(runs.path(self.run_dir, runs.STOPPED),
-                          f"{signal_name} {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+                          f"{signal_name} {now_iso()}\n")
+
+    def not_started(self, why):
+        """Record that the job could not start (no such program, not executable): error.json, written while the
+        lock is held, then the lock goes; the exit code is a shell's for a command it cannot run."""
+        try:
+            self.fail(why, "LaunchError")
+            return dict(status="failed", exit_code=CANNOT_START, signal=None, reason=why)
+        finally:
+            self.release()
+
+    def give_up(self, why, kind):
+        """Record that the run fails without an attempt (requeued too often): error.json, then the lock goes."""
+        try:
+            self.fail(why, kind)
+        finally:
+            self.release()
 
     def ended(self, code, warned=None):
         """Record how the attempt ended, from its exit status (Popen's: -N for a kill by signal N) and the
@@ -146,6 +168,12 @@ class Heartbeat:
         self._tick = tick
         self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
         self._thread.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self.close()
 
     def add(self, run):
         with self._lock:

@@ -162,7 +162,7 @@ def host(run_dir):
 
 
 def held_by_launcher(run_dir):
-    """True if the launcher that started this process (runkit.sweeps.slurm_task before srun) holds the run's
+    """True if the launcher that started this process (runkit.sweeps.slurm.task before srun) holds the run's
     lock: RUNKIT_LOCK_OWNER names the lock's live owner on this host."""
     named = os.environ.get("RUNKIT_LOCK_OWNER")
     return bool(named) and named.split(" ")[0] == HOST and owner(run_dir) == named and is_locked(run_dir)

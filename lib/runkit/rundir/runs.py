@@ -14,6 +14,7 @@ import time
 from runkit.errors import BadInput
 from runkit import cli
 from runkit.rundir import lock
+from runkit.timestamps import now_iso
 
 # The files of a run folder (docs/run-folder.md says what each holds).
 CONFIG = "config.gin"            # the operative gin config, defaults included
@@ -111,13 +112,13 @@ def touch(run_dir, name):
 
 
 def mark_finished(run_dir):
-    write_atomic(path(run_dir, FINISHED), time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+    write_atomic(path(run_dir, FINISHED), now_iso() + "\n")
 
 
 def mark_failed(run_dir, error, kind):
     """Record why the last attempt failed (error.json), unless the job recorded it itself."""
     if not os.path.exists(path(run_dir, ERROR)):
-        write_json(run_dir, ERROR, {"error": error, "type": kind, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        write_json(run_dir, ERROR, {"error": error, "type": kind, "time": now_iso()})
 
 
 def record_slurm_submission(run_dir, batch_dir, task):

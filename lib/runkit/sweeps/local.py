@@ -4,20 +4,20 @@ Each job owns its run through the run's lock, handed to the child (RUNKIT_LOCK_F
 the same specs never run one run twice; lifecycle.Run does the run folder's part (claim, start, heartbeat,
 how it ended). The child's stdout and stderr are appended to the run folder. `train` runs are forked from
 one warm process per batch unless cold=True (runkit.sweeps.warm, docs/warm-runs.md). run_batch is runbatch
-without --slurm; its SLURM twin is slurm.run_batch, which shares batch.py's rules, not this executor.
+without --slurm; its SLURM twin is slurm.runbatch.run_batch, which shares batch.py's rules, not this executor.
 """
 import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 from runkit import cli, errors
 from runkit.rundir import lifecycle, lock, runs
-from runkit.sweeps import batch, snapshot, warm
+from runkit.sweeps import batch, batch_folder, snapshot, warm
 from runkit.sweeps import outcome as outcomes
+from runkit.sweeps.attempt import run_attempt
 from runkit.sweeps.progress import Progress
 
 
@@ -61,11 +61,9 @@ def run_batch(specs, jobs=1, gpus=(), retries=0, restart_changed=False, dry_run=
 
 def _freeze(specs):
     """runbatch --snapshot: copy the code into a batch folder next to the run folders; the snapshot's path."""
-    from runkit.sweeps.slurm import new_batch_dir
     root = snapshot.project_root()
-    made = snapshot.make(new_batch_dir(specs), root)
-    print(f"runbatch: froze the code of {root} into {made['snapshot']} ({made['files']} files, "
-          f"{made['bytes'] / 1e6:.1f} MB, {made['seconds']:.2f} s)", file=sys.stderr)
+    made = snapshot.make(batch_folder.new_batch_dir(specs), root)
+    cli.say(f"{snapshot.said(root, made)}")
     return made["snapshot"]
 
 
@@ -75,10 +73,9 @@ def _dry_run(specs, restart_changed):
         if verdict.action == "run":
             cli.write_jsonl(s)
         elif verdict.action == "conflict":
-            print(f"runbatch: {s['name']}: conflict: {verdict.reason}", file=sys.stderr)
+            cli.say(f"{s['name']}: conflict: {verdict.reason}")
     todo = sum(v.action == "run" for _, v in verdicts)
-    print(f"runbatch: would run {todo} of {len(specs)} (the others are finished, running or in conflict)",
-          file=sys.stderr)
+    cli.say(f"would run {todo} of {len(specs)} (the others are finished, running or in conflict)")
 
 
 class Executor:
@@ -188,7 +185,8 @@ class Executor:
                                         **_on(gpu))
 
     def _launch(self, spec, run, gpu):
-        """Start the job holding the run's lock, wait, and record how it ended (lifecycle.Run.ended)."""
+        """One attempt (runkit.sweeps.attempt): its output appended to the run folder, its process listed as
+        running for stop() to signal."""
         env = self._env(spec.get("env", {}))
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
@@ -196,30 +194,24 @@ class Executor:
         if self.code:
             argv, env = snapshot.command(argv, env, self.code)
         launch = self.zygote.popen if self.zygote and self.zygote.takes(argv, env) else subprocess.Popen
-        with open(runs.path(spec["run_dir"], runs.STDOUT), "ab") as out, \
-                open(runs.path(spec["run_dir"], runs.STDERR), "ab") as err:
-            try:
-                # its own session: a Ctrl-C reaches runbatch alone, which passes on one SIGTERM
-                proc = run.start(argv, env, stdout=out, stderr=err, start_new_session=True, launch=launch)
-            except OSError as e:
-                why = f"cannot start {spec['argv'][0]}: {e.strerror}"
-                run.fail(why, "LaunchError")
-                return dict(status="failed", reason=why)
-        with self._lock:
-            self._running[spec["run_dir"]] = proc
-        self.beats.add(run)
-        if self._stop.is_set():  # a stop that came while it was starting
-            proc.terminate()
-        try:
-            code = proc.wait()
-        finally:
-            self.beats.discard(run)
+        ran = []
+
+        def started(proc):
+            ran.append(proc)
+            with self._lock:
+                self._running[spec["run_dir"]] = proc
+            if self._stop.is_set():  # a stop that came while it was starting
+                proc.terminate()
+
+        def exited(_proc):
             with self._lock:
                 del self._running[spec["run_dir"]]
-        how = run.ended(code)
-        if isinstance(proc, warm.Forked):
-            how["warm"] = True
-        if how["status"] == "failed":
+        with open(runs.path(spec["run_dir"], runs.STDOUT), "ab") as out, \
+                open(runs.path(spec["run_dir"], runs.STDERR), "ab") as err:
+            # its own session: a Ctrl-C reaches runbatch alone, which passes on one SIGTERM
+            how = run_attempt(run, argv, env, self.beats, spec["argv"][0], launch=launch, on_start=started,
+                              on_exit=exited, stdout=out, stderr=err, start_new_session=True)
+        if how["status"] == "failed" and ran:  # what the job said is there (one that never started said nothing)
             how["reason"] += " (see stderr.log)"
         return how
 

@@ -14,35 +14,27 @@ writes a file in place must not change the snapshot.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 
+from runkit import cli
+from runkit.git import git, state
 from runkit.errors import BadInput
 
 ENV = "RUNKIT_CODE_SNAPSHOT"
 FOLDER, MANIFEST = "code", "code.json"
 SKIP = {".venv", "venv", ".git", "results", "data"}  # top-level folders never copied, ignored by git or not
-TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync")
 
 
 class NoProject(BadInput):
     """There is no git checkout to snapshot."""
 
 
-def _git(root, *args, text=True):
-    try:
-        done = subprocess.run(["git", "-C", root, *args], capture_output=True, text=text, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
 def project_root(cwd=None):
     """The git checkout to freeze: the one holding the working folder, else the one holding runkit's code."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for folder in (cwd or os.getcwd(), here):
-        top = _git(folder, "rev-parse", "--show-toplevel")
+        top = git(folder, "rev-parse", "--show-toplevel")
         if top:
             return top.strip()
     raise NoProject("no git checkout here or around runkit's code to snapshot: run it from your project's "
@@ -52,7 +44,7 @@ def project_root(cwd=None):
 def files(root, batch_dir=None):
     """The project's files, relative to root: tracked (as they are now) and untracked but not ignored; never
     what lies under $RESULTS_DIR, $DATA_DIR or the folder of the batch's run folders (earlier snapshots)."""
-    listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    listed = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     if listed is None:
         raise NoProject(f"git ls-files failed in {root}")
     skip_under = [os.path.abspath(os.environ[v]) for v in ("RESULTS_DIR", "DATA_DIR") if os.environ.get(v)]
@@ -90,16 +82,18 @@ def make(batch_dir, root=None):
         else:
             shutil.copy2(source, target)
             size += os.path.getsize(target)
-    commit = _git(root, "rev-parse", "HEAD")
-    diff = _git(root, "diff", "HEAD") or ""
-    status = _git(root, "status", "--porcelain") or ""
-    manifest = {"snapshot": dest, "source": root, "git_commit": commit.strip() if commit else None,
-                "git_dirty": bool(diff or status), "git_diff": diff, "files": len(names), "bytes": size,
+    manifest = {"snapshot": dest, "source": root, **state(root), "files": len(names), "bytes": size,
                 "seconds": round(time.monotonic() - started, 3)}
     with open(os.path.join(batch_dir, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
     return manifest
+
+
+def said(root, made):
+    """What a runner says of a snapshot it made (manifest `made`)."""
+    return (f"froze the code of {root} into {made['snapshot']} ({made['files']} files, "
+            f"{made['bytes'] / 1e6:.1f} MB, {made['seconds']:.2f} s)")
 
 
 def read(snapshot_dir):
@@ -147,7 +141,7 @@ def command(argv, env, snapshot_dir, cwd=None):
     out = [word(w) for w in argv[1:]]
     first = argv[0]
     tool = os.path.join(snapshot_dir, "tools", first)
-    if os.sep not in first and first in TOOLS and os.path.isfile(tool):
+    if os.sep not in first and first in cli.TOOLS and os.path.isfile(tool):
         head = [sys.executable, tool]
     else:
         head = [word(first) if os.sep in first else first]

@@ -19,10 +19,10 @@ import sys
 import threading
 import time
 
+from runkit import cli
 from runkit.rundir import hash_seed
 
-LIB = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TRAIN_TOOL = os.path.join(os.path.dirname(LIB), "tools", "train")
+TRAIN_TOOL = cli.tool_path("train")
 IMPORT = re.compile(r"^\s*import\s+([A-Za-z_][\w.]*)", re.M)
 AT_START = re.compile(r"^(PYTHON|LD_|OMP_|MKL_|OPENBLAS_)")  # read once, when a process starts or imports
 RESTARTS = 1
@@ -56,11 +56,10 @@ def config_imports(argv, cwd=None):
 class Zygote:
     """The batch's warm process. popen() has subprocess.Popen's shape, for lifecycle.Run.start(launch=...)."""
 
-    def __init__(self, env, imports, say=None):
+    def __init__(self, env, imports):
         self.base = dict(env)  # what a run gets without a spec's env
-        self.env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [LIB, env.get("PYTHONPATH")]))}
+        self.env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [cli.LIB, env.get("PYTHONPATH")]))}
         self.imports = sorted(set(imports))
-        self.say = say or (lambda text: print(f"runbatch: {text}", file=sys.stderr, flush=True))
         self.failed, self.deaths, self.proc, self.control = {}, 0, None, None
         self._lock, self._send = threading.Lock(), threading.Lock()
         self._ready = threading.Event()
@@ -138,7 +137,7 @@ class Zygote:
             if answer is None:
                 raise Died()
             if "error" in answer:
-                self.say(f"the warm process could not fork ({answer['error']}): that run starts cold")
+                cli.say(f"the warm process could not fork ({answer['error']}): that run starts cold")
                 return None
             adopted = _receive(ours)  # None: the zygote died after the fork; the run lives on, ours anyway
             return Forked(answer["pid"], adopted is not None)
@@ -154,10 +153,10 @@ class Zygote:
             how = "is gone" if code is None else f"died ({'signal ' + str(-code) if code < 0 else 'exit ' + str(code)})"
             self.deaths += 1
             if self.deaths > RESTARTS:
-                self.say(f"the warm process (pid {self.proc.pid}) {how} again: the remaining runs start cold")
+                cli.say(f"the warm process (pid {self.proc.pid}) {how} again: the remaining runs start cold")
                 self.proc = None
                 return
-            self.say(f"the warm process (pid {self.proc.pid}) {how}: restarting it")
+            cli.say(f"the warm process (pid {self.proc.pid}) {how}: restarting it")
             self._restart()
             self._ready.wait()
 
@@ -177,7 +176,7 @@ class Zygote:
             proc = subprocess.Popen([sys.executable, "-m", "runkit.training.zygote"], env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), start_new_session=True)
         except OSError as e:
-            self.say(f"cannot start the warm process ({e.strerror}): the runs start cold")
+            cli.say(f"cannot start the warm process ({e.strerror}): the runs start cold")
             self.proc = None
             self._ready.set()
             return
@@ -186,7 +185,7 @@ class Zygote:
         ready = _receive(ours)
         if ready is None:
             proc.wait()
-            self.say(f"the warm process exited with {proc.returncode} while importing: the runs start cold "
+            cli.say(f"the warm process exited with {proc.returncode} while importing: the runs start cold "
                      "(see the lines above)")
             self.proc = None
         else:
@@ -196,7 +195,7 @@ class Zygote:
     def _tell(self, key, text):
         if key not in self._told:
             self._told.add(key)
-            self.say(text)
+            cli.say(text)
 
 
 class Forked:

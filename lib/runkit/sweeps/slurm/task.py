@@ -1,6 +1,6 @@
 """One task of a `runbatch --slurm` job array: run spec number SLURM_ARRAY_TASK_ID of a batch.
 
-    python -m runkit.sweeps.slurm_task BATCH/specs.jsonl TASK_ID [--first=F] [--runs-per-task=K] [--restart-changed]
+    python -m runkit.sweeps.slurm.task BATCH/specs.jsonl TASK_ID [--first=F] [--runs-per-task=K] [--restart-changed]
         (the last line of BATCH/job.sbatch; --first: the array's first task, when a batch is several arrays)
 
 It is the batch shell's process (the script `exec`s it), so SLURM's warning signal reaches it; it passes
@@ -26,9 +26,11 @@ import socket
 import sys
 import time
 
+from runkit import cli
 from runkit.rundir import lifecycle, lock, runs
 from runkit.sweeps import batch, snapshot, spec, warm
-from runkit.training import preempt
+from runkit.sweeps.attempt import run_attempt
+from runkit.sweeps.slurm import client
 
 
 def main(specs_file, task_id, *flags):
@@ -37,12 +39,13 @@ def main(specs_file, task_id, *flags):
     task = first + int(task_id)
     with open(specs_file, encoding="utf-8") as stream:
         jobs = spec.read(stream, specs_file)[task * per:(task + 1) * per]
-    if per == 1:
-        return one(jobs[0], task_id, flags)
-    return packed(jobs, task_id, flags)
+    with lifecycle.Heartbeat() as beats:
+        if per == 1:
+            return one(jobs[0], task_id, flags, beats)
+        return packed(jobs, task_id, flags, beats)
 
 
-def packed(jobs, task_id, flags):
+def packed(jobs, task_id, flags, beats):
     """Run the task's specs one after another; its exit code: the first run's that was not 0, else 0."""
     relay, codes = Relay(), []
     zygote = _zygote(jobs)
@@ -51,13 +54,12 @@ def packed(jobs, task_id, flags):
         for i, job in enumerate(jobs):
             if relay.warned:
                 if "SIGUSR1" in relay.unheard:  # warned between runs: no train heard it, so requeue here
-                    preempt.requeue(lambda text: print(f"slurm_task: {text}", file=sys.stderr, flush=True))
-                print(f"slurm_task: {relay.warned[0]}: {len(jobs) - i} run{'s' * (len(jobs) - i != 1)} not started",
-                      file=sys.stderr, flush=True)
+                    client.requeue(cli.say)
+                cli.say(f"{relay.warned[0]}: {len(jobs) - i} run{'s' * (len(jobs) - i != 1)} not started")
                 break
             os.makedirs(job["run_dir"], exist_ok=True)
             with open(os.path.join(job["run_dir"], name), "ab") as out:
-                codes.append(one(job, task_id, flags, relay, zygote, out))
+                codes.append(one(job, task_id, flags, beats, relay, zygote, out))
             relay.children.clear()
     finally:
         if zygote:
@@ -74,8 +76,7 @@ def _zygote(jobs):
     trains = [(argv, env) for argv, env in map(warm_command, todo) if warm.is_train(argv)]
     if len(trains) < 2:
         return None
-    return warm.Zygote(trains[0][1], [m for argv, _env in trains for m in warm.config_imports(argv)],
-                       say=lambda text: print(f"slurm_task: {text}", file=sys.stderr, flush=True))
+    return warm.Zygote(trains[0][1], [m for argv, _env in trains for m in warm.config_imports(argv)])
 
 
 def command(job):
@@ -116,9 +117,9 @@ class Relay:
                 pass
 
 
-def one(job, task_id, flags, relay=None, zygote=None, out=None):
-    """Claim, run and record one spec; its exit code. relay, zygote, out: a packed task's (Relay, warm.Zygote
-    or None, the run's log file); without them, as a task of one run."""
+def one(job, task_id, flags, beats, relay=None, zygote=None, out=None):
+    """Claim, run and record one spec; its exit code. beats: the task's lifecycle.Heartbeat; relay, zygote,
+    out: a packed task's (Relay, warm.Zygote or None, the run's log file); without them, as a task of one run."""
     run_dir = job["run_dir"]
     restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
     attempt = {"job_id": os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID"),
@@ -130,54 +131,47 @@ def one(job, task_id, flags, relay=None, zygote=None, out=None):
     if restarts > limit:
         # Requeued again and again without finishing: stop here rather than loop forever.
         why = f"requeued {restarts} time{'s' * (restarts != 1)} (limit {limit}: runbatch --max-requeues)"
-        lifecycle.Run(run_dir).fail(why, "TooManyRequeues")
+        run = lifecycle.Run(run_dir)
+        if run.claim():  # error.json is written holding the lock; a run another process holds is its own
+            run.give_up(why, "TooManyRequeues")
         return _end(run_dir, attempt, exit_code=1, status="failed", reason=why)
     try:
         run, verdict = batch.claim(job, "--restart-changed" in flags, retry=restarts > 0)
     except lock.NoLocks as e:
-        print(f"slurm_task: {e}", file=sys.stderr)
+        cli.say(str(e))
         return _end(run_dir, attempt, exit_code=2, status="failed", reason=str(e))
     if run is None:
-        print(f"slurm_task: {run_dir}: {verdict.action} ({verdict.reason}); nothing to do", file=sys.stderr)
+        cli.say(f"{run_dir}: {verdict.action} ({verdict.reason}); nothing to do")
         return _end(run_dir, attempt, exit_code=0, status=verdict.action, reason=verdict.reason)
     runs.record_slurm_attempt(run_dir, attempt)
-    return _end(run_dir, attempt, **_run(job, run, relay, zygote, out))
+    return _end(run_dir, attempt, **_run(job, run, beats, relay, zygote, out))
 
 
-def _run(job, run, relay=None, zygote=None, out=None):
-    """Start the job holding the run's lock, pass signals on, wait: how the attempt ended, for slurm.json."""
+def _run(job, run, beats, relay=None, zygote=None, out=None):
+    """One attempt (runkit.sweeps.attempt), the stop signals passed on to it: how it ended, for slurm.json."""
     relay = relay or Relay()
     argv, env = command(job)
     several = os.environ.get("RUNKIT_SLURM_SRUN") == "1"
     if several:
         # every task of the allocation runs the argv; one failing ends them all
         argv = ["srun", "--kill-on-bad-exit=1", "--export=ALL", *argv]
-    try:
-        if out is None:
-            child = run.start(argv, env, hold=several)
-        else:
-            forked, forked_env = warm_command(job) if zygote else (None, None)
-            if zygote and zygote.takes(forked, forked_env):
-                child = run.start(forked, forked_env, launch=zygote.popen, stdout=out, stderr=out)
-            else:
-                child = run.start(argv, env, hold=several, stdout=out, stderr=out)
-    except OSError as e:
-        why = f"cannot start {job['argv'][0]}: {e.strerror}"
-        run.fail(why, "LaunchError")
-        return dict(exit_code=127, status="failed", reason=why)
-    relay.children.append(child)
-    if out is not None and relay.warned:  # a signal that came while it was starting: it hears it now
-        child.send_signal(getattr(signal, relay.warned[0]))
-        relay.unheard.clear()
-    beats = lifecycle.Heartbeat()
-    beats.add(run)
-    code = child.wait()
-    beats.close()
+    how = {"hold": several}
+    if out is not None:
+        how = {**how, "stdout": out, "stderr": out}
+        forked, forked_env = warm_command(job) if zygote else (None, None)
+        if zygote and zygote.takes(forked, forked_env):
+            argv, env, how = forked, forked_env, {"launch": zygote.popen, "stdout": out, "stderr": out}
+
+    def started(child):
+        relay.children.append(child)
+        if out is not None and relay.warned:  # a signal that came while it was starting: it hears it now
+            child.send_signal(getattr(signal, relay.warned[0]))
+            relay.unheard.clear()
     # SLURM warned it: train saves, requeues its task and exits, and the requeue's SIGTERM may kill it on
     # the way out. Stopped, not failed: the task runs again (a job that cannot requeue itself is rerun by
     # the next submission).
-    how = run.ended(code, warned=relay.warned[0] if relay.warned else None)
-    return {**how, "warm": True} if isinstance(child, warm.Forked) else how
+    return run_attempt(run, argv, env, beats, job["argv"][0], on_start=started,
+                       warned=lambda: relay.warned[0] if relay.warned else None, **how)
 
 
 def _end(run_dir, attempt, **how):
@@ -188,4 +182,5 @@ def _end(run_dir, attempt, **how):
 
 
 if __name__ == "__main__":
+    cli.name_tool("slurm_task")
     sys.exit(main(*sys.argv[1:]))

@@ -1,0 +1,27 @@
+"""Every tool's edges come from one base (runkit.cli.run_tool): a bad command line is one usage line and one
+error line, exit 2, whatever the tool and however many flags it has; the tool's name is on each message."""
+import pytest
+
+from conftest import TOOLS, tool
+
+
+@pytest.mark.parametrize("name", TOOLS)
+def test_an_unknown_flag_is_exit_2_in_at_most_three_lines(name, tmp_path):
+    proc = tool(name, "--no-such-flag", "a", "b", input="", check=2, cwd=tmp_path)
+    lines = proc.stderr.splitlines()
+    assert 1 <= len(lines) <= 3 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[-1].startswith(f"{name}: ") and proc.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", [t for t in TOOLS if t != "train"])  # train's parsing is training/cli_main.py's
+def test_a_bad_command_line_is_one_usage_line_then_one_error_line_naming_help(name, tmp_path):
+    proc = tool(name, "--no-such-flag", input="", check=2, cwd=tmp_path)
+    usage, error = proc.stderr.splitlines()
+    assert usage.startswith(f"usage: {name} [options]") and error.startswith(f"{name}: ")
+    assert error.endswith(f"(see {name} --help)")
+
+
+def test_the_usage_line_names_the_arguments_the_tool_takes():
+    assert tool("plot", "--no-such-flag", input="", check=2).stderr.startswith("usage: plot [options] X\n")
+    assert tool("collect", "--no-such-flag", input="", check=2).stderr.startswith("usage: collect [options] [DIR ...]\n")
+    assert tool("sync", input="", check=2).stderr.startswith("usage: sync [options] SRC DEST\n")
