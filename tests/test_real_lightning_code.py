@@ -5,6 +5,7 @@ named by import path: killed with -9 three times, stopped with SIGTERM in the mi
 from 5 to 6 epochs, each run ends with the uninterrupted run's history and metrics, on pytorch_lightning and on
 lightning. Testing the best checkpoint leaves the run's record alone; what cannot be exact is said."""
 import json
+import math
 import os
 import random
 import shutil
@@ -18,7 +19,8 @@ from runkit.rundir import runs
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 PROJECT = REPO / "tests" / "projects" / "public_idioms"
-STEPS = 12  # an epoch: Blobs' 96 training samples in batches of 8; a checkpoint every 3 steps (the configs)
+BATCHES = 12  # an epoch: Blobs' 96 training samples in batches of 8; a checkpoint every 3 steps (the configs)
+OPTIMIZERS = {"adversarial": 2}  # optimizer steps a batch (Lightning's global step counts each), else 1
 CALLBACKS = {"classifier": ["EarlyStopping"], "adversarial": [],
              "averaged": ["StochasticWeightAveraging", "LearningRateMonitor"]}
 
@@ -43,9 +45,11 @@ def project(tmp_path, monkeypatch, request):
     return root, f"kill_at.{prefix}KillAt", f"signal_at.{prefix}SignalAt"
 
 
-def mid_epoch_kill(rng, epoch):
-    """A step of `epoch` to kill at whose last checkpoint (every 3 steps) is in the middle of the epoch."""
-    return rng.choice([s for s in range(STEPS * (epoch - 1) + 4, STEPS * epoch) if s % 3])
+def mid_epoch_kill(rng, epoch, per_batch):
+    """A step of `epoch` to kill at whose last checkpoint (every 3 steps, at a batch's end) is in its middle."""
+    every, length = math.lcm(3, per_batch), BATCHES * per_batch
+    return rng.choice([s for s in range(length * (epoch - 1), length * epoch, per_batch)
+                       if s % every and (s - s % every) % length])
 
 
 def assert_same_run(reference, run, seed=None):
@@ -66,8 +70,11 @@ def interrupted_every_way(tmp_path, project, case):
     rng = random.Random()
     seed = rng.randrange(10**6)
     rng.seed(seed)  # printed on failure: random.Random(seed) repeats the moments
-    kills = [mid_epoch_kill(rng, 1), STEPS * 2 + rng.choice([1, 2]), mid_epoch_kill(rng, 3)]
-    stop = rng.choice(range(STEPS * 3 + 1, STEPS * 4))
+    per_batch = OPTIMIZERS.get(case, 1)
+    every, length = math.lcm(3, per_batch), BATCHES * per_batch
+    kills = [mid_epoch_kill(rng, 1, per_batch), length * 2 + per_batch * rng.choice([1, 2]),
+             mid_epoch_kill(rng, 3, per_batch)]
+    stop = rng.choice(range(length * 3 + per_batch, length * 4, per_batch))
     reference, run = tmp_path / "uninterrupted", tmp_path / "interrupted"
     tool("train", reference, config, check=0)
     callbacks = CALLBACKS[case] + [killer, signaller]
@@ -80,12 +87,12 @@ def interrupted_every_way(tmp_path, project, case):
         done = tool(*argv, "-b", "training_loop.n_epochs=5")
         assert done.returncode == -9, (seed, done.stderr)
         assert (tmp_path / f"killed_at_{step}").exists() and resume_point(done.stderr) == resumed_from, seed
-        last = step - step % 3
-        resumed_from = (last // STEPS + 1, last)
+        last = step - step % every
+        resumed_from = (last // length + 1, last)
     done = tool(*argv, "-b", "training_loop.n_epochs=5", check=143)
     assert resume_point(done.stderr) == resumed_from and "stopped by SIGTERM" in done.stderr, seed
     done = tool(*argv, "-b", "training_loop.n_epochs=5", check=0)
-    assert resume_point(done.stderr) == (stop // STEPS + 1, stop), (seed, done.stderr)
+    assert resume_point(done.stderr) == (stop // length + 1, stop), (seed, done.stderr)
     assert runs.status(run) == "finished"
     done = tool(*argv, "-b", "training_loop.n_epochs=6", check=0)
     assert resume_point(done.stderr) is not None, seed
@@ -131,7 +138,7 @@ def test_stochastic_weight_averaging_with_a_rate_monitor_resumes_exactly(tmp_pat
     reference, run, seed = interrupted_every_way(tmp_path, project, "averaged")
     assert_same_run(reference, run, seed)
     assert rates_logged(run) == rates_logged(reference), seed
-    assert sorted(rates_logged(run)) == [STEPS * epoch for epoch in range(6)]
+    assert sorted(rates_logged(run)) == [BATCHES * epoch for epoch in range(6)]
 
 
 def test_two_uninterrupted_runs_of_one_spec_are_equal(tmp_path, project):
