@@ -5,8 +5,13 @@ killed run continues exactly where it was.
   history.csv row of every epoch-level metric, then checkpoints/last.ckpt, and best.ckpt when the monitored
   metric improved.
 - Every `every_n_steps` optimizer steps: last.ckpt, holding the data loaders' position, the random
-  generators and the epoch's running aggregates (runkit.training.resume), so an epoch interrupted anywhere ends with
-  the figures of an uninterrupted one.
+  generators, the epoch's running aggregates (runkit.training.resume) and every torchmetrics Metric's state
+  (runkit.training.metric_state), so an epoch interrupted anywhere ends with the figures of an uninterrupted
+  one. At an epoch's end it also holds what Lightning does after the checkpoint (the plateau schedulers'
+  step, EarlyStopping's stop), which a run resumed from it does first; and the epoch a run resumed into lets
+  the plateau schedulers step at its end (Lightning skips it there).
+- What it sees keeps the run from resuming exactly (runkit.training.exactness) is said once: train.log and
+  `not_exact` in meta.json.
 - A stop signal (runkit.training.stopping) ends the step, writes last.ckpt and raises Stopped.
 - A NaN or infinite training metric fails the run (when `stop_on_nan`) before a checkpoint could keep it.
 
