@@ -59,6 +59,7 @@ class Job:
 
     def __init__(self, settings, run_dir, flat, log):
         from runkit.training.checkpoint_io import AtomicCheckpointIO, checkpoint_step
+        from runkit.training.epoch_start import EpochStartReplay
         from runkit.training.loaders import LoaderReport
         from runkit.training.recorder import RunRecorder
         task_class, data_class, callback_classes, logger_functions = settings.components()
@@ -100,8 +101,9 @@ class Job:
                                       "shape comes from runbatch --nodes/--ntasks-per-node; drop the binding")
         self.trainer = make_trainer(
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
-            callbacks=[make_callback(cls, CALLBACKS.gin_name(name), flat, {"monitor": self.monitor, "mode": self.mode})
-                       for name, cls in zip(settings.callbacks, callback_classes)] + [loaders, self.recorder],
+            callbacks=[adapt(EpochStartReplay)(self.recorder)]  # first: before any other callback's batch start
+            + [make_callback(cls, CALLBACKS.gin_name(name), flat, {"monitor": self.monitor, "mode": self.mode})
+               for name, cls in zip(settings.callbacks, callback_classes)] + [loaders, self.recorder],
             logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, checkpoint_step(run_dir))
             or False,
             plugins=plugins,

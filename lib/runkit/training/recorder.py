@@ -5,8 +5,13 @@ killed run continues exactly where it was.
   history.csv row of every epoch-level metric, then checkpoints/last.ckpt, and best.ckpt when the monitored
   metric improved.
 - Every `every_n_steps` optimizer steps: last.ckpt, holding the data loaders' position, the random
-  generators and the epoch's running aggregates (runkit.training.resume), so an epoch interrupted anywhere ends with
-  the figures of an uninterrupted one.
+  generators, the epoch's running aggregates (runkit.training.resume) and every torchmetrics Metric's state
+  (runkit.training.metric_state), so an epoch interrupted anywhere ends with the figures of an uninterrupted
+  one. At an epoch's end it also holds what Lightning does after the checkpoint (the plateau schedulers'
+  step, EarlyStopping's stop), which a run resumed from it does first; and the epoch a run resumed into lets
+  the plateau schedulers step at its end (Lightning skips it there).
+- What it sees keeps the run from resuming exactly (runkit.training.exactness) is said once: train.log and
+  `not_exact` in meta.json.
 - A stop signal (runkit.training.stopping) ends the step, writes last.ckpt and raises Stopped.
 - A NaN or infinite training metric fails the run (when `stop_on_nan`) before a checkpoint could keep it.
 
@@ -22,7 +27,7 @@ import time
 from pytorch_lightning.callbacks import Checkpoint
 
 from runkit.rundir import checkpoints, runs
-from runkit.training import internals, lightning_package, metadata, resume, stopping
+from runkit.training import exactness, internals, lightning_package, metadata, metric_state, resume, stopping
 
 
 class NonFiniteMetric(RuntimeError):
@@ -38,24 +43,35 @@ class RunRecorder(Checkpoint):
         self._in_epoch = False   # a checkpoint saved now is in the middle of an epoch
         self._pending = None     # state to put back before the first step after a resume
         self._saved_step = None
+        self._outside = None     # fingerprints of the tensors the module holds outside its state (exactness)
+        self._said = []          # what this attempt said keeps it from being exact
 
     # ---- the state in checkpoints -----------------------------------------------------------------
 
     def state_dict(self):
         """Called on every process when a checkpoint is saved; rank 0 writes it, so what differs between
         processes (random generators, running sums) is gathered from each, by rank."""
-        own = {"rng": resume.rng_state()}
+        trainer = self.trainer
+        # at an epoch's end, Lightning resets the Metrics the epoch logged as objects after this checkpoint
+        reset = () if self._in_epoch else internals.logged_metric_objects(trainer)
+        own = {"rng": resume.rng_state(), "metrics": metric_state.save(trainer, trainer.lightning_module, reset)}
         if self._in_epoch:
-            own["logged"] = resume.logged_state(self.trainer)
-            own["loaders"] = [loader.state_dict() for loader in _train_loaders(self.trainer)]
-        return {"rows": self.rows, "elapsed": self._elapsed(), "in_epoch": self._in_epoch,
-                "ranks": _gather(self.trainer, own)}
+            own["logged"] = resume.logged_state(trainer)
+            own["loaders"] = [loader.state_dict() for loader in _train_loaders(trainer)]
+        state = {"rows": self.rows, "elapsed": self._elapsed(), "in_epoch": self._in_epoch,
+                 "n_epochs": self.n_epochs, "ranks": _gather(trainer, own)}
+        if not self._in_epoch:  # what Lightning does after the epoch's last hook, which a rerun does first
+            state.update(plateau=resume.plateau_steps_due(trainer), should_stop=bool(trainer.should_stop))
+        return state
 
     def load_state_dict(self, state):
+        if self.trainer.state.fn != "fit":
+            return  # testing best.ckpt loads it too: the run's record stays as the fit left it
         self.rows, self.elapsed = list(state["rows"]), state["elapsed"]
         ranks = state.get("ranks")
         mine = ranks[self.trainer.global_rank] if ranks and self.trainer.global_rank < len(ranks) else state
-        self._pending = {"in_epoch": state["in_epoch"], **mine}
+        self._pending = {"in_epoch": state["in_epoch"], "plateau": state.get("plateau", []),
+                         "should_stop": state.get("should_stop", False), "n_epochs": state.get("n_epochs"), **mine}
         if self.trainer.is_global_zero:
             runs.write_history(self.run_dir, self.rows)  # drop rows a killed attempt wrote after this checkpoint
 
@@ -76,26 +92,47 @@ class RunRecorder(Checkpoint):
         """After a resume, before the first batch is drawn (Lightning skips on_train_epoch_start when it
         resumes in the middle of an epoch): the loaders' positions, and the clock. Also config.gin: by now
         every configurable has been called, optimizer included, so the operative config is whole."""
+        added = trainer.max_epochs - self.n_epochs  # by a callback, for an extra pass (SWA's BatchNorm epoch)
         if trainer.is_global_zero:
             from runkit.training import config
             runs.write_atomic(runs.path(self.run_dir, runs.CONFIG), config.operative_text(lightning_package.active))
+            if added > 0:
+                metadata.update(self.run_dir, epochs_added=added)  # the "done" rule counts them (train.py)
+            self._outside = {name: exactness.fingerprint(t) for name, t in exactness.held_outside(pl_module).items()}
         if self._pending is None:
             return
+        old_epochs = self._pending["n_epochs"]
+        if trainer.is_global_zero and not self._pending["in_epoch"] and old_epochs and old_epochs < self.n_epochs:
+            self._not_exact(exactness.continued_schedules(trainer, old_epochs, trainer.global_step, self.n_epochs,
+                                                          max(added, 0)))
         if self._pending["in_epoch"]:
             self._in_epoch, self._since = True, time.monotonic()
             for loader, position in zip(_train_loaders(trainer), self._pending.get("loaders", [])):
                 loader.load_state_dict(position)
+        else:  # resumed at an epoch's end: what Lightning did after that checkpoint, before the next epoch
+            resume.take_plateau_steps(trainer, self._pending["plateau"])
+            trainer.should_stop = trainer.should_stop or self._pending["should_stop"]
         if trainer.is_global_zero:
             self.say(f"resumed at epoch {trainer.current_epoch + 1}, step {trainer.global_step}")
 
+    @property
+    def resumes_mid_epoch(self):
+        """Whether the fit resumed in the middle of an epoch and its first step is still to come."""
+        return self._pending is not None and self._pending["in_epoch"]
+
     def on_train_epoch_start(self, trainer, pl_module):
         self._in_epoch, self._since = True, time.monotonic()
+        if self._pending is not None and not self._pending["in_epoch"]:
+            # after every fit-start hook (a module's `on_train_start` may reset its Metrics), before the module's
+            # own epoch start, as the epoch's end left them
+            metric_state.restore(trainer, pl_module, self._pending.pop("metrics", {}))
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self._pending is not None:
             pending, self._pending = self._pending, None
             resume.set_rng_state(pending["rng"])
             if pending["in_epoch"]:
+                metric_state.restore(trainer, pl_module, pending.get("metrics", {}))
                 resume.restore_logged(trainer, pending.get("logged", {}))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -115,6 +152,7 @@ class RunRecorder(Checkpoint):
 
     def on_train_epoch_end(self, trainer, pl_module):
         self._in_epoch = False
+        internals.let_plateau_schedulers_step(trainer)  # an epoch resumed into ends as any other (Lightning's skip)
         self.elapsed, self._since = self._elapsed(), None
         row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step, **epoch_metrics(trainer),
                "lr": _learning_rate(trainer), "time": round(self.elapsed, 3)}
@@ -130,6 +168,7 @@ class RunRecorder(Checkpoint):
             if trainer.is_global_zero:
                 checkpoints.copy(runs.best_checkpoint_path(self.run_dir), runs.checkpoint_path(self.run_dir))
             self._saved_step = trainer.global_step
+            self._check_outside(trainer)
         else:
             self._save_last(trainer)
         stop = self._stop_requested(trainer)
@@ -148,6 +187,22 @@ class RunRecorder(Checkpoint):
     def _save_last(self, trainer):
         trainer.save_checkpoint(runs.checkpoint_path(self.run_dir), weights_only=False)
         self._saved_step = trainer.global_step
+        self._check_outside(trainer)
+
+    def _check_outside(self, trainer):
+        if self._outside is not None:
+            self._not_exact(exactness.changed_outside(trainer.lightning_module, self._outside))
+
+    def _not_exact(self, lines):
+        """Say once what keeps the run from resuming exactly: train.log, and `not_exact` in meta.json."""
+        new = [line for line in lines if line not in self._said]
+        if not new:
+            return
+        self._said += new
+        for line in new:
+            self.say(f"train: resumes approximately: {line}")
+        known = (runs.read_json(self.run_dir, runs.META) or {}).get("not_exact") or []
+        metadata.update(self.run_dir, not_exact=known + [line for line in new if line not in known])
 
     def _stop_requested(self, trainer):
         """The stop signal's number, agreed by every process of a distributed run (any of them got one)."""

@@ -1,7 +1,9 @@
-"""What Lightning's checkpoints leave out and exact resume needs: the random generators' states and the
-epoch's running `self.log` aggregates. RunRecorder stores both in checkpoints (as tensors and plain lists,
-so checkpoints load with torch's safe `weights_only` loader) and puts them back just before the first step
-after a resume, when nothing else can draw from the generators or reset the aggregates any more.
+"""What Lightning's checkpoints leave out and exact resume needs: the random generators' states, the
+epoch's running `self.log` aggregates, and the plateau schedulers' step that Lightning takes after the
+epoch's checkpoint was written. RunRecorder stores them in checkpoints (as tensors and plain lists, so
+checkpoints load with torch's safe `weights_only` loader) and puts them back after a resume: the generators
+and aggregates just before the first step, when nothing else can draw from the generators or reset the
+aggregates any more; the plateau step at the start of training, before the next epoch begins.
 """
 import random
 
@@ -78,3 +80,29 @@ def restore_logged(trainer, state):
         metric.value = value
         if saved["size"] is not None:
             metric.cumulated_batch_size = saved["size"].to(value.device)
+
+
+def plateau_steps_due(trainer):
+    """[{"index", "value"}] of the ReduceLROnPlateau schedulers Lightning steps at this epoch's end, after every
+    epoch-end hook (so after the epoch's checkpoint), each with the metric it reads: a run resumed from this
+    checkpoint takes those steps first (`take_plateau_steps`). Lightning steps no scheduler of a module that
+    optimizes manually, and skips one whose metric was not logged."""
+    if not trainer.lightning_module.automatic_optimization:
+        return []
+    due = []
+    for index, config in enumerate(trainer.lr_scheduler_configs):
+        if not config.reduce_on_plateau or config.interval != "epoch" or (trainer.current_epoch + 1) % config.frequency:
+            continue
+        value = trainer.callback_metrics.get(config.monitor)
+        if value is not None:
+            due.append({"index": index, "value": torch.as_tensor(value).detach().cpu().clone()})
+    return due
+
+
+def take_plateau_steps(trainer, due):
+    """Step the plateau schedulers that the checkpoint's epoch end left due, as Lightning would have."""
+    configs = trainer.lr_scheduler_configs
+    for step in due:
+        if step["index"] < len(configs):
+            value = step["value"].to(trainer.strategy.root_device)
+            trainer.lightning_module.lr_scheduler_step(configs[step["index"]].scheduler, value)

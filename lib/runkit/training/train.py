@@ -167,13 +167,14 @@ def _already_done(run_dir, flat, n_epochs):
         raise config.ConfigError(f"{run_dir} was run with other bindings ({'; '.join(changed)}); "
                                  f"use another folder, or --restart to start it over")
     done = runs.read_history(run_dir)
-    if done and done[-1]["epoch"] > n_epochs:
-        raise config.ConfigError(f"{run_dir} already trained {done[-1]['epoch']} epochs, more than "
+    added = (runs.read_json(run_dir, runs.META) or {}).get("epochs_added") or 0  # by a callback (SWA's BatchNorm epoch)
+    if done and done[-1]["epoch"] > n_epochs + added:
+        raise config.ConfigError(f"{run_dir} already trained {done[-1]['epoch'] - added} epochs, more than "
                                  f"training_loop.n_epochs={n_epochs}; use --restart to start it over")
     if runs.status(run_dir) != "finished" or not done:
         return False
     stopped_early = (runs.read_json(run_dir, runs.METRICS) or {}).get("stopped_early", False)
-    return done[-1]["epoch"] == n_epochs or stopped_early
+    return done[-1]["epoch"] == n_epochs + added or stopped_early
 
 
 def _attempt(job, run, flat, command, log, resume_from, created=False):
