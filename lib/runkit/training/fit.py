@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import gin
 import pytorch_lightning as pl
 
-from runkit.training import lightning_package
+from runkit.training import lightning_package, monitor
+from runkit.training import config
 from runkit.training.config import KIT_OWNED
 from runkit.training.registry import CALLBACKS, DATA, LOGGERS, TASKS
 
@@ -61,6 +62,9 @@ class Job:
         from runkit.training.checkpoint_io import AtomicCheckpointIO, checkpoint_step
         from runkit.training.loaders import LoaderReport
         from runkit.training.recorder import RunRecorder
+        from runkit.training.unused_bindings import RefuseUnused
+        config.applied.clear()  # what runkit applies by hand in this attempt (config.gin, unused bindings)
+        config.applied_parameters.clear()
         task_class, data_class, callback_classes, logger_functions = settings.components()
         adapt = lightning_package.adapt
         lightning_package.use(task_class)
@@ -72,9 +76,7 @@ class Job:
         pl.seed_everything(settings.seed, verbose=False)  # the model's initial weights
         self.data = construct(data_class, DATA.gin_name(settings.data), flat, {"seed": settings.seed})
         self.task = construct(task_class, TASKS.gin_name(settings.task), flat, vars_of(self.data))
-        self.monitor = settings.monitor or getattr(self.task, "monitor", None) or "val_loss"
-        self.mode = settings.mode or (getattr(self.task, "mode", None) if not settings.monitor else None) or \
-            ("max" if self.monitor.endswith(("acc", "accuracy")) else "min")
+        self.monitor, self.mode = monitor.choose(settings.monitor, settings.mode, self.task)
         self.recorder = adapt(RunRecorder)(run_dir, settings.n_epochs, self.monitor, self.mode,
                                     settings.checkpoint_every_n_steps, settings.stop_on_nan, log)
         self.test, self.settings, self.flat = settings.test, settings, flat
@@ -101,7 +103,8 @@ class Job:
         self.trainer = make_trainer(
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
             callbacks=[make_callback(cls, CALLBACKS.gin_name(name), flat, {"monitor": self.monitor, "mode": self.mode})
-                       for name, cls in zip(settings.callbacks, callback_classes)] + [loaders, self.recorder],
+                       for name, cls in zip(settings.callbacks, callback_classes)]
+            + [adapt(RefuseUnused)(), loaders, self.recorder],
             logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, checkpoint_step(run_dir))
             or False,
             plugins=plugins,
@@ -136,6 +139,7 @@ def make_trainer(**arguments):
     """The Trainer of the task's package, with the `trainer.` bindings."""
     if lightning_package.active == lightning_package.PYTORCH_LIGHTNING:
         return trainer(**arguments)
+    config.applied.add("trainer")
     return lightning_package.module().Trainer(**{**gin.get_bindings("trainer"), **arguments})
 
 
@@ -149,6 +153,7 @@ def make_callback(cls, name, flat, provided):
     if not _is_lightnings_own(cls) or lightning_package.active == lightning_package.PYTORCH_LIGHTNING:
         return construct(cls, name, flat, provided)
     original = cls if lightning_package.of_module(cls) else cls.__mro__[1]
+    config.applied.add(name)
     return construct(lightning_package.counterpart(original), name, flat, provided, gin.get_bindings(name))
 
 
@@ -194,12 +199,13 @@ def make_loggers(functions, names, flat, run_dir, resume_step):
 
 
 def check_optimizer_bindings():
-    """runkit.training.optim's bindings fail here, before the run folder is touched, rather than at fit time."""
+    """runkit.training.optim's bindings fail here, before the run folder is touched, rather than at fit time;
+    called around gin, so that a run that never uses them still has them unused (runkit.training.unused_bindings)."""
     import torch
 
     from runkit.training import optim
-    optim.optimizer([torch.nn.Parameter(torch.zeros(1))])
-    optim.lr_schedule()
+    optim.optimizer.__wrapped__([torch.nn.Parameter(torch.zeros(1))], **gin.get_bindings("optimizer"))
+    optim.lr_schedule.__wrapped__(**gin.get_bindings("lr_schedule"))
 
 
 def construct(cls, name, flat, provided, bound=None):
@@ -211,7 +217,27 @@ def construct(cls, name, flat, provided, bound=None):
     except (TypeError, ValueError):
         params = {}
     kwargs = {p: provided[p] for p in params if p in provided and f"{name}.{p}" not in flat}
+    kwargs.update(partials(name, params, flat))
     return cls(**kwargs, **(bound or {}))  # bound: the bindings of a class gin does not wrap
+
+
+def partials(name, params, flat):
+    """{param: functools.partial(Class, **Class's bindings)} for each parameter bound to a gin reference without
+    `()` (`MyModel.optimizer = @torch.optim.Adam`, with `torch.optim.Adam.lr = 0.01`): the shape of the
+    optimizer and scheduler arguments of the most-used Lightning templates. gin would pass its own wrapper of
+    the class, which Lightning's save_hyperparameters cannot pickle and drops; a partial of the class itself
+    keeps (docs/own-project.md)."""
+    import functools
+    found = {}
+    for param in params:
+        if f"{name}.{param}" not in flat:
+            continue
+        value = gin.query_parameter(f"{name}.{param}")
+        if isinstance(value, gin.config.ConfigurableReference) and not value.evaluate:
+            found[param] = functools.partial(value.configurable.wrapped, **gin.get_bindings(value.scoped_selector))
+            config.applied.add(value.configurable.selector)
+            config.applied_parameters.add(f"{name}.{param}")
+    return found
 
 
 def vars_of(data):

@@ -39,6 +39,12 @@ def gin_bindings():
     return gin.config._CONFIG
 
 
+def gin_operative():
+    """[(scope, selector)] of every configurable gin has called since the config was parsed."""
+    import gin
+    return list(gin.config._OPERATIVE_CONFIG)
+
+
 def unchecked(package, versions=None):
     """A warning for train.log and meta.json when the Lightning package the run trains on (or gin) is a
     version these accesses were not checked against, else None. `versions`: {distribution: version}, the

@@ -22,7 +22,7 @@ import time
 from pytorch_lightning.callbacks import Checkpoint
 
 from runkit.rundir import checkpoints, runs
-from runkit.training import internals, lightning_package, metadata, resume, stopping
+from runkit.training import internals, lightning_package, metadata, monitor, resume, stopping
 
 
 class NonFiniteMetric(RuntimeError):
@@ -119,6 +119,7 @@ class RunRecorder(Checkpoint):
         row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step, **epoch_metrics(trainer),
                "lr": _learning_rate(trainer), "time": round(self.elapsed, 3)}
         self._check_finite(trainer, {k: v for k, v in row.items() if k.startswith("train")})
+        monitor.check_logged(self.monitor, row, self.rows, trainer.check_val_every_n_epoch)  # before best is chosen
         self.rows.append(row)
         if trainer.is_global_zero:
             runs.write_history(self.run_dir, self.rows)

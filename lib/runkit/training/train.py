@@ -201,6 +201,13 @@ def _attempt(job, run, flat, command, log, resume_from, created=False):
         from runkit.training import preempt
         preempt.requeue(log)
         raise
+    except config.ConfigError:  # refused once training began: a monitor never logged, a binding never used
+        log.close()
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            run.clear()  # back to what was there before train: the rerun with the fix starts afresh
+        raise
     except Exception as e:
         bad = job.bad_config(e) if resume_from is None else None
         if bad is not None and created:
