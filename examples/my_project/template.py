@@ -5,7 +5,6 @@ them, torchmetrics measure, and the metric names have a `/`.
 Nothing here imports runkit; my_project/template.gin builds the arguments from bindings (docs/own-project.md).
 """
 import pytorch_lightning as pl
-import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric

@@ -14,7 +14,7 @@ import gin
 from runkit import cli
 from runkit.errors import BadInput
 from runkit.sweeps import bindings as binding_text
-from runkit.training import internals, lightning_package
+from runkit.training import internals
 
 # Bindings that may change between attempts of one run: asking for more epochs continues a finished run.
 RESUMABLE_CHANGES = ("training_loop.n_epochs",)
@@ -107,7 +107,7 @@ applied = set()
 applied_parameters = set()
 
 
-def operative_text(package=None):
+def operative_text():
     """config.gin's text: gin's operative config, with what gin would have written for what runkit applied by
     hand (on the `lightning` package, whose Trainer is built from the `trainer.` bindings by hand, the `trainer`
     section), each in its place among the others."""

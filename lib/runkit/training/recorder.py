@@ -78,7 +78,7 @@ class RunRecorder(Checkpoint):
         every configurable has been called, optimizer included, so the operative config is whole."""
         if trainer.is_global_zero:
             from runkit.training import config
-            runs.write_atomic(runs.path(self.run_dir, runs.CONFIG), config.operative_text(lightning_package.active))
+            runs.write_atomic(runs.path(self.run_dir, runs.CONFIG), config.operative_text())
         if self._pending is None:
             return
         if self._pending["in_epoch"]:
