@@ -49,6 +49,8 @@ class training_loop:  # noqa: N801 - the gin name configs use: `training_loop.n_
         if not self.data:
             raise ValueError("training_loop.data is not set: bind it in a config file or with "
                              "-b \"training_loop.data='digits'\"")
+        if not isinstance(self.n_epochs, int) or self.n_epochs < 1:
+            raise ValueError(f"training_loop.n_epochs = {self.n_epochs!r}: give a number of epochs, 1 or more")
         if self.mode not in (None, "min", "max"):
             raise ValueError(f"training_loop.mode = {self.mode!r}: give 'min' or 'max'")
         return (TASKS.get(self.task), DATA.get(self.data), [CALLBACKS.get(n) for n in self.callbacks],
@@ -75,7 +77,8 @@ class Job:
         check_optimizer_bindings()
         pl.seed_everything(settings.seed, verbose=False)  # the model's initial weights
         self.data = construct(data_class, DATA.gin_name(settings.data), flat, {"seed": settings.seed})
-        self.task = construct(task_class, TASKS.gin_name(settings.task), flat, vars_of(self.data))
+        self.task = construct(task_class, TASKS.gin_name(settings.task), flat,
+                              task_arguments(settings, task_class, self.data, flat))
         self.monitor, self.mode = monitor.choose(settings.monitor, settings.mode, self.task)
         self.recorder = adapt(RunRecorder)(run_dir, settings.n_epochs, self.monitor, self.mode,
                                     settings.checkpoint_every_n_steps, settings.stop_on_nan, log)
@@ -204,8 +207,16 @@ def check_optimizer_bindings():
     import torch
 
     from runkit.training import optim
-    optim.optimizer.__wrapped__([torch.nn.Parameter(torch.zeros(1))], **gin.get_bindings("optimizer"))
-    optim.lr_schedule.__wrapped__(**gin.get_bindings("lr_schedule"))
+    for name, function, arguments in (("optimizer", optim.optimizer, [[torch.nn.Parameter(torch.zeros(1))]]),
+                                      ("lr_schedule", optim.lr_schedule, [])):
+        bound = gin.get_bindings(name)
+        try:
+            function.__wrapped__(*arguments, **bound)
+        except config.ConfigError:
+            raise
+        except (TypeError, ValueError) as e:
+            given = ", ".join(f"{name}.{k}={v!r}" for k, v in sorted(bound.items()))
+            raise config.ConfigError(f"{name}: {str(e).strip()} (its bindings: {given})") from None
 
 
 def construct(cls, name, flat, provided, bound=None):
@@ -238,6 +249,38 @@ def partials(name, params, flat):
             config.applied.add(value.configurable.selector)
             config.applied_parameters.add(f"{name}.{param}")
     return found
+
+
+def task_arguments(settings, task_class, data, flat):
+    """What the task's parameters get from the data module: its attributes of the same names. One the task
+    needs that the data module has only once set up (a vocabulary's size, built in setup()): the data module is
+    prepared and set up for fit first, as Lightning's docs show (`dm.setup("fit")`, then the model); one still
+    missing is bad config naming what to bind."""
+    name = TASKS.gin_name(settings.task)
+    needed = [p.name for p in _parameters(task_class) if p.default is p.empty and f"{name}.{p.name}" not in flat
+              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    provided = vars_of(data)
+    if all(p in provided for p in needed):
+        return provided
+    data.prepare_data()
+    data.setup("fit")
+    provided = vars_of(data)
+    missing = [p for p in needed if p not in provided]
+    if missing:
+        from runkit.training.config import ConfigError
+        raise ConfigError(f"task {settings.task!r} needs {', '.join(missing)}, which no binding gives and data "
+                          f"module {settings.data!r} does not have after setup(): bind "
+                          + " and ".join(f"{name}.{p}" for p in missing) + ", or set it on the data module "
+                          f"(self.{missing[0]} = ... in __init__ or setup())")
+    return provided
+
+
+def _parameters(cls):
+    try:
+        params = inspect.signature(cls.__init__ if isinstance(cls, type) else cls).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p for p in params if p.name != "self"]
 
 
 def vars_of(data):

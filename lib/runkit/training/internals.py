@@ -22,6 +22,11 @@ def epoch_results(trainer):
     return trainer.fit_loop.epoch_loop._results
 
 
+def step_only_metrics(trainer):
+    """The names the training epoch logged per step only (`self.log(..., on_step=True, on_epoch=False)`)."""
+    return {result.meta.name for result in epoch_results(trainer).values() if not result.meta.on_epoch}
+
+
 def synced_to_a_group(meta):
     """Whether a logged metric's sync names a process group of its own (runkit does not save those)."""
     return meta.sync._group is not None

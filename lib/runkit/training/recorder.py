@@ -70,7 +70,8 @@ class RunRecorder(Checkpoint):
             warning = internals.unchecked(lightning_package.active)
             if warning:
                 self.say(f"train: warning: {warning}")
-            metadata.begin(self.run_dir, trainer.strategy.root_device, ranks, internals_warning=warning)
+            metadata.begin(self.run_dir, trainer.strategy.root_device, ranks, internals_warning=warning,
+                           task=pl_module)
 
     def on_train_start(self, trainer, pl_module):
         """After a resume, before the first batch is drawn (Lightning skips on_train_epoch_start when it
@@ -191,10 +192,14 @@ def _train_loaders(trainer):
 
 
 def epoch_metrics(trainer):
-    """Every metric logged at epoch level, by the name it was logged under, as plain floats."""
+    """Every metric logged at epoch level, by the name it was logged under, as plain floats (not one logged
+    per step only: its last batch's value says nothing of the epoch)."""
     metrics = trainer.callback_metrics
+    step_only = internals.step_only_metrics(trainer)
     row = {}
     for name, value in sorted(metrics.items()):
+        if name in step_only:
+            continue
         for suffix in ("_step", "_epoch"):
             if name.endswith(suffix) and name[:-len(suffix)] in metrics:
                 break
