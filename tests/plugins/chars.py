@@ -46,6 +46,7 @@ class NextChar(pl.LightningModule):
         x, y = batch
         loss = F.cross_entropy(self(x), y)
         self.log("train_loss", loss, on_step=False, on_epoch=True)
+        self.log("train/batch", float(batch_idx))  # per step only (training_step's default): not a history column
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -56,7 +57,7 @@ class NextChar(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=0.01)
 
 
-class NeedsWidth(NextChar):
+class NeedsDepth(NextChar):
     """A task needing a parameter (`depth`) that neither a binding nor the data module gives."""
 
     def __init__(self, vocab_size, depth, context=4, width=16):
