@@ -105,7 +105,8 @@ def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, f
     (["-b", "training_loop.n_epochs=0"], "training_loop.n_epochs = 0: give a number of epochs, 1 or more"),
     (["-b", "training_loop.monitor='val_score'"], "bind training_loop.mode = 'max' or 'min'"),
     (["-b", "optimizer.lr=-1"], "optimizer: Invalid learning rate: -1 (its bindings: optimizer.lr=-1"),
-    (["-b", "mlp.hidden='wide'"], "In call to configurable 'mlp'"),  # gin's own words, without an address
+    (["-b", "mlp.hidden='wide'"], "In call to configurable 'mlp'"),
+    (["-b", "training_loop.loggers=['csv']#csv.bogus=1"], "'bogus'; In call to configurable 'csv'"),  # no address
 ])
 def test_bad_input_exits_2_with_one_line_and_touches_nothing(tmp_path, args, says):
     run = tmp_path / "run"
