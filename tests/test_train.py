@@ -120,10 +120,12 @@ def test_bad_input_exits_2_with_one_line_and_touches_nothing(tmp_path, args, say
 
 def test_a_monitor_never_logged_stops_at_the_first_validation_and_a_fixed_rerun_trains(tmp_path):
     """Before a best checkpoint is chosen: the line lists what was logged, and the folder is as it was before
-    train (here an empty folder a runner made), so the rerun with the monitor fixed starts afresh."""
+    train (here an empty folder a runner made), so the rerun with the monitor fixed starts afresh. EarlyStopping,
+    which watches the run's monitor, leaves the word to that line."""
     run = tmp_path / "run"
     run.mkdir()
-    proc = tool("train", run, MLP, "-b", "training_loop.monitor='val/acc'#training_loop.n_epochs=2", check=2)
+    proc = tool("train", run, MLP, "-b", "training_loop.monitor='val/acc'#training_loop.n_epochs=2"
+                "#training_loop.callbacks=['EarlyStopping']", check=2)
     last = proc.stderr.splitlines()[-1]
     assert last == ("train: training_loop.monitor = 'val/acc' is not among the metrics the task logged by the end "
                     "of epoch 1 (train_acc, train_loss, val_acc, val_loss, lr): bind training_loop.monitor to one "
