@@ -232,8 +232,8 @@ def construct(cls, name, flat, provided, bound=None):
     except (TypeError, ValueError):
         params = {}
     kwargs = {p: provided[p] for p in params if p in provided and f"{name}.{p}" not in flat}
-    kwargs.update(partials(name, params, flat))
-    return cls(**kwargs, **(bound or {}))  # bound: the bindings of a class gin does not wrap
+    # bound: the bindings of a class gin does not wrap; a partial replaces gin's wrapper of its class there too
+    return cls(**{**(bound or {}), **kwargs, **partials(name, params, flat)})
 
 
 def partials(name, params, flat):
