@@ -157,8 +157,9 @@ def test_the_docs_python_snippets_run(tmp_path):
         elif path.startswith("lib/runkit/models/"):
             name = os.path.basename(path)[:-3]
             (tmp_path / f"{name}.py").write_text(block)
-            (tmp_path / f"{name}.gin").write_text(f"import {name}\nclassification.model = '{name}'\n{name}.hidden = 128\n")
-            done = subprocess.run(["train", str(tmp_path / name), "configs/digits_mlp.gin", f"{name}.gin", "-b",
+            (tmp_path / f"{name}.gin").write_text(f"import {name}\ntraining_loop.data = 'digits'\n"
+                                                 f"classification.model = '{name}'\n{name}.hidden = 128\n")
+            done = subprocess.run(["train", str(tmp_path / name), f"{name}.gin", "-b",
                                    "training_loop.n_epochs=1"], cwd=tmp_path, capture_output=True, text=True,
                                   env={**env, "PYTHONPATH": f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"})
             assert done.returncode == 0, f"{where}\n{done.stderr[-2000:]}"

@@ -1,6 +1,7 @@
 """A project of your own (examples/my_project: plain Lightning, a plain shuffled DataLoader with 2 workers
 and noise drawn in __getitem__, classes named by import path): killed with -9 in the middle of epochs, the
 rerun ends with the uninterrupted run's history and metrics."""
+import json
 import os
 import time
 
@@ -206,3 +207,80 @@ def test_a_resumed_attempt_computes_with_the_first_attempts_thread_count(tmp_pat
     assert "resumed at epoch 1, step 3" in resumed.stderr
     assert seen.read_text() == "1\n1\n"
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
+
+
+TEMPLATE = REPO / "examples" / "my_project" / "template.gin"
+
+
+def test_a_template_shaped_module_gets_its_net_and_partials_from_gin(tmp_path, project_path, monkeypatch):
+    """The net built from its own bindings, the optimizer and scheduler as partials of the classes named by
+    import path: their bindings train, config.gin says so, and save_hyperparameters keeps all three."""
+    import functools
+
+    import torch
+    run = tmp_path / "run"
+    done = tool("train", run, TEMPLATE, "-b", "training_loop.n_epochs=2#training_loop.loggers=[]#torch.optim.Adam.lr=0.02",
+                check=0)
+    history = runs.read_history(run)
+    assert [row["lr"] for row in history] == [0.02, 0.02] and "val/acc" in history[0]
+    assert json.loads(done.stdout)["mode"] == "max"
+    text = (run / runs.CONFIG).read_text()
+    for line in ("Classifier.optimizer = @torch.optim.Adam", "torch.optim.Adam.lr = 0.02", "DenseNet.hidden = 32",
+                 "Classifier.scheduler = @torch.optim.lr_scheduler.ReduceLROnPlateau",
+                 "torch.optim.lr_scheduler.ReduceLROnPlateau.patience = 1"):
+        assert line + "\n" in text, line
+    monkeypatch.syspath_prepend(str(REPO / "examples"))  # the checkpoint names my_project.template.DenseNet
+    hparams = torch.load(runs.checkpoint_path(run), weights_only=False)["hyper_parameters"]
+    optimizer, scheduler = hparams["optimizer"], hparams["scheduler"]
+    assert isinstance(optimizer, functools.partial) and optimizer.func is torch.optim.Adam
+    assert optimizer.keywords == {"lr": 0.02, "weight_decay": 0.0001}
+    assert scheduler.func is torch.optim.lr_scheduler.ReduceLROnPlateau
+    assert scheduler.keywords == {"factor": 0.5, "patience": 1}
+    assert type(hparams["net"]).__name__ == "DenseNet" and hparams["net"].model[1].out_features == 32
+
+
+def test_optimizer_bindings_for_a_task_with_its_own_optimizers_are_refused(tmp_path, project_path):
+    run = tmp_path / "run"
+    done = tool("train", run, EXAMPLE, "-b", "optimizer.lr=0.5#MyData.n_train=64#training_loop.loggers=[]", check=2)
+    assert done.stderr.splitlines()[-1].startswith(
+        "train: optimizer.lr cannot take effect: the run never uses it (the task's configure_optimizers does not "
+        "return runkit.training.optim.configure(self)"), done.stderr
+    assert done.stdout == "" and not run.exists()
+
+
+def test_task_arguments_from_setup_the_projects_commit_and_hparams_on_lightning(tmp_path, monkeypatch):
+    """A project in a repository of its own, on the `lightning` package: the task's vocab_size exists only once
+    the data module is set up; meta.json names the project's commit; TensorBoard gets the HParams summary; a
+    metric logged per step only is no history column."""
+    package = tmp_path / "project" / "chars_project"
+    package.mkdir(parents=True)
+    text = (REPO / "tests" / "plugins" / "chars.py").read_text()
+    (package / "chars.py").write_text(text.replace("import pytorch_lightning as pl\n", "import lightning.pytorch as pl\n"))
+    (tmp_path / "project" / ".gitignore").write_text("__pycache__/\n")
+    git = ["git", "-C", tmp_path / "project", "-c", "user.name=t", "-c", "user.email=t@t"]
+    tool(*git, "init", "-q", check=0)
+    tool(*git, "add", ".", check=0)
+    tool(*git, "commit", "-qm", "the project", check=0)
+    commit = tool(*git, "rev-parse", "HEAD", check=0).stdout.strip()
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'project'}{os.pathsep}{os.environ['PYTHONPATH']}")
+    config = tmp_path / "chars.gin"
+    config.write_text("training_loop.task = 'chars_project.chars.NextChar'\n"
+                      "training_loop.data = 'chars_project.chars.Chars'\n")
+    run = tmp_path / "run"
+    tool("train", run, config, check=0)
+    assert "train/batch" not in runs.read_history(run)[0] and "train_loss" in runs.read_history(run)[0]
+    meta = runs.read_json(run, runs.META)
+    assert meta["lightning_package"] == "lightning"
+    assert (meta["project"]["module"], meta["project"]["git_commit"], meta["project"]["git_dirty"]) == (
+        "chars_project.chars", commit, False)
+    assert meta["git_commit"] != commit  # runkit's own, beside it
+    events = [p.read_bytes() for p in (run / runs.TENSORBOARD).rglob("events.out.tfevents.*")]
+    assert any(b"_hparams_/session_start_info" in e for e in events)
+
+    done = tool("train", tmp_path / "other", config, "-b", "training_loop.task='chars_project.chars.NeedsDepth'",
+                check=2)
+    assert done.stderr.splitlines()[-1] == (
+        "train: task 'chars_project.chars.NeedsDepth' needs depth, which no binding gives and data module "
+        "'chars_project.chars.Chars' does not have after setup(): bind NeedsDepth.depth, or set it on the data "
+        "module (self.depth = ... in __init__ or setup())"), done.stderr
+    assert not (tmp_path / "other").exists()

@@ -172,3 +172,22 @@ def test_the_band_of_an_accuracy_stays_within_0_and_1(tmp_path, y, values, band)
     out, _ = sh(f"printf %s {shlex.quote(table)} | plot lr --y {y} --points", tmp_path)
     point, = csv.DictReader(io.StringIO(out))
     assert (float(point["low"]), float(point["high"])) == pytest.approx(band)
+
+
+@pytest.mark.parametrize("y, goal, best", [("best_val_f1", "highest", "0.3"), ("best_val/loss", "lowest", "0.2"),
+                                           ("best_val/acc_best", "highest", "0.3"), ("best_train_rmse", "lowest", "0.2")])
+def test_without_a_mode_the_goal_comes_from_the_table_of_metric_names_and_a_slash_gives_a_plain_file(
+        tmp_path, y, goal, best):
+    table = f"lr,{y}\n0.1,0.2\n0.2,0.1\n0.3,0.3\n"
+    proc = tool("plot", "lr", "--y", y, input=table, check=0, cwd=tmp_path)
+    assert proc.stdout.splitlines()[1].split()[0] == best and f"best is the {goal} (the name {y}" in proc.stderr
+    assert [p.name for p in (tmp_path / "plots").iterdir()] == [f"{y.replace('/', '-')}_vs_lr.png"]
+
+
+def test_the_table_of_metric_names_matches_the_last_word():
+    from runkit.rundir import modes
+    assert [modes.mode_of(n) for n in ("val/acc", "val_accuracy", "test/f1", "val_auroc", "val/iou", "val_dice",
+                                       "val/map", "val_precision", "val_recall", "val_r2")] == ["max"] * 10
+    assert [modes.mode_of(n) for n in ("val/loss", "train_err", "val_error", "val_mse", "val_mae", "val_rmse",
+                                       "val/nll", "val_perplexity", "train_loss_epoch")] == ["min"] * 9
+    assert [modes.mode_of(n) for n in ("lr", "val_score", "epoch", "val/lossy")] == [None] * 4

@@ -102,6 +102,11 @@ def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, f
     (["-b", "trainer.gradient_clip_val='x'"], "gradient_clip_val"),
     (["-b", "optimizer.lr"], "not of the form name.param=value"),
     (["missing.gin"], "missing.gin does not exist"),
+    (["-b", "training_loop.n_epochs=0"], "training_loop.n_epochs = 0: give a number of epochs, 1 or more"),
+    (["-b", "training_loop.monitor='val_score'"], "bind training_loop.mode = 'max' or 'min'"),
+    (["-b", "optimizer.lr=-1"], "optimizer: Invalid learning rate: -1 (its bindings: optimizer.lr=-1"),
+    (["-b", "mlp.hidden='wide'"], "In call to configurable 'mlp'"),
+    (["-b", "training_loop.loggers=['csv']#csv.bogus=1"], "'bogus'; In call to configurable 'csv'"),  # no address
 ])
 def test_bad_input_exits_2_with_one_line_and_touches_nothing(tmp_path, args, says):
     run = tmp_path / "run"
@@ -109,7 +114,37 @@ def test_bad_input_exits_2_with_one_line_and_touches_nothing(tmp_path, args, say
     proc = tool("train", run, *configs, *(args if args[0] == "-b" else []), check=2)
     assert says in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("train: ") and proc.stdout == ""
+    assert not re.search(r"0x[0-9a-f]{6}", proc.stderr)  # no Python object's address
     assert not run.exists()
+
+
+def test_a_monitor_never_logged_stops_at_the_first_validation_and_a_fixed_rerun_trains(tmp_path):
+    """Before a best checkpoint is chosen: the line lists what was logged, and the folder is as it was before
+    train (here an empty folder a runner made), so the rerun with the monitor fixed starts afresh. EarlyStopping,
+    which watches the run's monitor, leaves the word to that line."""
+    run = tmp_path / "run"
+    run.mkdir()
+    proc = tool("train", run, MLP, "-b", "training_loop.monitor='val/acc'#training_loop.n_epochs=2"
+                "#training_loop.callbacks=['EarlyStopping']", check=2)
+    last = proc.stderr.splitlines()[-1]
+    assert last == ("train: training_loop.monitor = 'val/acc' is not among the metrics the task logged by the end "
+                    "of epoch 1 (train_acc, train_loss, val_acc, val_loss, lr): bind training_loop.monitor to one "
+                    "of them"), proc.stderr
+    assert proc.stdout == "" and "epoch 1/2" not in proc.stderr and "Traceback" not in proc.stderr
+    assert [p.name for p in run.iterdir() if not p.name.startswith(".")] == []
+    proc = tool("train", run, MLP, "-b", "training_loop.monitor='val_loss'#training_loop.n_epochs=2", check=0)
+    metrics = json.loads(proc.stdout)
+    assert (metrics["monitor"], metrics["mode"]) == ("val_loss", "min")  # the table's mode for a loss
+    assert metrics["best"]["val_loss"] == min(row["val_loss"] for row in runs.read_history(run))
+
+
+def test_a_binding_the_run_never_uses_is_refused_naming_it(tmp_path):
+    """cnn.n_filters with the mlp model: gin never calls cnn, so the binding could not take effect."""
+    run = tmp_path / "run"
+    proc = tool("train", run, MLP, "-b", "cnn.n_filters=8#EarlyStopping.patience=2", check=2)
+    assert proc.stderr.splitlines()[-1] == ("train: EarlyStopping.patience, cnn.n_filters cannot take effect: the run "
+                                            "never uses them; drop the binding"), proc.stderr
+    assert proc.stdout == "" and not run.exists()
 
 
 @pytest.mark.parametrize("binding, says", [

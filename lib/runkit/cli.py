@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 
 from runkit.errors import BadInput, WorkFailed
@@ -118,13 +119,24 @@ def _fail(tool, exc, code, name=False):
     text = f"{type(exc).__name__}: {exc}" if name else first_line(exc)
     if isinstance(exc, BadArguments):
         print(exc.usage, file=sys.stderr)
-    print(f"{tool}: {text}", file=sys.stderr)
+    print(f"{tool}: {without_addresses(text)}", file=sys.stderr)
     return code
 
 
 def first_line(error):
     """An error's first line: gin adds lines naming the configurable it was calling; the user needs the first."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+# An object's default repr, which names where it lies in memory (gin's "In call to configurable 'optimizer'
+# (<function optimizer at 0x7ff1cfc9bce0>)"): in a message, it says nothing the name before it does not.
+_IN_PARENTHESES = re.compile(r"\s*\(<[^<>()]* at 0x[0-9a-fA-F]+>\)")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+
+def without_addresses(text):
+    """A message without the memory addresses of Python objects in it."""
+    return _ADDRESS.sub(">", _IN_PARENTHESES.sub("", text))
 
 
 def open_input(path):

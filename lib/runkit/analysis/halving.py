@@ -13,6 +13,7 @@ import os
 
 from runkit import errors
 from runkit.analysis import table
+from runkit.rundir import modes
 from runkit.sweeps import spec
 
 EPOCHS = spec.CONTINUABLE  # training_loop.n_epochs
@@ -54,6 +55,7 @@ class Results:
             raise errors.BadInput("the runs monitor different metrics: "
                                  f"{', '.join(sorted(f'{m} ({d})' for m, d in monitors))}; halving ranks by one")
         self.monitor, self.mode = next(iter(monitors)) if monitors else (None, None)
+        self.mode = self.mode or modes.mode_of(self.monitor or "")  # a table without modes: by the metric's name
 
     def get(self, run_dir):
         return self.runs.get(_key(run_dir))

@@ -10,11 +10,11 @@ import os
 import pandas as pd
 
 from runkit.errors import BadInput
+from runkit.rundir import modes
 
 RUN = ("run_dir", "name", "status")  # collect's first columns: which run, not how it was configured
 METRIC_START = ("monitor", "mode", "epoch", "step", "error")  # collect puts the hyperparameters before these
 METRIC_PREFIXES = ("best_", "final_", "test_")
-LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "nll", "perplexity")  # a guess from Y's name, when no mode says
 
 
 def read_table(text):
@@ -55,11 +55,13 @@ def goal(table, y):
     """("max" or "min", how it was decided): the runs' mode when Y is their monitored metric, else Y's name."""
     metric = y.removeprefix("best_").removeprefix("final_")
     if "monitor" in table.columns and "mode" in table.columns:
-        modes = _values(table[table["monitor"] == metric], "mode")
-        if len(modes) == 1 and modes[0] in ("max", "min"):
-            return modes[0], f"the runs' mode for {metric}"
-    guess = "min" if any(word in y for word in LOWER_IS_BETTER) else "max"
-    return guess, f"a guess from the name {y}; --goal sets it"
+        given = _values(table[table["monitor"] == metric], "mode")
+        if len(given) == 1 and given[0] in ("max", "min"):
+            return given[0], f"the runs' mode for {metric}"
+    known = modes.mode_of(metric)
+    if known:
+        return known, f"the name {y} (docs/run-folder.md#metric-names); --goal sets it"
+    return "max", f"{y} is not a name runkit knows, so higher; --goal sets it"
 
 
 def _values(table, column):
@@ -120,8 +122,8 @@ def aggregate(data, x, y, keys):
 
 
 def is_bounded(y, values):
-    """An accuracy (its name ends in acc or accuracy) given as a fraction: its band stays within [0, 1]."""
-    return str(y).endswith(("acc", "accuracy")) and bool(values.between(0, 1).all())
+    """A fraction (an accuracy, an F1 score: runkit.rundir.modes) given as one: its band stays within [0, 1]."""
+    return modes.is_fraction(y) and bool(values.between(0, 1).all())
 
 
 def averaged(data, agg, x, keys):

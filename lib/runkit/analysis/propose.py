@@ -14,6 +14,7 @@ import warnings
 
 from runkit import errors
 from runkit.analysis import table
+from runkit.rundir import modes
 from runkit.sweeps import grid
 
 DONE = ("finished", "failed")
@@ -38,7 +39,8 @@ class Results:
         if len(monitors) > 1:
             raise errors.BadInput("the runs monitor different metrics: "
                                  f"{', '.join(sorted(f'{m} ({d})' for m, d in monitors))}; propose optimizes one")
-        self.monitor, self.mode = next(iter(monitors)) if monitors else (None, "max")
+        self.monitor, self.mode = next(iter(monitors)) if monitors else (None, None)
+        self.mode = self.mode or modes.mode_of(self.monitor or "") or "max"  # a table without modes: by the name
 
     def status(self, run_dir):
         row = self.rows.get(table_key(run_dir))

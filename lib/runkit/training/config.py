@@ -7,13 +7,14 @@ name or parameter is an error at parse time, before any run folder is touched.
 import json
 import os
 import pprint
+import re
 
 import gin
 
 from runkit import cli
 from runkit.errors import BadInput
 from runkit.sweeps import bindings as binding_text
-from runkit.training import internals, lightning_package
+from runkit.training import internals
 
 # Bindings that may change between attempts of one run: asking for more epochs continues a finished run.
 RESUMABLE_CHANGES = ("training_loop.n_epochs",)
@@ -43,6 +44,7 @@ def parse(configs, bindings=()):
     for piece in pieces:
         binding_text.parse(piece)  # one clear message for a malformed binding, before gin sees it
     register_components()
+    _register_references([open(c, encoding="utf-8").read() for c in configs] + list(pieces))
     for strict in (False, True):  # first to learn the classes named by import path, then every binding
         gin.clear_config()
         try:
@@ -71,6 +73,19 @@ def _import_named_classes():
                 kind.get(name)
 
 
+REFERENCE = re.compile(r"@(?:\w+/)*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)")
+
+
+def _register_references(texts):
+    """Make each class or function a config refers to by import path (`@torch.optim.Adam`,
+    `@my_project.nets.Net()`) configurable under that path, so that the reference parses and its parameters
+    bind (`torch.optim.Adam.lr = 0.01`); a path that does not import is left to gin's own error."""
+    from runkit.training import registry
+    for text in texts:
+        for path in REFERENCE.findall("\n".join(line.split("#")[0] for line in text.splitlines())):
+            registry.by_path(path)
+
+
 def flatten():
     """The bindings gin holds now as {"fn.param": JSON value}; references and macros keep their text."""
     flat = {}
@@ -84,21 +99,45 @@ def flatten():
     return dict(sorted(flat.items()))
 
 
-def operative_text(package):
-    """config.gin's text: gin's operative config, and, where the run trains on the `lightning` package (whose
-    Trainer is built from the `trainer.` bindings by hand: gin's `trainer` is pytorch_lightning's), the
-    `trainer` section gin would have written, in its place among the others."""
-    text = gin.operative_config_str()
-    bound = gin.get_bindings("trainer")
-    if package == lightning_package.PYTORCH_LIGHTNING or not bound:
-        return text
-    lines = [f"trainer.{name} = {pprint.pformat(value, width=76)}".replace("\n", "\n    ")
-             for name, value in sorted(bound.items())]
-    section = "\n".join(["# Parameters for trainer:", "# " + "=" * 78, *lines])
-    sections = text.split("\n\n")
-    at = next((i for i, part in enumerate(sections) if part.startswith("# Parameters for ")
-               and part.split(":", 1)[0].removeprefix("# Parameters for ").lower() > "trainer"), len(sections))
-    return "\n\n".join([*sections[:at], section, *sections[at:]])
+# What runkit applied itself in this attempt, not through gin's call: the gin names whose bindings it applied
+# (the `trainer.` bindings and Lightning's callbacks on the `lightning` package, partials named by import path),
+# and the parameters it passed (`Classifier.optimizer`, a partial). runkit.training.fit fills them; config.gin
+# and the check of unused bindings (runkit.training.unused_bindings) count them as used.
+applied = set()
+applied_parameters = set()
+
+
+def operative_text():
+    """config.gin's text: gin's operative config, with what gin would have written for what runkit applied by
+    hand (on the `lightning` package, whose Trainer is built from the `trainer.` bindings by hand, the `trainer`
+    section), each in its place among the others."""
+    text = gin.operative_config_str().rstrip("\n")
+    sections = text.split("\n\n") if text else []
+    added = {name.rsplit(".", 1)[-1]: [f"{name}.{param} = {_gin_text(value)}" for param, value in
+                                       sorted(gin.get_bindings(name, resolve_references=False).items())]
+             for name in applied}
+    for key in applied_parameters:
+        name, param = key.rsplit(".", 1)
+        added.setdefault(name.rsplit(".", 1)[-1], []).append(f"{key} = {_gin_text(gin.query_parameter(key))}")
+    for short, lines in sorted(added.items()):
+        lines = [line.replace("\n", "\n    ") for line in lines]
+        title = f"# Parameters for {short}:"
+        same = [i for i, part in enumerate(sections) if part.startswith(title + "\n")]
+        if same:
+            sections[same[0]] += "\n" + "\n".join(lines)
+        elif lines:
+            at = next((i for i, part in enumerate(sections) if part.startswith("# Parameters for ")
+                       and part.split(":", 1)[0].removeprefix("# Parameters for ").lower() > short.lower()),
+                      len(sections))
+            sections.insert(at, "\n".join([title, "# " + "=" * 78, *lines]))
+    return "\n\n".join(sections) + "\n"
+
+
+def _gin_text(value):
+    """A bound value as gin writes it: a reference as `@name`, anything else as its literal."""
+    if type(value).__name__ == "ConfigurableReference":
+        return repr(value)
+    return pprint.pformat(value, width=76)
 
 
 def _plain(value):

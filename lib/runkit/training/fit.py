@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import gin
 import pytorch_lightning as pl
 
-from runkit.training import lightning_package
+from runkit.training import lightning_package, monitor
+from runkit.training import config
 from runkit.training.config import KIT_OWNED
 from runkit.training.registry import CALLBACKS, DATA, LOGGERS, TASKS
 
@@ -48,6 +49,8 @@ class training_loop:  # noqa: N801 - the gin name configs use: `training_loop.n_
         if not self.data:
             raise ValueError("training_loop.data is not set: bind it in a config file or with "
                              "-b \"training_loop.data='digits'\"")
+        if not isinstance(self.n_epochs, int) or self.n_epochs < 1:
+            raise ValueError(f"training_loop.n_epochs = {self.n_epochs!r}: give a number of epochs, 1 or more")
         if self.mode not in (None, "min", "max"):
             raise ValueError(f"training_loop.mode = {self.mode!r}: give 'min' or 'max'")
         return (TASKS.get(self.task), DATA.get(self.data), [CALLBACKS.get(n) for n in self.callbacks],
@@ -62,6 +65,9 @@ class Job:
         from runkit.training.epoch_start import EpochStartReplay
         from runkit.training.loaders import LoaderReport
         from runkit.training.recorder import RunRecorder
+        from runkit.training.unused_bindings import RefuseUnused
+        config.applied.clear()  # what runkit applies by hand in this attempt (config.gin, unused bindings)
+        config.applied_parameters.clear()
         task_class, data_class, callback_classes, logger_functions = settings.components()
         adapt = lightning_package.adapt
         lightning_package.use(task_class)
@@ -72,10 +78,9 @@ class Job:
         check_optimizer_bindings()
         pl.seed_everything(settings.seed, verbose=False)  # the model's initial weights
         self.data = construct(data_class, DATA.gin_name(settings.data), flat, {"seed": settings.seed})
-        self.task = construct(task_class, TASKS.gin_name(settings.task), flat, vars_of(self.data))
-        self.monitor = settings.monitor or getattr(self.task, "monitor", None) or "val_loss"
-        self.mode = settings.mode or (getattr(self.task, "mode", None) if not settings.monitor else None) or \
-            ("max" if self.monitor.endswith(("acc", "accuracy")) else "min")
+        self.task = construct(task_class, TASKS.gin_name(settings.task), flat,
+                              task_arguments(settings, task_class, self.data, flat))
+        self.monitor, self.mode = monitor.choose(settings.monitor, settings.mode, self.task)
         self.recorder = adapt(RunRecorder)(run_dir, settings.n_epochs, self.monitor, self.mode,
                                     settings.checkpoint_every_n_steps, settings.stop_on_nan, log)
         self.test, self.settings, self.flat = settings.test, settings, flat
@@ -103,7 +108,8 @@ class Job:
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
             callbacks=[adapt(EpochStartReplay)(self.recorder)]  # first: before any other callback's batch start
             + [make_callback(cls, CALLBACKS.gin_name(name), flat, {"monitor": self.monitor, "mode": self.mode})
-               for name, cls in zip(settings.callbacks, callback_classes)] + [loaders, self.recorder],
+               for name, cls in zip(settings.callbacks, callback_classes)]
+            + [adapt(RefuseUnused)(), loaders, self.recorder],
             logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, checkpoint_step(run_dir))
             or False,
             plugins=plugins,
@@ -138,6 +144,7 @@ def make_trainer(**arguments):
     """The Trainer of the task's package, with the `trainer.` bindings."""
     if lightning_package.active == lightning_package.PYTORCH_LIGHTNING:
         return trainer(**arguments)
+    config.applied.add("trainer")
     return lightning_package.module().Trainer(**{**gin.get_bindings("trainer"), **arguments})
 
 
@@ -147,10 +154,15 @@ def _is_lightnings_own(cls):
 
 
 def make_callback(cls, name, flat, provided):
-    """A callback; one of Lightning's own comes from the task's package, with the bindings of its name."""
+    """A callback; one of Lightning's own comes from the task's package, with the bindings of its name. One
+    watching the run's monitor (EarlyStopping) leaves a monitor never logged to runkit's check, which says so
+    in one line (runkit.training.monitor), rather than raise its own error first."""
+    if f"{name}.monitor" not in flat:
+        provided = {**provided, "strict": False}
     if not _is_lightnings_own(cls) or lightning_package.active == lightning_package.PYTORCH_LIGHTNING:
         return construct(cls, name, flat, provided)
     original = cls if lightning_package.of_module(cls) else cls.__mro__[1]
+    config.applied.add(name)
     return construct(lightning_package.counterpart(original), name, flat, provided, gin.get_bindings(name))
 
 
@@ -196,12 +208,21 @@ def make_loggers(functions, names, flat, run_dir, resume_step):
 
 
 def check_optimizer_bindings():
-    """runkit.training.optim's bindings fail here, before the run folder is touched, rather than at fit time."""
+    """runkit.training.optim's bindings fail here, before the run folder is touched, rather than at fit time;
+    called around gin, so that a run that never uses them still has them unused (runkit.training.unused_bindings)."""
     import torch
 
     from runkit.training import optim
-    optim.optimizer([torch.nn.Parameter(torch.zeros(1))])
-    optim.lr_schedule()
+    for name, function, arguments in (("optimizer", optim.optimizer, [[torch.nn.Parameter(torch.zeros(1))]]),
+                                      ("lr_schedule", optim.lr_schedule, [])):
+        bound = gin.get_bindings(name)
+        try:
+            function.__wrapped__(*arguments, **bound)
+        except config.ConfigError:
+            raise
+        except (TypeError, ValueError) as e:
+            given = ", ".join(f"{name}.{k}={v!r}" for k, v in sorted(bound.items()))
+            raise config.ConfigError(f"{name}: {str(e).strip()} (its bindings: {given})") from None
 
 
 def construct(cls, name, flat, provided, bound=None):
@@ -213,7 +234,59 @@ def construct(cls, name, flat, provided, bound=None):
     except (TypeError, ValueError):
         params = {}
     kwargs = {p: provided[p] for p in params if p in provided and f"{name}.{p}" not in flat}
-    return cls(**kwargs, **(bound or {}))  # bound: the bindings of a class gin does not wrap
+    # bound: the bindings of a class gin does not wrap; a partial replaces gin's wrapper of its class there too
+    return cls(**{**(bound or {}), **kwargs, **partials(name, params, flat)})
+
+
+def partials(name, params, flat):
+    """{param: functools.partial(Class, **Class's bindings)} for each parameter bound to a gin reference without
+    `()` (`MyModel.optimizer = @torch.optim.Adam`, with `torch.optim.Adam.lr = 0.01`): the shape of the
+    optimizer and scheduler arguments of the most-used Lightning templates. gin would pass its own wrapper of
+    the class, which Lightning's save_hyperparameters cannot pickle and drops; a partial of the class itself
+    keeps (docs/own-project.md)."""
+    import functools
+    found = {}
+    for param in params:
+        if f"{name}.{param}" not in flat:
+            continue
+        value = gin.query_parameter(f"{name}.{param}")
+        if isinstance(value, gin.config.ConfigurableReference) and not value.evaluate:
+            found[param] = functools.partial(value.configurable.wrapped, **gin.get_bindings(value.scoped_selector))
+            config.applied.add(value.configurable.selector)
+            config.applied_parameters.add(f"{name}.{param}")
+    return found
+
+
+def task_arguments(settings, task_class, data, flat):
+    """What the task's parameters get from the data module: its attributes of the same names. One the task
+    needs that the data module has only once set up (a vocabulary's size, built in setup()): the data module is
+    prepared and set up for fit first, as Lightning's docs show (`dm.setup("fit")`, then the model); one still
+    missing is bad config naming what to bind."""
+    name = TASKS.gin_name(settings.task)
+    needed = [p.name for p in _parameters(task_class) if p.default is p.empty and f"{name}.{p.name}" not in flat
+              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    provided = vars_of(data)
+    if all(p in provided for p in needed):
+        return provided
+    data.prepare_data()
+    data.setup("fit")
+    provided = vars_of(data)
+    missing = [p for p in needed if p not in provided]
+    if missing:
+        from runkit.training.config import ConfigError
+        raise ConfigError(f"task {settings.task!r} needs {', '.join(missing)}, which no binding gives and data "
+                          f"module {settings.data!r} does not have after setup(): bind "
+                          + " and ".join(f"{name}.{p}" for p in missing) + ", or set it on the data module "
+                          f"(self.{missing[0]} = ... in __init__ or setup())")
+    return provided
+
+
+def _parameters(cls):
+    try:
+        params = inspect.signature(cls.__init__ if isinstance(cls, type) else cls).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p for p in params if p.name != "self"]
 
 
 def vars_of(data):

@@ -24,6 +24,11 @@ def epoch_results(trainer):
     return trainer.fit_loop.epoch_loop._results
 
 
+def step_only_metrics(trainer):
+    """The names the training epoch logged per step only (`self.log(..., on_step=True, on_epoch=False)`)."""
+    return {result.meta.name for result in epoch_results(trainer).values() if not result.meta.on_epoch}
+
+
 def synced_to_a_group(meta):
     """Whether a logged metric's sync names a process group of its own (runkit does not save those)."""
     return meta.sync._group is not None
@@ -74,6 +79,12 @@ def gin_bindings():
     """{(scope, selector): {param: value}} of what gin holds now (gin has no public listing of bindings)."""
     import gin
     return gin.config._CONFIG
+
+
+def gin_operative():
+    """[(scope, selector)] of every configurable gin has called since the config was parsed."""
+    import gin
+    return list(gin.config._OPERATIVE_CONFIG)
 
 
 def unchecked(package, versions=None):

@@ -57,7 +57,7 @@ def record_hparams(loggers, bindings, metrics):
     """TensorBoard's HParams dashboard for a finished run: its bindings against its best, final and test
     metrics (best_val_acc, final_val_loss, test_acc...), written into tb/ with the run's other events, so
     `tensorboard --logdir` on a sweep's folder lists every run of it in the HParams tab."""
-    from pytorch_lightning.loggers import TensorBoardLogger
+    TensorBoardLogger = lightning_package.module("loggers").TensorBoardLogger  # the run's package, either one
     values = {}
     for part in ("best", "final", "test"):
         for key, value in (metrics.get(part) or {}).items():

@@ -1,4 +1,5 @@
 """meta.json: where and with what code the run ran; written when each attempt starts and when it ends."""
+import inspect
 import os
 import platform
 import socket
@@ -31,7 +32,7 @@ def gather_ranks(trainer):
     return infos
 
 
-def begin(run_dir, device, ranks=None, internals_warning=None):
+def begin(run_dir, device, ranks=None, internals_warning=None, task=None):
     import torch
 
     from runkit.training import lightning_package
@@ -56,6 +57,7 @@ def begin(run_dir, device, ranks=None, internals_warning=None):
         "slurm": {name: os.environ[name] for name in SLURM_VARIABLES if name in os.environ},
         "ranks": ranks,  # one entry per process of a distributed run (its host, pid and SLURM ids), else None
         **code_state(),
+        "project": project_state(task),  # the repository holding the task's module: the project's own commit
     })
     runs.write_json(run_dir, runs.META, meta)
 
@@ -82,23 +84,40 @@ def code_state():
     return {"code_snapshot": None, **git_state()}
 
 
-def git_state():
-    """The commit of the code that ran, whether it had uncommitted changes, and those changes."""
-    here = os.path.dirname(os.path.abspath(__file__))
+def project_state(task):
+    """{"module", "git_commit", "git_dirty", "git_diff", "git_root"} of the repository holding the task's module
+    (a project of the user's, named by import path, lives in a repository of its own); its git fields are null
+    when that module is in no repository (an installed package), and the whole is null without a task."""
+    if task is None:
+        return None
+    cls = task if isinstance(task, type) else type(task)
+    try:
+        folder = os.path.dirname(os.path.abspath(inspect.getfile(cls)))
+    except (TypeError, OSError):
+        return {"module": cls.__module__, "git_commit": None, "git_dirty": None, "git_diff": None, "git_root": None}
+    root = _git(folder, "rev-parse", "--show-toplevel")
+    return {"module": cls.__module__, **git_state(folder), "git_root": root.strip() if root else None}
 
-    def git(*args):
-        try:
-            done = subprocess.run(["git", "-C", here, *args], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout if done.returncode == 0 else None
 
-    commit = git("rev-parse", "HEAD")
+def git_state(here=None):
+    """The commit of the code that ran (runkit's, or the repository holding folder `here`), whether it had
+    uncommitted changes, and those changes."""
+    here = here or os.path.dirname(os.path.abspath(__file__))
+    commit = _git(here, "rev-parse", "HEAD")
     if commit is None:
         return {"git_commit": None, "git_dirty": None, "git_diff": None}
-    diff = git("diff", "HEAD") or ""
-    return {"git_commit": commit.strip(), "git_dirty": bool(diff or git("status", "--porcelain")),
+    diff = _git(here, "diff", "HEAD") or ""
+    return {"git_commit": commit.strip(), "git_dirty": bool(diff or _git(here, "status", "--porcelain")),
             "git_diff": diff}
+
+
+def _git(folder, *args):
+    """git's output in folder, or None (no git, not a repository)."""
+    try:
+        done = subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
 
 
 def _now():

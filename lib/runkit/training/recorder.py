@@ -27,7 +27,7 @@ import time
 from pytorch_lightning.callbacks import Checkpoint
 
 from runkit.rundir import checkpoints, runs
-from runkit.training import exactness, internals, lightning_package, metadata, metric_state, resume, stopping
+from runkit.training import exactness, internals, lightning_package, metadata, metric_state, monitor, resume, stopping
 
 
 class NonFiniteMetric(RuntimeError):
@@ -86,7 +86,8 @@ class RunRecorder(Checkpoint):
             warning = internals.unchecked(lightning_package.active)
             if warning:
                 self.say(f"train: warning: {warning}")
-            metadata.begin(self.run_dir, trainer.strategy.root_device, ranks, internals_warning=warning)
+            metadata.begin(self.run_dir, trainer.strategy.root_device, ranks, internals_warning=warning,
+                           task=pl_module)
 
     def on_train_start(self, trainer, pl_module):
         """After a resume, before the first batch is drawn (Lightning skips on_train_epoch_start when it
@@ -95,7 +96,7 @@ class RunRecorder(Checkpoint):
         added = trainer.max_epochs - self.n_epochs  # by a callback, for an extra pass (SWA's BatchNorm epoch)
         if trainer.is_global_zero:
             from runkit.training import config
-            runs.write_atomic(runs.path(self.run_dir, runs.CONFIG), config.operative_text(lightning_package.active))
+            runs.write_atomic(runs.path(self.run_dir, runs.CONFIG), config.operative_text())
             if added > 0:
                 metadata.update(self.run_dir, epochs_added=added)  # the "done" rule counts them (train.py)
             self._outside = {name: exactness.fingerprint(t) for name, t in exactness.held_outside(pl_module).items()}
@@ -157,6 +158,7 @@ class RunRecorder(Checkpoint):
         row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step, **epoch_metrics(trainer),
                "lr": _learning_rate(trainer), "time": round(self.elapsed, 3)}
         self._check_finite(trainer, {k: v for k, v in row.items() if k.startswith("train")})
+        monitor.check_logged(self.monitor, row, self.rows, trainer.check_val_every_n_epoch)  # before best is chosen
         self.rows.append(row)
         if trainer.is_global_zero:
             runs.write_history(self.run_dir, self.rows)
@@ -245,10 +247,14 @@ def _train_loaders(trainer):
 
 
 def epoch_metrics(trainer):
-    """Every metric logged at epoch level, by the name it was logged under, as plain floats."""
+    """Every metric logged at epoch level, by the name it was logged under, as plain floats (not one logged
+    per step only: its last batch's value says nothing of the epoch)."""
     metrics = trainer.callback_metrics
+    step_only = internals.step_only_metrics(trainer)
     row = {}
     for name, value in sorted(metrics.items()):
+        if name in step_only:
+            continue
         for suffix in ("_step", "_epoch"):
             if name.endswith(suffix) and name[:-len(suffix)] in metrics:
                 break

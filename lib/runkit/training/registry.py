@@ -79,6 +79,25 @@ class Registry:
         return sorted(self._items)
 
 
+def by_path(path):
+    """Make `package.module.Name` configurable under its whole path (a config's `@torch.optim.Adam`), once;
+    nothing when it does not import (gin then names the reference it does not know)."""
+    module_name, _, attribute = path.rpartition(".")
+    try:
+        gin.get_configurable(path)
+        return
+    except ValueError:
+        pass
+    try:
+        obj = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError):
+        return
+    try:
+        gin.external_configurable(obj, name=attribute, module=module_name)
+    except ValueError:
+        pass  # configurable under a name of its own already (a task named by path): gin says which to use
+
+
 TASKS = Registry("task")
 DATA = Registry("data module")
 MODELS = Registry("model")

@@ -107,7 +107,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
     try:
         job = fit.Job(settings, run_dir, flat, log)  # data, task, trainer: still nothing written
     except (TypeError, ValueError) as e:  # a component refused the parameters bound to it
-        raise config.ConfigError("; ".join(line.strip() for line in str(e).strip().splitlines())) from e
+        raise config.ConfigError(cli.without_addresses("; ".join(line.strip() for line in str(e).strip().splitlines()))) from e
     if not is_rank_zero():
         stopping.die_with_parent()  # started by rank 0 (or srun): never left behind by a killed rank 0
         job.fit(checkpoints.resume_point(run_dir)[0])  # joins rank 0's group; only rank 0 writes the folder
@@ -202,6 +202,13 @@ def _attempt(job, run, flat, command, log, resume_from, created=False):
         log(f"train: {e}")
         from runkit.training import preempt
         preempt.requeue(log)
+        raise
+    except config.ConfigError:  # refused once training began: a monitor never logged, a binding never used
+        log.close()
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            run.clear()  # back to what was there before train: the rerun with the fix starts afresh
         raise
     except Exception as e:
         bad = job.bad_config(e) if resume_from is None else None
