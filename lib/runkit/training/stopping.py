@@ -47,21 +47,16 @@ _forking = None  # the pid of this process as it forks (os.register_at_fork's `b
 def children_die_with_this_process():
     """From now on every child this process forks (the workers of any DataLoader, a user's own process)
     is killed by the kernel when this process dies, kill -9 included: a run leaves nothing behind. (Linux
-    ties it to the forking thread: a child forked by a thread that then ends is killed too.) A child is not
-    the run: a stop signal ends it as it ends any process (multiprocessing and DataLoader end theirs with
-    SIGTERM), instead of being kept for a step that never comes."""
+    ties it to the forking thread: a child forked by a thread that then ends is killed too.) A child keeps
+    the run's stop-signal handlers: a SIGTERM that SLURM sends every process of a job must not end a loader's
+    worker before the run has written its checkpoint."""
     global _forking
     if _forking is None:
         _forking = os.getpid()
-        os.register_at_fork(before=_note_forking, after_in_child=_in_child)
+        os.register_at_fork(before=_note_forking, after_in_child=lambda: die_with_parent(_forking))
 
 
 def _note_forking():
     global _forking
     _forking = os.getpid()
 
-
-def _in_child():
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
-    die_with_parent(_forking)
