@@ -24,7 +24,7 @@ from runkit.rundir import runs
 
 DIGEST = ".sha256"   # the digest file's suffix: last.ckpt.sha256
 LAST, PREVIOUS = "last.ckpt", "prev.ckpt"
-_verified = {}       # (path, inode, size, mtime) -> why it is not sound, or None: a file is hashed once
+_verified: dict = {}  # (path, inode, size, mtime) -> why it is not sound, or None: a file is hashed once
 
 
 class NoSoundCheckpoint(BadInput, ValueError):

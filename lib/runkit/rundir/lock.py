@@ -19,7 +19,7 @@ from runkit.errors import BadInput
 FILE = ".lock"
 HOST = socket.gethostname()
 PROBE_RETRIES = 2500   # a claim that meets a status probe's instant shared lock tries again (~5 s at most)
-_held = set()          # the fds of the locks this process holds: forked helpers close theirs (close_held)
+_held: set = set()     # the fds of the locks this process holds: forked helpers close theirs (close_held)
 
 
 class NoLocks(BadInput):
@@ -158,7 +158,7 @@ def host(run_dir):
 def held_by_launcher(run_dir):
     """True if the launcher that started this process (runkit.sweeps.slurm.task before srun) holds the run's
     lock: RUNKIT_LOCK_OWNER names the lock's live owner on this host."""
-    named = os.environ.get("RUNKIT_LOCK_OWNER")
+    named = os.environ.get("RUNKIT_LOCK_OWNER") or ""
     return bool(named) and named.split(" ")[0] == HOST and owner(run_dir) == named and is_locked(run_dir)
 
 

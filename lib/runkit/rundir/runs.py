@@ -11,8 +11,8 @@ import shutil
 import tempfile
 import time
 
-from runkit.errors import BadInput
 from runkit import cli
+from runkit.errors import BadInput
 from runkit.rundir import lock
 from runkit.timestamps import now_iso
 
@@ -205,7 +205,7 @@ def read_history(run_dir):
                 if len(cells) != len(header):
                     raise CorruptRun(f"{path(run_dir, HISTORY)} line {number} has {len(cells)} cells, "
                                      f"expected {len(header)}")
-                rows.append({k: _number(v) for k, v in zip(header, cells)})
+                rows.append({k: _number(v) for k, v in zip(header, cells, strict=True)})
             return rows
     except FileNotFoundError:
         return []
@@ -237,7 +237,7 @@ def is_run_dir(folder):
 
 def find(roots):
     """Every run folder at or under the given folders, sorted; does not descend into run folders."""
-    found = []
+    found: list[str] = []
     for root in roots:
         _find(os.fspath(root), found)
     return sorted(found)

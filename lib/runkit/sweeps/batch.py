@@ -23,8 +23,8 @@ class Verdict(NamedTuple):
     """action: run | skipped | conflict; reason: why skipped, or the changes as text; start: how a run starts
     (None: as it is, 'continue': more epochs of a finished run, 'restart': cleared first); changes: texts."""
     action: str
-    reason: str = None
-    start: str = None
+    reason: str | None = None
+    start: str | None = None
     changes: tuple = ()
 
 

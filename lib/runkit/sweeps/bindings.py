@@ -21,7 +21,8 @@ def split(arguments):
     """Split `-b` arguments into single bindings on `#` outside quotes; blank pieces are dropped."""
     out = []
     for argument in arguments:
-        piece, quote = [], None
+        piece: list[str] = []
+        quote = None
         for ch in argument:
             if quote:
                 quote = None if ch == quote else quote

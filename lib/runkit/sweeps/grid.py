@@ -84,8 +84,9 @@ def expand(grid, grid_path, results_dir, points=None):
         raise GridError("the grid makes no runs (every point excluded, or nothing to vary): see docs/grid.md")
     command = _command(grid)
     folder = os.path.join(os.path.abspath(results_dir), experiment)
-    out, seen = [], {}
-    for number, (run, (name, params)) in enumerate(zip(runs, _names(runs, named, fixed)), 1):
+    out: list[dict] = []
+    seen: dict[str, int] = {}
+    for number, (run, (name, params)) in enumerate(zip(runs, _names(runs, named, fixed), strict=True), 1):
         if name in seen:
             raise GridError(f"runs {seen[name]} and {number} are both named {name!r} (the same bindings, or "
                             "values that read alike): remove the duplicate or vary something else")
@@ -155,7 +156,7 @@ def _zipped(group, number):
     if len(lengths) > 1:
         raise GridError(f"{where}: lists of different lengths ({', '.join(f'{k}: {len(v)}' for k, v in columns.items())}); "
                         "zipped values vary together, so give each the same number")
-    return [dict(zip(columns, row)) for row in zip(*columns.values())]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def sample_settings(grid):

@@ -29,7 +29,7 @@ def run_batch(specs, jobs=1, gpus=(), retries=0, restart_changed=False, dry_run=
         return _dry_run(specs, restart_changed)
     code = _freeze(specs) if freeze else None
     bar = Progress(len(specs)) if progress else None
-    counts = {}
+    counts: dict[str, int] = {}
 
     def report(outcome):
         counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
@@ -98,7 +98,7 @@ class Executor:
         self.zygote = None
 
     def run(self, specs):
-        todo = queue.SimpleQueue()
+        todo: queue.SimpleQueue = queue.SimpleQueue()
         for s in specs:
             todo.put(s)
         workers = [threading.Thread(target=self._work, args=(todo, self._gpu(i)), daemon=True)

@@ -18,8 +18,8 @@ import sys
 import time
 
 from runkit import cli
-from runkit.git import git, state
 from runkit.errors import BadInput
+from runkit.git import git, state
 
 ENV = "RUNKIT_CODE_SNAPSHOT"
 FOLDER, MANIFEST = "code", "code.json"

@@ -11,9 +11,9 @@ import os
 import re
 import shlex
 
-from runkit.sweeps import bindings
 from runkit.cli import read_jsonl
 from runkit.errors import BadInput
+from runkit.sweeps import bindings
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._,=+-]*$")
 
@@ -44,7 +44,8 @@ def check(spec, where):
 
 def read(stream, source="stdin"):
     """All specs of a stream, checked; duplicate run folders are an error (two jobs, one folder)."""
-    specs, seen = [], {}
+    specs: list[dict] = []
+    seen: dict[str, int] = {}
     for number, spec in enumerate(read_jsonl(stream, source), 1):
         where = f"spec {number} of {source}"
         check(spec, where)
@@ -86,7 +87,8 @@ def changes(old, new, trained=None):
     conflicts, continued = [], False
     if old.get("command") != new["command"]:
         conflicts.append(f"command: {_words(old.get('command'))} -> {_words(new['command'])}")
-    for n, (a, b) in enumerate(zip(old.get("config_sha256", []), new["config_sha256"])):
+    # the lengths may differ: that is said below
+    for n, (a, b) in enumerate(zip(old.get("config_sha256", []), new["config_sha256"], strict=False)):
         if a != b:
             conflicts.append(f"config {new['configs'][n]}: its bindings changed")
     if len(old.get("config_sha256", [])) != len(new["config_sha256"]):
@@ -113,7 +115,9 @@ _UNSET = object()
 
 
 def _command_and_bindings(argv, run_dir, configs):
-    command, found, words = [], {}, iter(argv)
+    command: list[str] = []
+    found: dict[str, str] = {}
+    words = iter(argv)
     for word in words:
         if word in ("-b", "--bind"):
             text = next(words, "")

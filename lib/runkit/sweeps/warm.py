@@ -20,6 +20,7 @@ import threading
 import time
 
 from runkit import cli
+
 TRAIN_TOOL = cli.tool_path("train")
 IMPORT = re.compile(r"^\s*import\s+([A-Za-z_][\w.]*)", re.M)
 AT_START = re.compile(r"^(PYTHON|LD_|OMP_|MKL_|OPENBLAS_)")  # read once, when a process starts or imports
@@ -63,7 +64,7 @@ class Zygote:
         self._ready = threading.Event()
         self._told = set()
         # PR_SET_PDEATHSIG kills the zygote when the *thread* that started it ends: one thread starts them all
-        self._starts = queue.SimpleQueue()
+        self._starts: queue.SimpleQueue = queue.SimpleQueue()
         threading.Thread(target=self._keeper, daemon=True, name="zygote").start()
         _become_subreaper()
         self._restart()
@@ -121,7 +122,7 @@ class Zygote:
 
     def _fork(self, request, fds):
         self._ready.wait()
-        if self.proc is None:
+        if self.proc is None or self.control is None:
             raise Died()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:

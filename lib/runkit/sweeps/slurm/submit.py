@@ -78,7 +78,7 @@ def submit(specs, options, restart_changed=False, freeze=True):
                     os.symlink(os.path.abspath(s["run_dir"]), os.path.join(batch_dir, folder.links_name(part), str(j)))
                 runs.record_slurm_submission(s["run_dir"], batch_dir, first + j)
         runs.write_atomic(os.path.join(batch_dir, folder.script_name(part)), text)
-    jobs = []
+    jobs: list[dict] = []
     record = {"job_id": None, "jobs": jobs, "runs": len(specs),
               "code_snapshot": os.path.join(batch_dir, snapshot.FOLDER) if frozen else None,
               **({"runs_per_task": per} if per > 1 else {})}

@@ -28,12 +28,14 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
     per = folder.read_record(batch_dir).get("runs_per_task", 1)
     where = {(a["job_id"], str(j)): a["first"] + j for a in folder.arrays(batch_dir) for j in range(a["count"])}
     ids = ", ".join(dict.fromkeys(job for job, _ in where))
-    seen, shown, delay, silent_since, restarts = {}, None, poll, None, {}
+    seen: dict[int, str] = {}
+    restarts: dict[int, int] = {}
+    shown, delay, silent_since = None, poll, None
     while True:
         asked = clock()
-        slow = []
+        slow: list[float] = []
 
-        def waiting(seconds):
+        def waiting(seconds, slow=slow):
             slow.append(seconds)
             cli.say(f"squeue has not answered for {seconds:.0f} s (the SLURM controller is down, restarting "
                     f"or busy); still waiting for it, up to {client.TIMEOUT} s: jobs {ids} go on", progress)
@@ -73,7 +75,7 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
 
 
 def _progress_line(ids, specs, live, tasks):
-    counts = {}
+    counts: dict[str, int] = {}
     for s in specs:
         state = runs.status(s["run_dir"])
         counts[state] = counts.get(state, 0) + 1
