@@ -61,7 +61,8 @@ class Parser(argparse.ArgumentParser):
         words = []
         for action in self._get_positional_actions():
             name = str(action.metavar or action.dest)
-            words.append({"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]"}.get(str(action.nargs), name))
+            shapes = {"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]"}
+            words.append(shapes.get(str(action.nargs), name))
         return " ".join(["usage:", self.prog, "[options]", *words])
 
 

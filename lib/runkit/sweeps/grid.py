@@ -156,7 +156,8 @@ def _zipped(group, number):
     if len(lengths) > 1:
         raise GridError(f"{where}: lists of different lengths ({', '.join(f'{k}: {len(v)}' for k, v in columns.items())}); "
                         "zipped values vary together, so give each the same number")
-    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    rows = zip(*columns.values(), strict=True)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def sample_settings(grid):

@@ -212,7 +212,7 @@ class Executor:
             how = run_attempt(run, argv, env, self.beats, spec["argv"][0], launch=launch, on_start=started,
                               on_exit=exited, stdout=out, stderr=err, start_new_session=True)
         if how["status"] == "failed" and ran:  # what the job said is there (one that never started said nothing)
-            how["reason"] += " (see stderr.log)"
+            how["reason"] = f"{how['reason']} (see stderr.log)"
         return how
 
 

@@ -12,8 +12,8 @@ from runkit.sweeps.slurm.script import render
 
 def queued(specs):
     """The run folders of specs whose runs are queued or running in a SLURM job array we submitted."""
-    recorded = {s["run_dir"]: runs.read_slurm(s["run_dir"]) for s in specs}
-    recorded = {d: r for d, r in recorded.items() if r and r.get("batch_dir")}
+    read = {s["run_dir"]: runs.read_slurm(s["run_dir"]) for s in specs}
+    recorded = {d: r for d, r in read.items() if r is not None and r.get("batch_dir")}
     if not recorded:
         return set()
     live = client.squeue()

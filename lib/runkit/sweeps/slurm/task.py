@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import time
+from typing import Any
 
 from runkit import cli
 from runkit.rundir import lifecycle, lock, runs
@@ -131,9 +132,9 @@ def one(job, task_id, flags, beats, relay=None, zygote=None, out=None):
     if restarts > limit:
         # Requeued again and again without finishing: stop here rather than loop forever.
         why = f"requeued {restarts} time{'s' * (restarts != 1)} (limit {limit}: runbatch --max-requeues)"
-        run = lifecycle.Run(run_dir)
-        if run.claim():  # error.json is written holding the lock; a run another process holds is its own
-            run.give_up(why, "TooManyRequeues")
+        held = lifecycle.Run(run_dir)
+        if held.claim():  # error.json is written holding the lock; a run another process holds is its own
+            held.give_up(why, "TooManyRequeues")
         return _end(run_dir, attempt, exit_code=1, status="failed", reason=why)
     try:
         run, verdict = batch.claim(job, "--restart-changed" in flags, retry=restarts > 0)
@@ -155,7 +156,7 @@ def _run(job, run, beats, relay=None, zygote=None, out=None):
     if several:
         # every task of the allocation runs the argv; one failing ends them all
         argv = ["srun", "--kill-on-bad-exit=1", "--export=ALL", *argv]
-    how = {"hold": several}
+    how: dict[str, Any] = {"hold": several}
     if out is not None:
         how = {**how, "stdout": out, "stderr": out}
         forked, forked_env = warm_command(job) if zygote else (None, None)
