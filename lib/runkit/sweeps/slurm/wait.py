@@ -73,7 +73,7 @@ def wait_for(batch_dir: str, specs: list[Spec], poll: float = 10.0, progress: IO
         live = [t for t, state in tasks.items() if state not in client.FINAL]
         line = _progress_line(ids, specs, live, folder.task_count(len(specs), per))
         if line != shown:
-            print(line, file=progress, flush=True)
+            cli.say(line, progress)
             shown = line
         if not live:
             return seen
@@ -85,7 +85,7 @@ def _progress_line(ids: str, specs: list[Spec], live: list[int], tasks: int) -> 
     for s in specs:
         state = runs.status(s["run_dir"])
         counts[state] = counts.get(state, 0) + 1
-    return (f"runbatch: job{'s' * (',' in ids)} {ids}: "
+    return (f"job{'s' * (',' in ids)} {ids}: "
             + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
             + f"; {len(live)} of {tasks} tasks queued or running")
 
