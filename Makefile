@@ -23,8 +23,9 @@ $(VENV)/.done: requirements.txt pyproject.toml $(wildcard tools/*)
 	$(VENV)/bin/pip install -q -e .
 	touch $@
 
-lint: env ## ruff: undefined names, unused imports, syntax errors (pyproject.toml's [tool.ruff])
+lint: env ## ruff (pyproject.toml's [tool.ruff]), then mypy on rundir/ and sweeps/ ([tool.mypy])
 	$(VENV)/bin/ruff check -q .
+	$(VENV)/bin/mypy
 
 test: lint ## ruff, then the whole test suite: fast, slow and SLURM tests (what CI runs)
 	$(VENV)/bin/python -m pytest -m "" -q -rs

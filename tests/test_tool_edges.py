@@ -23,5 +23,6 @@ def test_a_bad_command_line_is_one_usage_line_then_one_error_line_naming_help(na
 
 def test_the_usage_line_names_the_arguments_the_tool_takes():
     assert tool("plot", "--no-such-flag", input="", check=2).stderr.startswith("usage: plot [options] X\n")
-    assert tool("collect", "--no-such-flag", input="", check=2).stderr.startswith("usage: collect [options] [DIR ...]\n")
+    collect = tool("collect", "--no-such-flag", input="", check=2)
+    assert collect.stderr.startswith("usage: collect [options] [DIR ...]\n")
     assert tool("sync", input="", check=2).stderr.startswith("usage: sync [options] SRC DEST\n")

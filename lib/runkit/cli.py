@@ -61,8 +61,9 @@ class Parser(argparse.ArgumentParser):
         """`usage: tool [options] ARG ...`: the positionals as argparse writes them, the options summed up."""
         words = []
         for action in self._get_positional_actions():
-            name = action.metavar or action.dest
-            words.append({"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]"}.get(action.nargs, name))
+            name = str(action.metavar or action.dest)
+            shapes = {"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]"}
+            words.append(shapes.get(str(action.nargs), name))
         return " ".join(["usage:", self.prog, "[options]", *words])
 
 

@@ -15,27 +15,30 @@ interrupted, bad storage) is never loaded, and a damaged last.ckpt never makes e
 
 No torch here: light tools and runkit.runs may ask which checkpoint a rerun would resume from.
 """
+from __future__ import annotations
+
 import hashlib
 import os
 import zipfile
 
 from runkit.errors import BadInput
 from runkit.rundir import runs
+from runkit.rundir.lock import Folder
 
 DIGEST = ".sha256"   # the digest file's suffix: last.ckpt.sha256
 LAST, PREVIOUS = "last.ckpt", "prev.ckpt"
-_verified = {}       # (path, inode, size, mtime) -> why it is not sound, or None: a file is hashed once
+_verified: dict = {}  # (path, inode, size, mtime) -> why it is not sound, or None: a file is hashed once
 
 
 class NoSoundCheckpoint(BadInput, ValueError):
     """Checkpoints exist but none is sound: resuming would train from a damaged file."""
 
 
-def digest_line(data, name):
+def digest_line(data: bytes, name: str) -> str:
     return f"{hashlib.sha256(data).hexdigest()}  {name}\n"
 
 
-def save(path, data):
+def save(path: str | os.PathLike[str], data: bytes) -> None:
     """Write checkpoint bytes at path, then its digest; keep a sound last.ckpt as prev.ckpt first."""
     path = os.fspath(path)
     name = os.path.basename(path)
@@ -46,13 +49,13 @@ def save(path, data):
     runs.write_atomic(path + DIGEST, digest_line(data, name))
 
 
-def copy(source, target):
+def copy(source: str, target: str) -> None:
     """Copy a checkpoint with the same care as save (last.ckpt from best.ckpt)."""
     with open(source, "rb") as f:
         save(target, f.read())
 
 
-def damage(path):
+def damage(path: str) -> str | None:
     """Why the checkpoint at path is not sound ("cut short or changed...", "no digest..."), or None."""
     try:
         stat = os.stat(path)
@@ -64,7 +67,7 @@ def damage(path):
     return _verified[key]
 
 
-def _check(path):
+def _check(path: str) -> str | None:
     try:
         with open(path + DIGEST, encoding="utf-8") as f:
             expected = f.read().split()
@@ -79,7 +82,7 @@ def _check(path):
     return None
 
 
-def _check_archive(path):
+def _check_archive(path: str) -> str | None:
     """Why a checkpoint without a digest is not sound (a zip archive cut short, or a member's CRC-32 wrong)."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -89,7 +92,7 @@ def _check_archive(path):
     return f"it has no digest and its member {bad} fails its CRC-32" if bad else None
 
 
-def resume_point(run_dir):
+def resume_point(run_dir: Folder) -> tuple[str | None, str | None]:
     """(path of the newest sound checkpoint, or None to start fresh; a message when it is not last.ckpt).
 
     NoSoundCheckpoint when checkpoints exist but none is sound."""
@@ -106,7 +109,7 @@ def resume_point(run_dir):
                             "rerun with --restart to start the run over")
 
 
-def _keep_previous(path):
+def _keep_previous(path: str) -> None:
     """prev.ckpt := last.ckpt, if last.ckpt is sound, moved (its digest first): killed between the two
     renames, last.ckpt is whole without a digest (sound by its CRCs); after them, prev.ckpt is."""
     if damage(path) is not None:
@@ -124,7 +127,7 @@ def _keep_previous(path):
     os.replace(path, previous)
 
 
-def _remove(path):
+def _remove(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

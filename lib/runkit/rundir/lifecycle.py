@@ -15,61 +15,79 @@ any other exit or a kill; `failed` with exit code 127 when the job could not sta
 while the lock is held. The local runner and the SLURM task both go through one attempt runner
 (runkit.sweeps.attempt), which calls these in this order.
 """
+from __future__ import annotations
+
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypedDict
 
 from runkit.rundir import lock, runs
+from runkit.rundir.lock import Folder
 from runkit.timestamps import now_iso
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
 CANNOT_START = 127  # the exit code of an attempt whose job could not start, as a shell says it
 
 
+class _Ending(TypedDict):
+    status: str              # finished | stopped | failed | killed
+    exit_code: int | None
+    signal: str | None       # "SIGTERM": what stopped or killed it
+    reason: str | None
+
+
+class Ending(_Ending, total=False):
+    """How an attempt ended, as the outcome line and slurm.json say it (docs/spec.md 'Outcomes')."""
+    warm: bool               # forked from the batch's warm process (runkit.sweeps.attempt adds it)
+
+
 class Run:
     """One run folder and, once owned, its lock (rundir.lock.Lock; handed to the child at start)."""
 
-    def __init__(self, run_dir, held=None):
+    def __init__(self, run_dir: Folder, held: lock.Lock | None = None) -> None:
         self.run_dir, self.lock = run_dir, held
 
     @classmethod
-    def own(cls, run_dir):
+    def own(cls, run_dir: Folder) -> Run | None:
         """The run as train owns it (lock.Lock.take: inherited, the launcher's, or claimed); None if another
         process holds it."""
         held = lock.Lock.take(run_dir)
         return None if held is None else cls(run_dir, held)
 
     @property
-    def fd(self):
+    def fd(self) -> int | None:
         return self.lock.fd if self.lock else None
 
-    def claim(self):
+    def claim(self) -> bool:
         """Take the run's lock without waiting; False if another live process holds it."""
         self.lock = lock.Lock.claim(self.run_dir)
         return self.lock is not None
 
-    def release(self):
+    def release(self) -> None:
         """Give the lock back (a claim that found nothing to do; the attempt recorded)."""
         if self.lock is not None:
             self.lock.release()
             self.lock = None
 
-    def clear(self):
+    def clear(self) -> None:
         """Start over: remove what train wrote (runs.clear); runners' records and other files stay."""
         runs.clear(self.run_dir)
 
-    def begin(self):
+    def begin(self) -> None:
         """A new attempt starts: the last one's ending (error.json, STOPPED, FINISHED) goes, and the run beats."""
         runs.remove(self.run_dir, runs.ERROR, runs.STOPPED, runs.FINISHED)
         runs.touch(self.run_dir, runs.HEARTBEAT)
 
-    def record(self, spec_record):
+    def record(self, spec_record: dict) -> None:
         """Write spec.json: what this run is made from, compared with the next spec that names the folder."""
         runs.write_json(self.run_dir, runs.SPEC, spec_record)
 
-    def start(self, argv, env=None, hold=False, launch=subprocess.Popen, **popen):
+    def start(self, argv: list[str], env: Mapping[str, str] | None = None, hold: bool = False,
+              launch: Callable[..., Any] = subprocess.Popen, **popen: Any) -> Any:
         """Start the job holding the run's lock (RUNKIT_LOCK_FD); the Popen, or OSError if it cannot start,
         the lock still held so that not_started() records why before it goes.
 
@@ -92,29 +110,29 @@ class Run:
             raise
         return launch(argv, stdin=subprocess.DEVNULL, env=env, pass_fds=() if hold else (self.fd,), **popen)
 
-    def beat(self):
+    def beat(self) -> None:
         """Touch HEARTBEAT: the run is alive (read by machines that cannot see this one's lock)."""
         try:
             runs.touch(self.run_dir, runs.HEARTBEAT)
         except OSError:
             pass
 
-    def finish(self):
+    def finish(self) -> None:
         if runs.status(self.run_dir) != "finished":
             runs.mark_finished(self.run_dir)  # a generic job says it finished by exiting 0
 
-    def fail(self, error, kind):
+    def fail(self, error: str, kind: str) -> None:
         """error.json (unless the job wrote its own): the last attempt failed."""
         runs.remove(self.run_dir, runs.STOPPED)
         runs.mark_failed(self.run_dir, error, kind)
 
-    def stop(self, signal_name):
+    def stop(self, signal_name: str) -> None:
         """STOPPED: a signal stopped the last attempt after a checkpoint; rerunning resumes it."""
         runs.remove(self.run_dir, runs.ERROR)
         runs.write_atomic(runs.path(self.run_dir, runs.STOPPED),
                           f"{signal_name} {now_iso()}\n")
 
-    def not_started(self, why):
+    def not_started(self, why: str) -> Ending:
         """Record that the job could not start (no such program, not executable): error.json, written while the
         lock is held, then the lock goes; the exit code is a shell's for a command it cannot run."""
         try:
@@ -123,14 +141,14 @@ class Run:
         finally:
             self.release()
 
-    def give_up(self, why, kind):
+    def give_up(self, why: str, kind: str) -> None:
         """Record that the run fails without an attempt (requeued too often): error.json, then the lock goes."""
         try:
             self.fail(why, kind)
         finally:
             self.release()
 
-    def ended(self, code, warned=None):
+    def ended(self, code: int, warned: str | None = None) -> Ending:
         """Record how the attempt ended, from its exit status (Popen's: -N for a kill by signal N) and the
         signal passed on to it, if any, then let the lock go; returns {status, exit_code, signal, reason}."""
         try:
@@ -138,7 +156,7 @@ class Run:
         finally:
             self.release()
 
-    def _ended(self, code, warned):
+    def _ended(self, code: int, warned: str | None) -> Ending:
         if code == 0:
             self.finish()
             return dict(status="finished", exit_code=0, signal=None, reason=None)
@@ -156,38 +174,39 @@ class Run:
         return dict(status="failed", exit_code=code, signal=None, reason=f"exited with code {code}")
 
 
-def signal_name(number):
+def signal_name(number: int) -> str:
     return signal.Signals(number).name if number in signal.valid_signals() else str(number)
 
 
 class Heartbeat:
     """Keeps the HEARTBEAT of every run added fresh, from one thread; `tick` (if given) is called every second."""
 
-    def __init__(self, tick=None):
-        self._runs, self._lock, self._stop = set(), threading.Lock(), threading.Event()
+    def __init__(self, tick: Callable[[], None] | None = None) -> None:
+        self._runs: set[Run] = set()
+        self._lock, self._stop = threading.Lock(), threading.Event()
         self._tick = tick
         self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
         self._thread.start()
 
-    def __enter__(self):
+    def __enter__(self) -> Heartbeat:
         return self
 
-    def __exit__(self, *_exc):
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def add(self, run):
+    def add(self, run: Run) -> None:
         with self._lock:
             self._runs.add(run)
 
-    def discard(self, run):
+    def discard(self, run: Run) -> None:
         with self._lock:
             self._runs.discard(run)
 
-    def close(self):
+    def close(self) -> None:
         self._stop.set()
         self._thread.join()
 
-    def _beat(self):
+    def _beat(self) -> None:
         last = time.monotonic()
         while not self._stop.wait(min(runs.HEARTBEAT_EVERY, 1.0)):
             if time.monotonic() - last >= runs.HEARTBEAT_EVERY:

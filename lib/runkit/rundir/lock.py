@@ -7,6 +7,8 @@ handed the fd over (RUNKIT_LOCK_FD, inherited); or, for the processes that srun 
 that launched them holds it (RUNKIT_LOCK_OWNER names it: trusted). docs/protocol.md has the variables.
 A status probe (is_locked) holds a shared lock for an instant: meeting one, a claim tries again.
 """
+from __future__ import annotations
+
 import errno
 import fcntl
 import os
@@ -16,10 +18,12 @@ import time
 
 from runkit.errors import BadInput
 
+Folder = str | os.PathLike[str]  # a run folder, as a path or a pathlib.Path
+
 FILE = ".lock"
 HOST = socket.gethostname()
 PROBE_RETRIES = 2500   # a claim that meets a status probe's instant shared lock tries again (~5 s at most)
-_held = set()          # the fds of the locks this process holds: a forked child closes its copies
+_held: set[int] = set()  # the fds of the locks this process holds: a forked child closes its copies
 
 
 class NoLocks(BadInput):
@@ -29,19 +33,19 @@ class NoLocks(BadInput):
 class Lock:
     """The run's lock as this process holds it; `fd` is None when the launcher holds it for us."""
 
-    def __init__(self, run_dir, fd, how):
+    def __init__(self, run_dir: Folder, fd: int | None, how: str) -> None:
         self.run_dir, self.fd, self.how = run_dir, fd, how  # how: claimed | inherited | launcher
         if fd is not None:
             _held.add(fd)
 
     @classmethod
-    def claim(cls, run_dir):
+    def claim(cls, run_dir: Folder) -> Lock | None:
         """Take the lock without waiting; None if another live process holds it."""
         fd = try_lock(run_dir)
         return None if fd is None else cls(run_dir, fd, "claimed")
 
     @classmethod
-    def take(cls, run_dir):
+    def take(cls, run_dir: Folder) -> Lock | None:
         """train's lock: inherited from the runner that started it, the launcher's under srun, or claimed
         here; None if another process holds it."""
         if os.path.isdir(run_dir):
@@ -52,7 +56,7 @@ class Lock:
                 return cls(run_dir, None, "launcher")
         return cls.claim(run_dir)
 
-    def release(self):
+    def release(self) -> None:
         """Give back a lock this process claimed (an inherited one stays with the runner that passed it)."""
         if self.fd is not None:
             _held.discard(self.fd)
@@ -61,7 +65,7 @@ class Lock:
             self.fd = None
 
 
-def _forget_in_child():
+def _forget_in_child() -> None:
     """In every child forked without exec (a DataLoader worker of any loader, a user's own process): close its
     copies of the lock fds, so that only the process that took a lock holds it, and a child outliving a
     killed run can never keep it 'held by another process'. (An fd is close-on-exec already; a runner hands
@@ -77,17 +81,17 @@ def _forget_in_child():
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
-def held_elsewhere(run_dir):
+def held_elsewhere(run_dir: Folder) -> bool:
     """True if a live process other than this one's runner or launcher holds the run's lock."""
     return (os.path.exists(_file(run_dir)) and inherited(run_dir) is None and is_locked(run_dir)
             and not held_by_launcher(run_dir))
 
 
-def _file(run_dir):
+def _file(run_dir: Folder) -> str:
     return os.path.join(run_dir, FILE)
 
 
-def try_lock(run_dir):
+def try_lock(run_dir: Folder) -> int | None:
     """Take the run's exclusive lock without waiting: an open fd that holds it, or None if another holds it."""
     os.makedirs(run_dir, exist_ok=True)
     fd = os.open(_file(run_dir), os.O_RDWR | os.O_CREAT, 0o644)
@@ -107,7 +111,7 @@ def try_lock(run_dir):
     return None
 
 
-def check_locks(folder):
+def check_locks(folder: Folder) -> None:
     """NoLocks if files in folder (or the nearest folder above it that exists) cannot be locked; writes nothing."""
     folder = os.path.abspath(folder)
     while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
@@ -120,7 +124,7 @@ def check_locks(folder):
         _flock(probe.fileno(), fcntl.LOCK_EX, folder)
 
 
-def _flock(fd, operation, where):
+def _flock(fd: int, operation: int, where: Folder) -> bool:
     """flock without waiting: True if taken, False if held; NoLocks where the file system has no locks."""
     try:
         fcntl.flock(fd, operation | fcntl.LOCK_NB)
@@ -135,7 +139,7 @@ def _flock(fd, operation, where):
         raise
 
 
-def inherited(run_dir):
+def inherited(run_dir: Folder) -> int | None:
     """The fd named by RUNKIT_LOCK_FD if it is this run's lock file, else None."""
     fd = os.environ.get("RUNKIT_LOCK_FD")
     if not fd or not fd.isdigit():
@@ -147,7 +151,7 @@ def inherited(run_dir):
     return int(fd) if (held.st_dev, held.st_ino) == (wanted.st_dev, wanted.st_ino) else None
 
 
-def owner(run_dir):
+def owner(run_dir: Folder) -> str:
     """What the lock file says of its last taker: "HOST PID", or "" if nothing."""
     try:
         with open(_file(run_dir), "rb") as f:
@@ -156,19 +160,19 @@ def owner(run_dir):
         return ""
 
 
-def host(run_dir):
+def host(run_dir: Folder) -> str | None:
     """The host whose process last took the run's lock, or None (never locked)."""
     return owner(run_dir).split(" ")[0] or None
 
 
-def held_by_launcher(run_dir):
+def held_by_launcher(run_dir: Folder) -> bool:
     """True if the launcher that started this process (runkit.sweeps.slurm.task before srun) holds the run's
     lock: RUNKIT_LOCK_OWNER names the lock's live owner on this host."""
-    named = os.environ.get("RUNKIT_LOCK_OWNER")
+    named = os.environ.get("RUNKIT_LOCK_OWNER") or ""
     return bool(named) and named.split(" ")[0] == HOST and owner(run_dir) == named and is_locked(run_dir)
 
 
-def is_locked(run_dir):
+def is_locked(run_dir: Folder) -> bool:
     """True if a live process holds the run's lock.
 
     The probe takes a shared lock for an instant, never the exclusive one: a claim that meets it sees the

@@ -3,6 +3,8 @@
 Every tool writes and reads run folders through this module only. It imports nothing heavy
 (pandas only inside load_H), so light tools can use it.
 """
+from __future__ import annotations
+
 import csv
 import io
 import json
@@ -10,10 +12,13 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
+from typing import Any
 
-from runkit.errors import BadInput
 from runkit import cli
+from runkit.errors import BadInput
 from runkit.rundir import lock
+from runkit.rundir.lock import Folder
 from runkit.timestamps import now_iso
 
 # The files of a run folder (docs/run-folder.md says what each holds).
@@ -48,13 +53,13 @@ class CorruptRun(Exception):
     """A file of the run folder is half-written or unreadable; the message names it."""
 
 
-def path(run_dir, name):
+def path(run_dir: Folder, name: str) -> str:
     return os.path.join(run_dir, name)
 
 
 # ---- writing ---------------------------------------------------------------------------------
 
-def write_atomic(file_path, data):
+def write_atomic(file_path: Folder, data: str | bytes) -> None:
     """Write bytes or text to a temporary name in the same folder, fsync, then rename over the target.
 
     A kill at any moment leaves either the old file or the new one, never half of one.
@@ -74,13 +79,13 @@ def write_atomic(file_path, data):
         raise
 
 
-def write_json(run_dir, name, obj):
+def write_json(run_dir: Folder, name: str, obj: Any) -> None:
     """Write a JSON file of the run atomically; NaN and infinity become null (strict parsers reject them)."""
     write_atomic(path(run_dir, name), json.dumps(cli.plain(obj), indent=2, sort_keys=True, default=str,
                                                  allow_nan=False) + "\n")
 
 
-def history_columns(rows):
+def history_columns(rows: list[dict]) -> list[str]:
     """epoch, step, then each metric in the order it first appears, then lr, time: a metric first logged
     later adds a column (empty in earlier rows) and the columns already there keep their places."""
     seen = dict.fromkeys(HISTORY_FIRST)
@@ -89,7 +94,7 @@ def history_columns(rows):
     return list(seen) + list(HISTORY_LAST)
 
 
-def write_history(run_dir, rows):
+def write_history(run_dir: Folder, rows: list[dict]) -> None:
     """Rewrite history.csv whole from rows (dicts), atomically, through the csv module (quoted as needed)."""
     columns = history_columns(rows)
     out = io.StringIO()
@@ -100,33 +105,33 @@ def write_history(run_dir, rows):
     write_atomic(path(run_dir, HISTORY), out.getvalue())
 
 
-def _cell(value):
+def _cell(value: Any) -> str:
     value = cli.plain(value)
     return "" if value is None else repr(value) if isinstance(value, float) else str(value)
 
 
-def touch(run_dir, name):
+def touch(run_dir: Folder, name: str) -> None:
     with open(path(run_dir, name), "a"):
         pass
     os.utime(path(run_dir, name))
 
 
-def mark_finished(run_dir):
+def mark_finished(run_dir: Folder) -> None:
     write_atomic(path(run_dir, FINISHED), now_iso() + "\n")
 
 
-def mark_failed(run_dir, error, kind):
+def mark_failed(run_dir: Folder, error: str, kind: str) -> None:
     """Record why the last attempt failed (error.json), unless the job recorded it itself."""
     if not os.path.exists(path(run_dir, ERROR)):
         write_json(run_dir, ERROR, {"error": error, "type": kind, "time": now_iso()})
 
 
-def record_slurm_submission(run_dir, batch_dir, task):
+def record_slurm_submission(run_dir: Folder, batch_dir: str, task: int) -> None:
     """The run is task `task` of the job array in batch_dir (runbatch --slurm); its attempts follow."""
     write_json(run_dir, SLURM, {"batch_dir": batch_dir, "task": task, "attempts": []})
 
 
-def record_slurm_attempt(run_dir, attempt):
+def record_slurm_attempt(run_dir: Folder, attempt: dict) -> None:
     """Add an attempt (SLURM ids, host, start, ...) to slurm.json, or update the one with the same start."""
     record = read_slurm(run_dir) or {"attempts": []}
     others = [a for a in record.get("attempts", []) if a.get("start") != attempt["start"]]
@@ -134,7 +139,7 @@ def record_slurm_attempt(run_dir, attempt):
     write_json(run_dir, SLURM, record)
 
 
-def alive(run_dir, now=None):
+def alive(run_dir: Folder, now: float | None = None) -> bool:
     """True if a live process owns the run.
 
     On the host that took the lock, the lock tells the truth (a `kill -9` frees it at once); for a run
@@ -155,7 +160,7 @@ def alive(run_dir, now=None):
 
 # ---- reading ---------------------------------------------------------------------------------
 
-def status(run_dir, now=None):
+def status(run_dir: Folder, now: float | None = None) -> str:
     """finished | stopped | failed | running | dead | incomplete, from the files and the lock (docs/run-folder.md)."""
     if os.path.exists(path(run_dir, FINISHED)):
         return "finished"
@@ -168,7 +173,7 @@ def status(run_dir, now=None):
     return "dead" if os.path.exists(path(run_dir, HEARTBEAT)) else "incomplete"
 
 
-def read_json(run_dir, name, default=None):
+def read_json(run_dir: Folder, name: str, default: Any = None) -> Any:
     """A JSON file of the run; `default` if it does not exist; CorruptRun if it cannot be parsed."""
     try:
         with open(path(run_dir, name), "rb") as f:  # bytes: json decodes UTF-8 itself, a little faster
@@ -179,12 +184,12 @@ def read_json(run_dir, name, default=None):
         raise CorruptRun(f"{path(run_dir, name)} is not valid JSON ({e})") from None
 
 
-def read_slurm(run_dir):
+def read_slurm(run_dir: Folder) -> dict | None:
     """slurm.json: {"batch_dir", "task", "attempts": [...]}, or None for a run never submitted to SLURM."""
     return read_json(run_dir, SLURM)
 
 
-def load_C(run_dir):
+def load_C(run_dir: Folder) -> dict:
     """The run's configuration: {binding name: value} for every binding, as in bindings.json."""
     config = read_json(run_dir, BINDINGS)
     if config is None:
@@ -192,7 +197,7 @@ def load_C(run_dir):
     return config
 
 
-def read_history(run_dir):
+def read_history(run_dir: Folder) -> list[dict]:
     """history.csv as a list of dicts with typed values; CorruptRun on a malformed row."""
     try:
         with open(path(run_dir, HISTORY), newline="", encoding="utf-8") as f:
@@ -205,13 +210,13 @@ def read_history(run_dir):
                 if len(cells) != len(header):
                     raise CorruptRun(f"{path(run_dir, HISTORY)} line {number} has {len(cells)} cells, "
                                      f"expected {len(header)}")
-                rows.append({k: _number(v) for k, v in zip(header, cells)})
+                rows.append({k: _number(v) for k, v in zip(header, cells, strict=True)})
             return rows
     except FileNotFoundError:
         return []
 
 
-def _number(text):
+def _number(text: str) -> float | str | None:
     if text == "":
         return None
     try:
@@ -223,27 +228,27 @@ def _number(text):
             return text
 
 
-def load_H(run_dir):
+def load_H(run_dir: Folder) -> Any:
     """The run's history as a pandas DataFrame, one row per epoch."""
     import pandas as pd
     rows = read_history(run_dir)
     return pd.DataFrame(rows, columns=history_columns(rows))
 
 
-def is_run_dir(folder):
+def is_run_dir(folder: Folder) -> bool:
     """A run folder is one that holds bindings.json, a heartbeat, a lock or a FINISHED marker."""
     return any(os.path.exists(path(folder, n)) for n in (BINDINGS, HEARTBEAT, FINISHED, LOCK, META, SLURM))
 
 
-def find(roots):
+def find(roots: Iterable[Folder]) -> list[str]:
     """Every run folder at or under the given folders, sorted; does not descend into run folders."""
-    found = []
+    found: list[str] = []
     for root in roots:
         _find(os.fspath(root), found)
     return sorted(found)
 
 
-def _find(folder, found):
+def _find(folder: str, found: list[str]) -> None:
     # One scandir per non-run folder and one stat per run folder: collect reads 10,000 runs in well under 1 s.
     if is_run_dir(folder):
         found.append(folder)
@@ -259,7 +264,7 @@ def _find(folder, found):
 
 # ---- starting over ---------------------------------------------------------------------------
 
-def remove(run_dir, *names):
+def remove(run_dir: Folder, *names: str) -> None:
     """Remove files of the run (FINISHED when more epochs are asked for, error.json when an attempt starts)."""
     for name in names:
         try:
@@ -278,7 +283,7 @@ class NotARunFolder(BadInput, ValueError):
     """A path train must not make a run of; the message says why and what to do."""
 
 
-def check_usable(run_dir):
+def check_usable(run_dir: Folder) -> None:
     """NotARunFolder unless run_dir is missing, empty, or a run folder: train (and --restart) never takes
     over a file, a folder of the user's, or a folder of runs such as $RESULTS_DIR/tune_lr."""
     if os.path.lexists(run_dir) and not os.path.isdir(run_dir):
@@ -294,7 +299,7 @@ def check_usable(run_dir):
         raise NotARunFolder(f"{run_dir} is not empty and not a run folder: give a new or empty folder")
 
 
-def clear(run_dir):
+def clear(run_dir: Folder) -> None:
     """Remove what train wrote, for `train --restart`; files train did not make stay."""
     for name in TRAIN_MADE:
         target = path(run_dir, name)
@@ -304,9 +309,9 @@ def clear(run_dir):
             os.unlink(target)
 
 
-def checkpoint_path(run_dir):
+def checkpoint_path(run_dir: Folder) -> str:
     return os.path.join(run_dir, CHECKPOINTS, "last.ckpt")
 
 
-def best_checkpoint_path(run_dir):
+def best_checkpoint_path(run_dir: Folder) -> str:
     return os.path.join(run_dir, CHECKPOINTS, "best.ckpt")

@@ -8,13 +8,20 @@ a lifecycle.Heartbeat, left in a finally), waits, and records exactly one ending
 written: lifecycle.Run.ended from the exit status, or lifecycle.Run.not_started (exit code 127) when the job
 cannot start. Returns the ending: {status, exit_code, signal, reason}, and "warm": true for a forked run.
 """
-import subprocess
+from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from runkit.rundir import lifecycle
 from runkit.sweeps import warm
 
 
-def run_attempt(run, argv, env, beats, name, launch=subprocess.Popen, hold=False, on_start=None, on_exit=None,
-                warned=None, **popen):
+def run_attempt(run: lifecycle.Run, argv: list[str], env: Mapping[str, str], beats: lifecycle.Heartbeat, name: str,
+                launch: Callable[..., Any] = subprocess.Popen, hold: bool = False,
+                on_start: Callable[[Any], None] | None = None, on_exit: Callable[[Any], None] | None = None,
+                warned: Callable[[], str | None] | None = None, **popen: Any) -> lifecycle.Ending:
     """Start, beat, wait, record. name: the program as the spec names it, for the error; on_start(child) and
     on_exit(child): the runner's bookkeeping of its running jobs (passing signals on); warned(): the stop
     signal passed on to the job, if any (lifecycle.Run.ended); launch, hold, popen: as lifecycle.Run.start."""

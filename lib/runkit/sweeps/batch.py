@@ -8,12 +8,15 @@ bindings.json), docs/spec.md 'Changed specs':
 - anything else: a conflict, neither started nor overwritten; with restart_changed the run is cleared and
   started over. A folder that holds no results yet is never a conflict: nothing is lost by starting it.
 """
+from __future__ import annotations
+
 import fnmatch
 import os
 from typing import NamedTuple
 
 from runkit.rundir import lifecycle, runs
 from runkit.sweeps import spec
+from runkit.sweeps.spec import Spec
 
 # What runners write in a run folder: a folder holding only these has no results to protect.
 RECORDS = {runs.LOCK, runs.SPEC, runs.STDOUT, runs.STDERR, runs.SLURM, runs.HEARTBEAT, runs.ERROR, runs.STOPPED}
@@ -23,12 +26,12 @@ class Verdict(NamedTuple):
     """action: run | skipped | conflict; reason: why skipped, or the changes as text; start: how a run starts
     (None: as it is, 'continue': more epochs of a finished run, 'restart': cleared first); changes: texts."""
     action: str
-    reason: str = None
-    start: str = None
+    reason: str | None = None
+    start: str | None = None
     changes: tuple = ()
 
 
-def decide(s, restart_changed=False, ignore_running=False, now=None):
+def decide(s: Spec, restart_changed: bool = False, ignore_running: bool = False, now: float | None = None) -> Verdict:
     """The Verdict for a spec now; reads only. ignore_running: the caller holds the lock, or retries its own task."""
     run_dir = s["run_dir"]
     conflicts, continued = compare(run_dir, spec.made_from(s))
@@ -46,7 +49,7 @@ def decide(s, restart_changed=False, ignore_running=False, now=None):
     return Verdict("run")
 
 
-def compare(run_dir, made_from):
+def compare(run_dir: str, made_from: dict) -> tuple[list[str], bool]:
     """(conflicts, continued) between a spec's record and what the run folder was made from."""
     if not has_results(run_dir):
         return [], False
@@ -61,7 +64,7 @@ def compare(run_dir, made_from):
     return [], False
 
 
-def has_results(run_dir):
+def has_results(run_dir: str) -> bool:
     """True if the folder holds anything but runners' records (FINISHED counts: the job said it is done)."""
     try:
         names = os.listdir(run_dir)
@@ -71,12 +74,12 @@ def has_results(run_dir):
     return any(n not in RECORDS and not fnmatch.fnmatch(n, slurm_log) and not n.endswith(".tmp") for n in names)
 
 
-def pending(specs, restart_changed=False, now=None):
+def pending(specs: list[Spec], restart_changed: bool = False, now: float | None = None) -> list[tuple[Spec, Verdict]]:
     """[(spec, Verdict)] for every spec, in order."""
     return [(s, decide(s, restart_changed, now=now)) for s in specs]
 
 
-def claim(s, restart_changed=False, retry=False):
+def claim(s: Spec, restart_changed: bool = False, retry: bool = False) -> tuple[lifecycle.Run | None, Verdict]:
     """Take a run to start it: (lifecycle.Run holding its lock, Verdict), or (None, Verdict) to skip or report.
 
     The verdict is taken again once the lock is held, so two runners racing for one run never both start it.

@@ -5,8 +5,12 @@ The rule: `-b` is repeatable, and one `-b` argument may hold several bindings se
 (`1`, `0.1`, `'adam'`, `True`, `None`, `[1, 2]`); a string starting with `@` or `%` is a gin
 reference or macro and is written without quotes.
 """
+from __future__ import annotations
+
 import ast
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from runkit.errors import BadInput
 
@@ -17,11 +21,12 @@ class BindingError(BadInput, ValueError):
     """A binding that cannot be read: the message says which and why."""
 
 
-def split(arguments):
+def split(arguments: Iterable[str]) -> list[str]:
     """Split `-b` arguments into single bindings on `#` outside quotes; blank pieces are dropped."""
     out = []
     for argument in arguments:
-        piece, quote = [], None
+        piece: list[str] = []
+        quote = None
         for ch in argument:
             if quote:
                 quote = None if ch == quote else quote
@@ -36,7 +41,7 @@ def split(arguments):
     return [b.strip() for b in out if b.strip()]
 
 
-def parse(binding):
+def parse(binding: str) -> tuple[str, Any]:
     """'a.b=1' -> ('a.b', 1). Raises BindingError for a missing '=', a bad key or a bad value."""
     key, eq, text = binding.partition("=")
     key, text = key.strip(), text.strip()
@@ -46,7 +51,7 @@ def parse(binding):
     return key, parse_value(text)
 
 
-def parse_value(text):
+def parse_value(text: str) -> Any:
     """A gin literal as a Python value; references and macros stay as their text."""
     if text.startswith(("@", "%")):
         return text
@@ -56,13 +61,13 @@ def parse_value(text):
         raise BindingError(f"value {text!r} is not a literal (quote strings: '{text}')") from None
 
 
-def check_key(key):
+def check_key(key: str) -> str:
     if not KEY.match(key):
         raise BindingError(f"binding name {key!r} is not of the form function.param (or scope/function.param)")
     return key
 
 
-def format_value(value):
+def format_value(value: Any) -> str:
     """A Python value as gin literal text, the inverse of parse_value."""
     if isinstance(value, str) and value.startswith(("@", "%")):
         return value
@@ -76,12 +81,12 @@ def format_value(value):
     raise BindingError(f"value {value!r} of type {type(value).__name__} cannot be a gin binding")
 
 
-def format(key, value):
+def format(key: str, value: Any) -> str:
     """('a.b', 1) -> 'a.b=1'."""
     return f"{check_key(key)}={format_value(value)}"
 
 
-def short_names(keys):
+def short_names(keys: Iterable[str]) -> dict[str, str]:
     """{binding name: its shortest unambiguous suffix}: 'optimizer.lr' -> 'lr' unless another key ends in 'lr'.
 
     Suffixes are taken by whole parts (split on '.' and '/'); a key that is itself a suffix of another keeps

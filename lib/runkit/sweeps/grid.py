@@ -3,15 +3,19 @@
 Expansion is deterministic: the same file gives the same specs, in the same order, with the same names,
 on every machine. Everything that can be wrong with a file is a GridError naming the key and the fix.
 """
+from __future__ import annotations
+
 import math
 import os
 import random
 import re
+from typing import Any
 
 import yaml
 
 from runkit.errors import BadInput
 from runkit.sweeps import bindings, spec
+from runkit.sweeps.spec import Spec
 
 KEYS = ("experiment", "command", "configs", "fixed", "grid", "zip", "sample", "seeds", "seed_binding",
         "include", "exclude")
@@ -47,7 +51,7 @@ _Loader.add_implicit_resolver(
     list("-+0123456789."))
 
 
-def load(path):
+def load(path: str) -> dict[str, Any]:
     """The grid file as a dict; GridError for a missing file, a YAML error or unknown keys."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -69,7 +73,7 @@ def load(path):
     return grid
 
 
-def expand(grid, grid_path, results_dir, points=None):
+def expand(grid: dict[str, Any], grid_path: str, results_dir: str, points: list[dict] | None = None) -> list[Spec]:
     """Run specs (dicts) for every run the grid describes, in order; GridError if there are none or names clash.
 
     points: the `sample` axis's points ({binding: value} for each of sample's params), given instead of
@@ -84,8 +88,9 @@ def expand(grid, grid_path, results_dir, points=None):
         raise GridError("the grid makes no runs (every point excluded, or nothing to vary): see docs/grid.md")
     command = _command(grid)
     folder = os.path.join(os.path.abspath(results_dir), experiment)
-    out, seen = [], {}
-    for number, (run, (name, params)) in enumerate(zip(runs, _names(runs, named, fixed)), 1):
+    out: list[Spec] = []
+    seen: dict[str, int] = {}
+    for number, (run, (name, params)) in enumerate(zip(runs, _names(runs, named, fixed), strict=True), 1):
         if name in seen:
             raise GridError(f"runs {seen[name]} and {number} are both named {name!r} (the same bindings, or "
                             "values that read alike): remove the duplicate or vary something else")
@@ -155,10 +160,10 @@ def _zipped(group, number):
     if len(lengths) > 1:
         raise GridError(f"{where}: lists of different lengths ({', '.join(f'{k}: {len(v)}' for k, v in columns.items())}); "
                         "zipped values vary together, so give each the same number")
-    return [dict(zip(columns, row)) for row in zip(*columns.values())]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
-def sample_settings(grid):
+def sample_settings(grid: dict[str, Any]) -> tuple[int, int]:
     """(n, seed) of the grid's `sample`, checked."""
     sample = grid.get("sample")
     if not isinstance(sample, dict) or set(sample) - {"n", "seed", "params"} or "n" not in sample:
@@ -169,7 +174,7 @@ def sample_settings(grid):
     return n, seed
 
 
-def space(grid):
+def space(grid: dict[str, Any]) -> dict[str, tuple[str, list]]:
     """The `sample` search space, checked: {binding: (kind, args)} in the order written, kind one of
     DISTRIBUTIONS; args [low, high] or, for choice, the list of values."""
     n, seed = sample_settings(grid)
@@ -215,7 +220,7 @@ def _distribution(kind, args):
     return lambda rng: round_sampled(rng.uniform(low, high))
 
 
-def round_sampled(x):
+def round_sampled(x: float) -> float:
     """A sampled float as names show it: SIGNIFICANT significant digits."""
     return float(f"{x:.{SIGNIFICANT}g}")
 

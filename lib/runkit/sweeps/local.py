@@ -6,30 +6,37 @@ how it ended). The child's stdout and stderr are appended to the run folder. `tr
 one warm process per batch unless cold=True (runkit.sweeps.warm, docs/warm-runs.md). run_batch is runbatch
 without --slurm; its SLURM twin is slurm.runbatch.run_batch, which shares batch.py's rules, not this executor.
 """
+from __future__ import annotations
+
 import os
 import queue
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from runkit import cli, errors
 from runkit.rundir import lifecycle, lock, runs
 from runkit.sweeps import batch, batch_folder, snapshot, warm
 from runkit.sweeps import outcome as outcomes
 from runkit.sweeps.attempt import run_attempt
+from runkit.sweeps.outcome import Outcome
 from runkit.sweeps.progress import Progress
+from runkit.sweeps.spec import Spec
 
 
-def run_batch(specs, jobs=1, gpus=(), retries=0, restart_changed=False, dry_run=False, freeze=False,
-              progress=False, cold=False):
+def run_batch(specs: list[Spec], jobs: int = 1, gpus: Sequence[str] = (), retries: int = 0,
+              restart_changed: bool = False, dry_run: bool = False, freeze: bool = False, progress: bool = False,
+              cold: bool = False) -> None:
     """runbatch without --slurm: run what is still to do, printing each outcome (JSON lines) as it comes;
     WorkFailed when a run failed, was stopped or is in conflict, or the batch was interrupted."""
     if dry_run:
         return _dry_run(specs, restart_changed)
     code = _freeze(specs) if freeze else None
     bar = Progress(len(specs)) if progress else None
-    counts = {}
+    counts: dict[str, int] = {}
 
     def report(outcome):
         counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
@@ -38,7 +45,7 @@ def run_batch(specs, jobs=1, gpus=(), retries=0, restart_changed=False, dry_run=
         cli.write_jsonl(outcome)
 
     executor = Executor(jobs=jobs, gpus=gpus, retries=retries, restart_changed=restart_changed,
-                        report=report, tick=bar and bar.draw, code=code, cold=cold)
+                        report=report, tick=bar.draw if bar else None, code=code, cold=cold)
     if bar:
         bar.running = lambda: executor.running
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -81,24 +88,25 @@ def _dry_run(specs, restart_changed):
 class Executor:
     """Runs specs with `jobs` workers; calls report(outcome) once per spec, from worker threads, in turn."""
 
-    def __init__(self, jobs=1, gpus=(), retries=0, restart_changed=False, report=print, tick=None, code=None,
-                 cold=False):
+    def __init__(self, jobs: int = 1, gpus: Sequence[str] = (), retries: int = 0, restart_changed: bool = False,
+                 report: Callable[[Outcome], None] = print, tick: Callable[[], None] | None = None,
+                 code: str | None = None, cold: bool = False) -> None:
         self.jobs, self.gpus, self.retries, self.restart_changed = jobs, list(gpus), retries, restart_changed
         self.code = code  # a code snapshot to run every job from (runbatch --snapshot; runkit.sweeps.snapshot)
         self.report, self.tick = report, tick
         self._lock = threading.Lock()
-        self._running = {}                # run_dir -> Popen
+        self._running: dict[str, Any] = {}  # run_dir -> Popen (or warm.Forked)
         self._stop = threading.Event()
         self.interrupted = False
-        self.error = None                 # an error that stops the whole batch (no file locks): raised by run()
+        self.error: Exception | None = None  # an error that stops the whole batch (no file locks): raised by run()
         # N jobs share the cores: without this each torch job starts a thread per core and they thrash
         # (a digits run took 12.9 s alone with -j 2 on 2 cores, 5.6 s with one thread each)
         self.threads = str(max(1, cores() // jobs))
         self.cold = cold or code is not None or not warm.supported()  # a snapshot's runs start from its code
-        self.zygote = None
+        self.zygote: warm.Zygote | None = None
 
-    def run(self, specs):
-        todo = queue.SimpleQueue()
+    def run(self, specs: list[Spec]) -> None:
+        todo: queue.SimpleQueue = queue.SimpleQueue()
         for s in specs:
             todo.put(s)
         workers = [threading.Thread(target=self._work, args=(todo, self._gpu(i)), daemon=True)
@@ -120,7 +128,7 @@ class Executor:
         if self.error:
             raise self.error
 
-    def stop(self):
+    def stop(self) -> None:
         """Start nothing more; SIGTERM the running jobs (train checkpoints and exits); a second stop SIGKILLs them
         and every process they started (each job leads a process group of its own)."""
         signum = signal.SIGKILL if self.interrupted else signal.SIGTERM
@@ -137,7 +145,7 @@ class Executor:
                     pass
 
     @property
-    def running(self):
+    def running(self) -> int:
         """How many jobs are running now."""
         return len(self._running)
 
@@ -149,7 +157,8 @@ class Executor:
 
     def _tick(self):
         with self._lock:
-            self.tick()
+            if self.tick:
+                self.tick()
 
     def _work(self, todo, gpu):
         while True:
@@ -212,11 +221,11 @@ class Executor:
             how = run_attempt(run, argv, env, self.beats, spec["argv"][0], launch=launch, on_start=started,
                               on_exit=exited, stdout=out, stderr=err, start_new_session=True)
         if how["status"] == "failed" and ran:  # what the job said is there (one that never started said nothing)
-            how["reason"] += " (see stderr.log)"
+            how["reason"] = f"{how['reason']} (see stderr.log)"
         return how
 
 
-def cores():
+def cores() -> int:
     """The cores this process may use (all of them where the OS cannot say, as on macOS)."""
     try:
         return len(os.sched_getaffinity(0))

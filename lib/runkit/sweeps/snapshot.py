@@ -11,15 +11,19 @@ and RUNKIT_CODE_SNAPSHOT names it, so that train's meta.json records the snapsho
 folder and the run folders stay where they are. The copies are real copies, not hard links: an editor that
 writes a file in place must not change the snapshot.
 """
+from __future__ import annotations
+
 import json
 import os
 import shutil
 import sys
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from runkit import cli
-from runkit.git import git, state
 from runkit.errors import BadInput
+from runkit.git import git, state
 
 ENV = "RUNKIT_CODE_SNAPSHOT"
 FOLDER, MANIFEST = "code", "code.json"
@@ -30,7 +34,7 @@ class NoProject(BadInput):
     """There is no git checkout to snapshot."""
 
 
-def project_root(cwd=None):
+def project_root(cwd: str | None = None) -> str:
     """The git checkout to freeze: the one holding the working folder, else the one holding runkit's code."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for folder in (cwd or os.getcwd(), here):
@@ -41,7 +45,7 @@ def project_root(cwd=None):
                     "checkout, or use --live-code")
 
 
-def files(root, batch_dir=None):
+def files(root: str, batch_dir: str | None = None) -> list[str]:
     """The project's files, relative to root: tracked (as they are now) and untracked but not ignored; never
     what lies under $RESULTS_DIR, $DATA_DIR or the folder of the batch's run folders (earlier snapshots)."""
     listed = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
@@ -67,7 +71,7 @@ def files(root, batch_dir=None):
     return out
 
 
-def make(batch_dir, root=None):
+def make(batch_dir: str, root: str | None = None) -> dict[str, Any]:
     """Copy the project into BATCH/code and write BATCH/code.json; returns the manifest."""
     started = time.monotonic()
     root = root or project_root()
@@ -90,18 +94,18 @@ def make(batch_dir, root=None):
     return manifest
 
 
-def said(root, made):
+def said(root: str, made: dict[str, Any]) -> str:
     """What a runner says of a snapshot it made (manifest `made`)."""
     return (f"froze the code of {root} into {made['snapshot']} ({made['files']} files, "
             f"{made['bytes'] / 1e6:.1f} MB, {made['seconds']:.2f} s)")
 
 
-def read(snapshot_dir):
+def read(snapshot_dir: str) -> dict[str, Any]:
     with open(os.path.join(os.path.dirname(snapshot_dir), MANIFEST), encoding="utf-8") as f:
         return json.load(f)
 
 
-def current():
+def current() -> dict[str, Any] | None:
     """meta.json's code fields of a process started from a snapshot, else None."""
     where = os.environ.get(ENV)
     if not where:
@@ -114,7 +118,8 @@ def current():
             "git_diff": manifest.get("git_diff")}
 
 
-def command(argv, env, snapshot_dir, cwd=None):
+def command(argv: list[str], env: Mapping[str, str], snapshot_dir: str,
+            cwd: str | None = None) -> tuple[list[str], dict[str, str]]:
     """(argv, env) to run a spec's argv from the snapshot (see the module's doc)."""
     root = read(snapshot_dir)["source"]
     cwd = cwd or os.getcwd()

@@ -5,25 +5,43 @@ Optional: `env` ({name: string}, added to the job's environment). Every other ke
 Also what a run is made from (made_from, recorded as RUN_DIR/spec.json) and what changed between two
 records (changes): the rule of docs/spec.md, 'Changed specs'.
 """
+from __future__ import annotations
+
 import hashlib
 import json
 import os
 import re
 import shlex
+from typing import IO, Any, TypedDict, cast
 
-from runkit.sweeps import bindings
 from runkit.cli import read_jsonl
 from runkit.errors import BadInput
+from runkit.sweeps import bindings
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._,=+-]*$")
 
 
-def check_name(name):
+class _Spec(TypedDict):
+    name: str
+    run_dir: str
+    argv: list[str]
+
+
+class Spec(_Spec, total=False):
+    """A run spec as read and checked (docs/spec.md); any other key passes through untouched."""
+    env: dict[str, str]
+    experiment: str
+    configs: list[str]
+    bindings: dict[str, Any]
+    gin_bindings: dict[str, Any]
+
+
+def check_name(name: object) -> bool:
     """True for a name that is safe as a file name and in a shell: no '/', no '..', no metacharacters."""
     return isinstance(name, str) and bool(NAME.match(name)) and ".." not in name and len(name) <= 200
 
 
-def check(spec, where):
+def check(spec: dict, where: str) -> Spec:
     """Raise BadInput naming `where` (e.g. 'line 3 of stdin') if the spec breaks the contract."""
     for key in ("name", "run_dir", "argv"):
         if key not in spec:
@@ -39,15 +57,16 @@ def check(spec, where):
     env = spec.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise BadInput(f"{where}: env must be an object of string values")
-    return spec
+    return cast(Spec, spec)
 
 
-def read(stream, source="stdin"):
+def read(stream: IO[str], source: str = "stdin") -> list[Spec]:
     """All specs of a stream, checked; duplicate run folders are an error (two jobs, one folder)."""
-    specs, seen = [], {}
-    for number, spec in enumerate(read_jsonl(stream, source), 1):
+    specs: list[Spec] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(read_jsonl(stream, source), 1):
         where = f"spec {number} of {source}"
-        check(spec, where)
+        spec = check(raw, where)
         if spec["run_dir"] in seen:
             raise BadInput(f"{where}: run_dir {spec['run_dir']} is also spec {seen[spec['run_dir']]}'s")
         seen[spec["run_dir"]] = number
@@ -60,7 +79,7 @@ def read(stream, source="stdin"):
 CONTINUABLE = "training_loop.n_epochs"  # more of it continues a finished run; train resumes it
 
 
-def made_from(spec):
+def made_from(spec: Spec) -> dict:
     """What spec.json records of a spec: the command, the bindings and the config files' contents.
 
     The command is the argv with the run folder, the config files and the -b bindings taken out (they are
@@ -76,7 +95,7 @@ def made_from(spec):
             "configs": configs, "config_sha256": [_digest(c) for c in configs]}
 
 
-def changes(old, new, trained=None):
+def changes(old: dict, new: dict, trained: dict | None = None) -> tuple[list[str], bool]:
     """(conflicts, continued): texts naming what differs between spec.json records `old` and `new`
     ('optimizer.momentum: 0.9 -> 0.5'), and whether more training_loop.n_epochs continues the run.
 
@@ -86,7 +105,8 @@ def changes(old, new, trained=None):
     conflicts, continued = [], False
     if old.get("command") != new["command"]:
         conflicts.append(f"command: {_words(old.get('command'))} -> {_words(new['command'])}")
-    for n, (a, b) in enumerate(zip(old.get("config_sha256", []), new["config_sha256"])):
+    # the lengths may differ: that is said below
+    for n, (a, b) in enumerate(zip(old.get("config_sha256", []), new["config_sha256"], strict=False)):
         if a != b:
             conflicts.append(f"config {new['configs'][n]}: its bindings changed")
     if len(old.get("config_sha256", [])) != len(new["config_sha256"]):
@@ -104,7 +124,7 @@ def changes(old, new, trained=None):
     return conflicts, continued
 
 
-def trained_changes(trained, new):
+def trained_changes(trained: dict, new: dict) -> tuple[list[str], bool]:
     """changes() for a folder that train made by hand (bindings.json, no spec.json): the bindings the spec sets."""
     return changes({**new, "gin_bindings": {}}, new, trained)
 
@@ -113,7 +133,9 @@ _UNSET = object()
 
 
 def _command_and_bindings(argv, run_dir, configs):
-    command, found, words = [], {}, iter(argv)
+    command: list[str] = []
+    found: dict[str, str] = {}
+    words = iter(argv)
     for word in words:
         if word in ("-b", "--bind"):
             text = next(words, "")
@@ -165,7 +187,7 @@ def _words(command):
     return shlex.join(command) if isinstance(command, list) else "(unknown)"
 
 
-def with_binding(spec, key, value):
+def with_binding(spec: Spec, key: str, value: Any) -> Spec:
     """A copy of the spec that binds key=value: in gin_bindings and in argv (the word after a `-b` that binds
     only this key is replaced, else `-b key=value` is appended: train takes the last binding of a key)."""
     text = bindings.format(key, value)
@@ -175,7 +197,7 @@ def with_binding(spec, key, value):
             argv[i], replaced = text, True
     if not replaced:
         argv += ["-b", text]
-    out = {**spec, "argv": argv}
+    out = cast(Spec, {**spec, "argv": argv})
     if isinstance(spec.get("gin_bindings"), dict):
         out["gin_bindings"] = {**spec["gin_bindings"], key: value}
     return out

@@ -8,6 +8,8 @@ made this process's own child (PR_SET_CHILD_SUBREAPER): runbatch waits for it, s
 status exactly as for a process it started itself. A zygote that dies is restarted once; after a second
 death, the rest run cold. runbatch says either on stderr.
 """
+from __future__ import annotations
+
 import json
 import os
 import queue
@@ -18,6 +20,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from runkit import cli
 from runkit.rundir import hash_seed
@@ -32,15 +36,15 @@ class Died(Exception):
     """The zygote is gone (killed, crashed, or never got ready)."""
 
 
-def supported():
+def supported() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "send_fds")
 
 
-def is_train(argv):
+def is_train(argv: Sequence[str]) -> bool:
     return bool(argv) and (argv[0] == "train" or os.path.realpath(argv[0]) == os.path.realpath(TRAIN_TOOL))
 
 
-def config_imports(argv, cwd=None):
+def config_imports(argv: Sequence[str], cwd: str | None = None) -> list[str]:
     """The modules the argv's config files `import` (files a config includes are not followed)."""
     names = []
     for i, word in enumerate(argv[1:], 1):
@@ -56,21 +60,24 @@ def config_imports(argv, cwd=None):
 class Zygote:
     """The batch's warm process. popen() has subprocess.Popen's shape, for lifecycle.Run.start(launch=...)."""
 
-    def __init__(self, env, imports):
+    def __init__(self, env: Mapping[str, str], imports: Iterable[str]) -> None:
         self.base = dict(env)  # what a run gets without a spec's env
         self.env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [cli.LIB, env.get("PYTHONPATH")]))}
         self.imports = sorted(set(imports))
-        self.failed, self.deaths, self.proc, self.control = {}, 0, None, None
+        self.failed: dict[str, str] = {}
+        self.deaths = 0
+        self.proc: subprocess.Popen | None = None
+        self.control: socket.socket | None = None
         self._lock, self._send = threading.Lock(), threading.Lock()
         self._ready = threading.Event()
-        self._told = set()
+        self._told: set[str] = set()
         # PR_SET_PDEATHSIG kills the zygote when the *thread* that started it ends: one thread starts them all
-        self._starts = queue.SimpleQueue()
+        self._starts: queue.SimpleQueue = queue.SimpleQueue()
         threading.Thread(target=self._keeper, daemon=True, name="zygote").start()
         _become_subreaper()
         self._restart()
 
-    def takes(self, argv, env):
+    def takes(self, argv: Sequence[str], env: Mapping[str, str]) -> bool:
         """True if this run can go warm; False (said once per reason) if it must start cold."""
         if not is_train(argv):
             return False
@@ -87,10 +94,12 @@ class Zygote:
                              f"({self.failed[name]})")
         return not bad
 
-    def popen(self, argv, stdin=None, env=None, pass_fds=(), stdout=None, stderr=None, start_new_session=True):
+    def popen(self, argv: list[str], stdin: Any = None, env: Mapping[str, str] | None = None,
+              pass_fds: Sequence[int] = (), stdout: Any = None, stderr: Any = None,
+              start_new_session: bool = True) -> Forked | subprocess.Popen:
         """Fork the run from the zygote: a Forked; a Popen (cold) if the zygote cannot fork it or is gone."""
         del stdin, start_new_session  # always /dev/null and a new session, as runbatch starts cold runs
-        request = {"argv": list(argv), "env": dict(env), "cwd": os.getcwd(), "pass_fds": list(pass_fds)}
+        request = {"argv": list(argv), "env": dict(env if env is not None else os.environ), "cwd": os.getcwd(), "pass_fds": list(pass_fds)}
         while True:
             generation = self.proc
             try:
@@ -104,7 +113,7 @@ class Zygote:
             if forked:
                 return forked
 
-    def close(self):
+    def close(self) -> None:
         """End the zygote (it exits when its socket closes) and wait for it."""
         with self._lock:
             self._ready.wait()
@@ -123,7 +132,7 @@ class Zygote:
 
     def _fork(self, request, fds):
         self._ready.wait()
-        if self.proc is None:
+        if self.proc is None or self.control is None:
             raise Died()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -201,23 +210,24 @@ class Zygote:
 class Forked:
     """A run forked from the zygote and adopted by this process: the part of Popen the executor uses."""
 
-    def __init__(self, pid, adopted):
-        self.pid, self.returncode, self._adopted = pid, None, adopted
+    def __init__(self, pid: int, adopted: bool) -> None:
+        self.pid, self._adopted = pid, adopted
+        self.returncode: int | None = None
 
-    def poll(self):
+    def poll(self) -> int | None:
         return self.returncode
 
-    def send_signal(self, signum):
+    def send_signal(self, signum: int) -> None:
         if self.returncode is None:
             os.kill(self.pid, signum)
 
-    def terminate(self):
+    def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
 
-    def kill(self):
+    def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
-    def wait(self):
+    def wait(self) -> int:
         """The exit status as Popen gives it (-N: killed by signal N)."""
         waited = 0.0
         while self.returncode is None:

@@ -1,8 +1,11 @@
 """Every call to SLURM's commands (sbatch, squeue, scontrol), with one rule for a controller that is slow or
 away: SLURM's clients keep trying a controller that is down, up to its SlurmctldTimeout, rather than fail, so
 a call is given TIMEOUT seconds, and `waiting` hears of it after SLOW."""
+from __future__ import annotations
+
 import os
 import subprocess
+from collections.abc import Callable, Mapping
 
 from runkit import errors
 
@@ -18,7 +21,8 @@ class Unreachable(errors.WorkFailed):
     """A SLURM command did not answer (the controller is down, unreachable or overloaded)."""
 
 
-def call(argv, input=None, waiting=None):
+def call(argv: list[str], input: str | None = None,
+         waiting: Callable[[float], None] | None = None) -> subprocess.CompletedProcess:
     """The command's CompletedProcess; waiting(SLOW) is called if it is still running after SLOW seconds."""
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
@@ -41,11 +45,11 @@ def call(argv, input=None, waiting=None):
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-def _said(done):
+def _said(done: subprocess.CompletedProcess) -> str:
     return " ".join(done.stderr.split()) or f"exit {done.returncode}"
 
 
-def squeue(waiting=None):
+def squeue(waiting: Callable[[float], None] | None = None) -> dict[tuple[str, str], tuple[str, str]]:
     """{(array job id, task id): (state, script path)} for this user's array tasks that SLURM still lists.
 
     One call for all of the user's jobs, whatever the number of arrays: the controller answers it once.
@@ -62,7 +66,7 @@ def squeue(waiting=None):
     return table
 
 
-def max_array_size():
+def max_array_size() -> int:
     """The cluster's MaxArraySize (an array's task ids must be below it); SLURM's default if unknown."""
     try:
         done = call(["scontrol", "show", "config"])
@@ -75,14 +79,14 @@ def max_array_size():
     return DEFAULT_MAX_ARRAY_SIZE
 
 
-def check(script):
+def check(script: str) -> None:
     """Let sbatch judge the script and options without submitting (--test-only); BadInput if it objects."""
     done = call(["sbatch", "--test-only"], input=script)
     if done.returncode != 0:
         raise errors.BadInput(f"sbatch rejects the job: {_said(done)} (check the --slurm options)")
 
 
-def sbatch(script_path):
+def sbatch(script_path: str) -> tuple[str | None, str | None]:
     """Submit a script: its job id, or None and what sbatch said."""
     done = call(["sbatch", "--parsable", script_path])
     if done.returncode != 0:
@@ -90,7 +94,7 @@ def sbatch(script_path):
     return done.stdout.strip().split(";")[0], None
 
 
-def job_to_requeue(environ=os.environ):
+def job_to_requeue(environ: Mapping[str, str] = os.environ) -> str | None:
     """The id scontrol requeue needs: ARRAYJOB_TASK for an array task, else the job id; None outside SLURM."""
     if "SLURM_JOB_ID" not in environ:
         return None
@@ -99,7 +103,7 @@ def job_to_requeue(environ=os.environ):
     return environ["SLURM_JOB_ID"]
 
 
-def requeue(log, environ=os.environ):
+def requeue(log: Callable[[str], None], environ: Mapping[str, str] = os.environ) -> bool:
     """Ask SLURM to requeue the job this process runs in; True if scontrol accepted it."""
     job = job_to_requeue(environ)
     if job is None:

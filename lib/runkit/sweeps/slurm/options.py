@@ -1,7 +1,11 @@
 """`runbatch --slurm`'s options, each with the environment variable a lab sets once in e.sh."""
+from __future__ import annotations
+
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from runkit import errors
 
@@ -58,7 +62,7 @@ class Options:
         return (self.nodes or 1) * self.tasks_per_node > 1
 
     @classmethod
-    def from_args(cls, given, environ=os.environ):
+    def from_args(cls, given: dict[str, Any], environ: Mapping[str, str] = os.environ) -> Options:
         """Options from {name: value or None}, an unset one from its environment variable; BadInput if bad."""
         values = {}
         for name, var in ENV.items():
@@ -79,7 +83,7 @@ class Options:
         return cls(**values)
 
 
-def _checked(name, var, value):
+def _checked(name: str, var: str, value: Any) -> Any:
     flag = "--" + name.replace("_", "-")
     if name in COUNTS:
         try:

@@ -1,18 +1,22 @@
 """The outcome of a run whose task left SLURM's queue, rebuilt from its run folder (SLURM forgets finished
 jobs; the run folder and its slurm.json remember every attempt)."""
+from __future__ import annotations
+
 import time
 
 from runkit.rundir import runs
 from runkit.sweeps import outcome as outcomes
+from runkit.sweeps.outcome import Outcome
+from runkit.sweeps.spec import Spec
 
 
-def requeues(run_dir):
+def requeues(run_dir: str) -> int:
     """How many times SLURM requeued the run's task: the highest restart_count of its slurm.json attempts."""
     return max((a.get("restart_count") or 0 for a in (runs.read_slurm(run_dir) or {}).get("attempts", [])),
                default=0)
 
 
-def outcome(s, slurm_state=None):
+def outcome(s: Spec, slurm_state: str | None = None) -> Outcome:
     """The outcome line of a run whose task left the queue (docs/spec.md), read from its run folder."""
     run_dir = s["run_dir"]
     tried = (runs.read_slurm(run_dir) or {}).get("attempts", [])

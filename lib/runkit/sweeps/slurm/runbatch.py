@@ -1,18 +1,25 @@
 """`runbatch --slurm`: submit what is still to do (or print its script), and with --wait, block and print
 each run's outcome. Its local twin is runkit.sweeps.local.run_batch, which shares batch.py's rules."""
+from __future__ import annotations
+
 import sys
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from runkit import cli, errors
 from runkit.sweeps import batch_folder as folder
 from runkit.sweeps import outcome as outcomes
 from runkit.sweeps import snapshot
+from runkit.sweeps.slurm.options import Options
 from runkit.sweeps.slurm.outcomes import outcome
 from runkit.sweeps.slurm.submit import scripts, split, submit
 from runkit.sweeps.slurm.wait import wait_for
+from runkit.sweeps.spec import Spec
 
 
-def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_changed=False, out=cli.write_jsonl,
-              freeze=True):
+def run_batch(specs: list[Spec], options: Options, dry_run: bool = False, wait: bool = False, poll: float = 10.0,
+              restart_changed: bool = False, out: Callable[[Mapping[str, Any]], None] = cli.write_jsonl,
+              freeze: bool = True) -> None:
     """Submit what is still to do (or print its script); with `wait`, block and print each run's outcome."""
     todo, others = split(specs, restart_changed)
     conflicts = [(s, v) for s, v in others if v.action == "conflict"]
@@ -28,9 +35,10 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
                 sys.stdout.write(("\n" if part else "") + text)
         cli.say(f"would submit {say}; nothing written")
         return
+    job_ids: list[str] = []
+    batch_dir: str | None = None
     if not todo:
         cli.say(f"nothing to submit: {say}")
-        job_ids, batch_dir = [], None
     else:
         job_ids, batch_dir = submit(todo, options, restart_changed, freeze)
         cli.say(f"submitted job{'s' * (len(job_ids) > 1)} {', '.join(job_ids)}: {say}; "
@@ -42,7 +50,7 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
         return _conflicts_fail(conflicts)
     for s, verdict in others:
         out(outcomes.not_run(s, verdict))
-    if not todo:
+    if batch_dir is None:  # nothing was submitted
         return _conflicts_fail(conflicts)
     try:
         states = wait_for(batch_dir, todo, poll)
@@ -60,7 +68,7 @@ def run_batch(specs, options, dry_run=False, wait=False, poll=10.0, restart_chan
     _conflicts_fail(conflicts)
 
 
-def _conflicts_fail(conflicts):
+def _conflicts_fail(conflicts: list) -> None:
     if conflicts:
         raise errors.WorkFailed(f"{len(conflicts)} runs conflict with what their folders were made from (listed "
                                 "above): rerun with --restart-changed to start them over, or give them other names")

@@ -1,5 +1,7 @@
 """The sbatch script of (one array of) a batch, as text: a pure function of its arguments, so that what a
 submission says can be read and tested without SLURM (and `runbatch --slurm --dry-run` prints it)."""
+from __future__ import annotations
+
 import os
 import shlex
 import sys
@@ -8,12 +10,14 @@ from runkit import cli
 from runkit.rundir import runs
 from runkit.sweeps import batch_folder as folder
 from runkit.sweeps import snapshot
+from runkit.sweeps.slurm.options import Options
+from runkit.sweeps.spec import Spec
 
 TASK_MODULE = "runkit.sweeps.slurm.task"
 
 
-def render(batch_dir, specs, options, restart_changed=False, part=0, first=0, frozen=None, lib=cli.LIB,
-           python=sys.executable):
+def render(batch_dir: str, specs: list[Spec], options: Options, restart_changed: bool = False, part: int = 0,
+           first: int = 0, frozen: str | None = None, lib: str = cli.LIB, python: str = sys.executable) -> str:
     """#SBATCH lines, then exec the task runner (no shell sees spec values). part, first: the array's number
     in the batch and its first task; frozen: the project's root when the batch runs from a code snapshot
     (runkit.sweeps.snapshot), else None; lib, python: the library and interpreter the tasks run. With
@@ -43,7 +47,7 @@ def render(batch_dir, specs, options, restart_changed=False, part=0, first=0, fr
     return "\n".join(lines) + "\n"
 
 
-def _says(runs_count, n, per, first):
+def _says(runs_count: int, n: int, per: int, first: int) -> list[str]:
     """The comment lines that say what the script runs."""
     task = f"{first} + i" if first else "i"
     if per == 1:
@@ -56,7 +60,7 @@ def _says(runs_count, n, per, first):
             "after another, each holding its run's lock; a finished run is skipped."]
 
 
-def _sbatch_lines(batch_dir, specs, options, part, n):
+def _sbatch_lines(batch_dir: str, specs: list[Spec], options: Options, part: int, n: int) -> list[str]:
     array = f"0-{n - 1}" + (f"%{options.throttle}" if options.throttle else "")
     lines = [
         f"#SBATCH --job-name={options.job_name or _job_name(specs)}",
@@ -80,12 +84,12 @@ def _sbatch_lines(batch_dir, specs, options, part, n):
     return lines + [f"#SBATCH {_quote(arg)}" for arg in options.sbatch_args]
 
 
-def _job_name(specs):
+def _job_name(specs: list[Spec]) -> str:
     names = {s.get("experiment") for s in specs}
     only = names.pop() if len(names) == 1 else None
     return only if isinstance(only, str) and only and only.replace("_", "").replace("-", "").isalnum() else "runkit"
 
 
-def _quote(text):
+def _quote(text: str) -> str:
     """sbatch reads #SBATCH lines with its own parser: double-quote a value that holds spaces."""
     return f'"{text}"' if any(c.isspace() for c in text) else text

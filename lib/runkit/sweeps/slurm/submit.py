@@ -1,19 +1,24 @@
 """Which runs of a batch go to SLURM, and submitting them: the batch folder written (runkit.sweeps.batch_folder),
 the code frozen, one job array per MaxArraySize tasks, and each run folder told its batch and task."""
+from __future__ import annotations
+
 import os
 
 from runkit import cli, errors
 from runkit.rundir import runs
 from runkit.sweeps import batch, snapshot
 from runkit.sweeps import batch_folder as folder
+from runkit.sweeps.batch import Verdict
 from runkit.sweeps.slurm import client
+from runkit.sweeps.slurm.options import Options
 from runkit.sweeps.slurm.script import render
+from runkit.sweeps.spec import Spec
 
 
-def queued(specs):
+def queued(specs: list[Spec]) -> set[str]:
     """The run folders of specs whose runs are queued or running in a SLURM job array we submitted."""
-    recorded = {s["run_dir"]: runs.read_slurm(s["run_dir"]) for s in specs}
-    recorded = {d: r for d, r in recorded.items() if r and r.get("batch_dir")}
+    read = {s["run_dir"]: runs.read_slurm(s["run_dir"]) for s in specs}
+    recorded = {d: r for d, r in read.items() if r is not None and r.get("batch_dir")}
     if not recorded:
         return set()
     live = client.squeue()
@@ -29,7 +34,7 @@ def queued(specs):
     return out
 
 
-def split(specs, restart_changed=False):
+def split(specs: list[Spec], restart_changed: bool = False) -> tuple[list[Spec], list[tuple[Spec, Verdict]]]:
     """(specs to submit, [(spec, batch.Verdict)] of the others): finished, running, queued under SLURM, conflicts."""
     verdicts = batch.pending(specs, restart_changed)
     waiting = queued([s for s, v in verdicts if v.action == "run"])
@@ -39,12 +44,13 @@ def split(specs, restart_changed=False):
     return todo, others
 
 
-def chunks(n, size):
+def chunks(n: int, size: int) -> list[tuple[int, int]]:
     """[(first, count)] of arrays of at most `size` tasks covering n tasks."""
     return [(first, min(size, n - first)) for first in range(0, n, size)]
 
 
-def scripts(batch_dir, specs, options, restart_changed, frozen):
+def scripts(batch_dir: str, specs: list[Spec], options: Options, restart_changed: bool,
+            frozen: str | None) -> list[tuple[int, int, str]]:
     """[(first task, task count, script text)] of the batch's arrays, MaxArraySize tasks each at most."""
     per = options.runs_per_task
     parts = chunks(folder.task_count(len(specs), per), client.max_array_size())
@@ -52,7 +58,8 @@ def scripts(batch_dir, specs, options, restart_changed, frozen):
                                   part, first, frozen)) for part, (first, count) in enumerate(parts)]
 
 
-def submit(specs, options, restart_changed=False, freeze=True):
+def submit(specs: list[Spec], options: Options, restart_changed: bool = False,
+           freeze: bool = True) -> tuple[list[str], str]:
     """Write the batch folder, snapshot the code (freeze), submit its arrays (several if the batch is larger
     than MaxArraySize), record the job ids: ([job id of each array], batch folder)."""
     batch_dir = folder.new_batch_dir(specs)
@@ -78,7 +85,7 @@ def submit(specs, options, restart_changed=False, freeze=True):
                     os.symlink(os.path.abspath(s["run_dir"]), os.path.join(batch_dir, folder.links_name(part), str(j)))
                 runs.record_slurm_submission(s["run_dir"], batch_dir, first + j)
         runs.write_atomic(os.path.join(batch_dir, folder.script_name(part)), text)
-    jobs = []
+    jobs: list[dict] = []
     record = {"job_id": None, "jobs": jobs, "runs": len(specs),
               "code_snapshot": os.path.join(batch_dir, snapshot.FOLDER) if frozen else None,
               **({"runs_per_task": per} if per > 1 else {})}

@@ -20,20 +20,24 @@ run is skipped, so a requeued task resumes the run it was warned in and then run
 after a stop signal; one that comes between runs requeues the task itself (USR1), as train would. `train`
 runs of a task fork from one warm process (runkit.sweeps.warm; not with srun), which imports torch once.
 """
+from __future__ import annotations
+
 import os
 import signal
 import socket
 import sys
 import time
+from typing import IO, Any
 
 from runkit import cli
 from runkit.rundir import lifecycle, lock, runs
 from runkit.sweeps import batch, snapshot, spec, warm
 from runkit.sweeps.attempt import run_attempt
 from runkit.sweeps.slurm import client
+from runkit.sweeps.spec import Spec
 
 
-def main(specs_file, task_id, *flags):
+def main(specs_file: str, task_id: str, *flags: str) -> int:
     first = next((int(f.split("=", 1)[1]) for f in flags if f.startswith("--first=")), 0)
     per = next((int(f.split("=", 1)[1]) for f in flags if f.startswith("--runs-per-task=")), 1)
     task = first + int(task_id)
@@ -45,7 +49,7 @@ def main(specs_file, task_id, *flags):
         return packed(jobs, task_id, flags, beats)
 
 
-def packed(jobs, task_id, flags, beats):
+def packed(jobs: list[Spec], task_id: str, flags: tuple[str, ...], beats: lifecycle.Heartbeat) -> int:
     """Run the task's specs one after another; its exit code: the first run's that was not 0, else 0."""
     relay, codes = Relay(), []
     zygote = _zygote(jobs)
@@ -67,7 +71,7 @@ def packed(jobs, task_id, flags, beats):
     return next((c for c in codes if c), 0)
 
 
-def _zygote(jobs):
+def _zygote(jobs: list[Spec]) -> warm.Zygote | None:
     """The warm process for the task's unfinished `train` runs (two or more, started here, not by srun), else
     None: one cold start costs what the warm process's own start does."""
     if os.environ.get("RUNKIT_SLURM_SRUN") == "1" or not warm.supported():
@@ -79,7 +83,7 @@ def _zygote(jobs):
     return warm.Zygote(trains[0][1], [m for argv, _env in trains for m in warm.config_imports(argv)])
 
 
-def command(job):
+def command(job: Spec) -> tuple[list[str], dict[str, str]]:
     """(argv, env) the job runs with: the spec's, from the code snapshot if the batch froze its code."""
     argv, env = job["argv"], {**os.environ, **job.get("env", {})}
     if os.environ.get(snapshot.ENV):
@@ -87,7 +91,7 @@ def command(job):
     return argv, env
 
 
-def warm_command(job):
+def warm_command(job: Spec) -> tuple[list[str], dict[str, str]]:
     """command(job) as the warm process takes it: a snapshot's `python BATCH/code/tools/train ...` as `train ...`
     (the warm process runs the snapshot's train: it imported the snapshot's lib, as this process did)."""
     argv, env = command(job)
@@ -100,12 +104,14 @@ class Relay:
     """Passes the stop signals (lifecycle.STOP_SIGNALS) on to the running job; warned: those received, in
     order; unheard: those received while no job ran (between the runs of a packed task)."""
 
-    def __init__(self):
-        self.warned, self.unheard, self.children = [], [], []
+    def __init__(self) -> None:
+        self.warned: list[str] = []
+        self.unheard: list[str] = []
+        self.children: list[Any] = []
         for signum in lifecycle.STOP_SIGNALS:  # before the start: a warning that comes then must not kill this
             signal.signal(signum, self.forward)
 
-    def forward(self, signum, _frame):
+    def forward(self, signum: int, _frame: object) -> None:
         name = signal.Signals(signum).name
         self.warned.append(name)
         if not self.children:
@@ -117,7 +123,8 @@ class Relay:
                 pass
 
 
-def one(job, task_id, flags, beats, relay=None, zygote=None, out=None):
+def one(job: Spec, task_id: str, flags: tuple[str, ...], beats: lifecycle.Heartbeat, relay: Relay | None = None,
+        zygote: warm.Zygote | None = None, out: IO[bytes] | None = None) -> int:
     """Claim, run and record one spec; its exit code. beats: the task's lifecycle.Heartbeat; relay, zygote,
     out: a packed task's (Relay, warm.Zygote or None, the run's log file); without them, as a task of one run."""
     run_dir = job["run_dir"]
@@ -131,9 +138,9 @@ def one(job, task_id, flags, beats, relay=None, zygote=None, out=None):
     if restarts > limit:
         # Requeued again and again without finishing: stop here rather than loop forever.
         why = f"requeued {restarts} time{'s' * (restarts != 1)} (limit {limit}: runbatch --max-requeues)"
-        run = lifecycle.Run(run_dir)
-        if run.claim():  # error.json is written holding the lock; a run another process holds is its own
-            run.give_up(why, "TooManyRequeues")
+        held = lifecycle.Run(run_dir)
+        if held.claim():  # error.json is written holding the lock; a run another process holds is its own
+            held.give_up(why, "TooManyRequeues")
         return _end(run_dir, attempt, exit_code=1, status="failed", reason=why)
     try:
         run, verdict = batch.claim(job, "--restart-changed" in flags, retry=restarts > 0)
@@ -147,7 +154,8 @@ def one(job, task_id, flags, beats, relay=None, zygote=None, out=None):
     return _end(run_dir, attempt, **_run(job, run, beats, relay, zygote, out))
 
 
-def _run(job, run, beats, relay=None, zygote=None, out=None):
+def _run(job: Spec, run: lifecycle.Run, beats: lifecycle.Heartbeat, relay: Relay | None = None,
+         zygote: warm.Zygote | None = None, out: IO[bytes] | None = None) -> lifecycle.Ending:
     """One attempt (runkit.sweeps.attempt), the stop signals passed on to it: how it ended, for slurm.json."""
     relay = relay or Relay()
     argv, env = command(job)
@@ -155,14 +163,15 @@ def _run(job, run, beats, relay=None, zygote=None, out=None):
     if several:
         # every task of the allocation runs the argv; one failing ends them all
         argv = ["srun", "--kill-on-bad-exit=1", "--export=ALL", *argv]
-    how = {"hold": several}
+    how: dict[str, Any] = {"hold": several}
     if out is not None:
         how = {**how, "stdout": out, "stderr": out}
-        forked, forked_env = warm_command(job) if zygote else (None, None)
-        if zygote and zygote.takes(forked, forked_env):
-            argv, env, how = forked, forked_env, {"launch": zygote.popen, "stdout": out, "stderr": out}
+        if zygote:
+            forked, forked_env = warm_command(job)
+            if zygote.takes(forked, forked_env):
+                argv, env, how = forked, forked_env, {"launch": zygote.popen, "stdout": out, "stderr": out}
 
-    def started(child):
+    def started(child: Any) -> None:
         relay.children.append(child)
         if out is not None and relay.warned:  # a signal that came while it was starting: it hears it now
             child.send_signal(getattr(signal, relay.warned[0]))
@@ -174,7 +183,7 @@ def _run(job, run, beats, relay=None, zygote=None, out=None):
                        warned=lambda: relay.warned[0] if relay.warned else None, **how)
 
 
-def _end(run_dir, attempt, **how):
+def _end(run_dir: str, attempt: dict, **how: Any) -> int:
     """Record how the attempt ended (exit_code, status, reason, signal) and return its exit code."""
     attempt.update(end=time.time(), **how)
     runs.record_slurm_attempt(run_dir, attempt)

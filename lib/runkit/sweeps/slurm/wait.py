@@ -1,22 +1,28 @@
 """`runbatch --slurm --wait`: block until a batch's tasks have left the queue, asking squeue once a poll for
 the whole batch, less often while the controller is slow or away, and giving up after a patience."""
+from __future__ import annotations
+
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import IO
 
 from runkit import cli
 from runkit.rundir import runs
 from runkit.sweeps import batch_folder as folder
 from runkit.sweeps.slurm import client
 from runkit.sweeps.slurm.outcomes import requeues
+from runkit.sweeps.spec import Spec
 
 # How long --wait keeps asking a controller that does not answer before it gives up (the jobs go on).
 PATIENCE_VAR, PATIENCE = "RUNBATCH_SLURM_PATIENCE", 600.0
 LONGEST = 300.0  # the longest wait between two polls
 
 
-def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, clock=time.monotonic,
-             sleep=time.sleep):
+def wait_for(batch_dir: str, specs: list[Spec], poll: float = 10.0, progress: IO[str] = sys.stderr,
+             patience: float | None = None, clock: Callable[[], float] = time.monotonic,
+             sleep: Callable[[float], None] = time.sleep) -> dict[int, str]:
     """Block until no task of the batch's arrays is queued or running; progress on stderr. {task: last SLURM
     state}, by the batch's task number (run i of specs is in task i // K, K: the batch's runs per task).
 
@@ -28,12 +34,14 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
     per = folder.read_record(batch_dir).get("runs_per_task", 1)
     where = {(a["job_id"], str(j)): a["first"] + j for a in folder.arrays(batch_dir) for j in range(a["count"])}
     ids = ", ".join(dict.fromkeys(job for job, _ in where))
-    seen, shown, delay, silent_since, restarts = {}, None, poll, None, {}
+    seen: dict[int, str] = {}
+    restarts: dict[int, int] = {}
+    shown, delay, silent_since = None, poll, None
     while True:
         asked = clock()
-        slow = []
+        slow: list[float] = []
 
-        def waiting(seconds):
+        def waiting(seconds: float, slow: list[float] = slow) -> None:
             slow.append(seconds)
             cli.say(f"squeue has not answered for {seconds:.0f} s (the SLURM controller is down, restarting "
                     f"or busy); still waiting for it, up to {client.TIMEOUT} s: jobs {ids} go on", progress)
@@ -65,24 +73,25 @@ def wait_for(batch_dir, specs, poll=10.0, progress=sys.stderr, patience=None, cl
         live = [t for t, state in tasks.items() if state not in client.FINAL]
         line = _progress_line(ids, specs, live, folder.task_count(len(specs), per))
         if line != shown:
-            print(line, file=progress, flush=True)
+            cli.say(line, progress)
             shown = line
         if not live:
             return seen
         sleep(delay)
 
 
-def _progress_line(ids, specs, live, tasks):
-    counts = {}
+def _progress_line(ids: str, specs: list[Spec], live: list[int], tasks: int) -> str:
+    counts: dict[str, int] = {}
     for s in specs:
         state = runs.status(s["run_dir"])
         counts[state] = counts.get(state, 0) + 1
-    return (f"runbatch: job{'s' * (',' in ids)} {ids}: "
+    return (f"job{'s' * (',' in ids)} {ids}: "
             + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
             + f"; {len(live)} of {tasks} tasks queued or running")
 
 
-def _say_requeues(task, group, before, state, restarts, progress):
+def _say_requeues(task: int, group: list[Spec], before: str | None, state: str, restarts: dict[int, int],
+                  progress: IO[str]) -> None:
     """Say on `progress` when SLURM puts a task back in the queue (preempted, warned, its node died) and when
     it starts again (a new attempt in slurm.json with a higher SLURM_RESTART_COUNT); group: the task's specs;
     restarts: {task: the count said so far}, updated."""
