@@ -14,9 +14,6 @@ import os
 from runkit.errors import BadInput
 from runkit.rundir import checkpoints, runs
 
-DEFAULT = "best.ckpt"  # what `--from RUN_DIR` starts from
-
-
 class BadSource(BadInput, ValueError):
     """A --from source that cannot be started from; the message says why and what to do."""
 
@@ -24,7 +21,7 @@ class BadSource(BadInput, ValueError):
 def checkpoint_of(text):
     """The checkpoint a --from argument names: a .ckpt file as given, or RUN_DIR/checkpoints/best.ckpt."""
     path = os.path.abspath(text)
-    return path if path.endswith(".ckpt") else os.path.join(path, runs.CHECKPOINTS, DEFAULT)
+    return path if path.endswith(".ckpt") else runs.best_checkpoint_path(path)
 
 
 def wanted(text, state):
@@ -56,8 +53,8 @@ def resolve(text, state):
     """The source's record for meta.json, checked sound; BadSource if it is missing or damaged."""
     path = checkpoint_of(text)
     if not os.path.isfile(path):
-        raise BadSource(f"--from {text}: {path} does not exist; give a run folder that has "
-                        f"checkpoints/{DEFAULT}, or a checkpoint file")
+        raise BadSource(f"--from {text}: {path} does not exist; give a run folder that has its best "
+                        "checkpoint, or a checkpoint file")
     why = checkpoints.damage(path)
     if why is not None:
         raise BadSource(f"--from {text}: {path} is not sound ({why}); start from another checkpoint of that "
