@@ -63,11 +63,14 @@ def test_a_run_killed_twice_is_one_wandb_run_with_every_step_once(tmp_path, monk
 
 
 def test_restart_removes_the_wandb_folder_only_where_runkit_made_it(tmp_path):
+    """--restart removes wandb/ where it holds runkit's id file, and no W&B folder of the user's; the id is
+    the kept one, else one made from the folder's path."""
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     for run in (ours, theirs):
         (run / runs.WANDB).mkdir(parents=True)
         (run / runs.WANDB / "offline-run-x").mkdir()
     (ours / runs.WANDB / runs.WANDB_ID).write_text("ours-123\n")
+    assert wandb_logger.run_id(ours) == "ours-123"  # kept: the folder moved elsewhere logs to the same W&B run
     runs.clear(ours)
     runs.clear(theirs)
     assert not (ours / runs.WANDB).exists() and (theirs / runs.WANDB / "offline-run-x").exists()
