@@ -52,8 +52,11 @@ def read_run(run_dir, history=False):
 
 
 def _resume(meta):
-    """'exact' or 'approximate' (meta.json's data_resume: how the training loader resumes), None if unsaid."""
+    """'exact' or 'approximate' (meta.json's data_resume: how the training loader resumes; world_resume: a
+    resume on another number of processes), None if unsaid."""
     said = meta.get("data_resume")
+    if meta.get("world_resume"):  # resumed on another number of processes (runkit.training.world)
+        return "approximate"
     return None if not isinstance(said, dict) else "exact" if said.get("exact") else "approximate"
 
 

@@ -22,7 +22,7 @@ import time
 from pytorch_lightning.callbacks import Checkpoint
 
 from runkit.rundir import checkpoints, runs
-from runkit.training import internals, lightning_package, metadata, resume, stopping
+from runkit.training import internals, lightning_package, metadata, resume, stopping, world
 
 
 class NonFiniteMetric(RuntimeError):
@@ -53,8 +53,7 @@ class RunRecorder(Checkpoint):
 
     def load_state_dict(self, state):
         self.rows, self.elapsed = list(state["rows"]), state["elapsed"]
-        ranks = state.get("ranks")
-        mine = ranks[self.trainer.global_rank] if ranks and self.trainer.global_rank < len(ranks) else state
+        mine = world.share(state, self.trainer.global_rank)  # another world size: runkit.training.world
         self._pending = {"in_epoch": state["in_epoch"], **mine}
         if self.trainer.is_global_zero:
             runs.write_history(self.run_dir, self.rows)  # drop rows a killed attempt wrote after this checkpoint
