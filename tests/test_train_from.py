@@ -26,6 +26,7 @@ def source(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_a_fine_tune_with_another_rate_killed_mid_epoch_resumes_equal_to_its_twin(tmp_path, monkeypatch, source):
     """From the source's best.ckpt with a tenth of its rate: the twin trains straight through; the other is
     SIGKILLed 3 steps after its checkpoint at step 10 (mid-epoch 1), and its rerun resumes from its own
@@ -54,9 +55,13 @@ def test_a_fine_tune_with_another_rate_killed_mid_epoch_resumes_equal_to_its_twi
     assert recorded["run_dir"] == str(source) and recorded["checkpoint"] == str(best)
     assert recorded["sha256"] == (source / runs.CHECKPOINTS / "best.ckpt.sha256").read_text().split()[0]
     assert recorded["bindings"] == runs.read_json(source, runs.BINDINGS) and recorded["state"] is False
-    rows = list(csv.DictReader(io.StringIO(tool("collect", tmp_path, source.parent, check=0).stdout)))
+    table = tool("collect", tmp_path, source.parent, check=0).stdout
+    rows = list(csv.DictReader(io.StringIO(table)))
     assert {row["name"]: row["from"] for row in rows} == {"twin": str(best), "interrupted": str(best),
                                                            "pretrained": ""}
+    page = tmp_path / "page.html"
+    tool("report", "-o", page, input=tool("collect", tmp_path, check=0).stdout, check=0)  # both from one source
+    assert str(best) in page.read_text()
     refused = tool("train", run, MLP, config, "-b", bindings, check=2)  # the same run without its --from
     assert refused.stderr.count("\n") == 1 and "started with --from" in refused.stderr
 
