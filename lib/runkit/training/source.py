@@ -134,4 +134,5 @@ def _state_loader(saved):
                 config.scheduler.load_state_dict(state)
                 if base is not None:
                     config.scheduler.base_lrs = base
-    return LoadSourceState()
+    from runkit.training import lightning_package
+    return lightning_package.adapt(LoadSourceState)()  # a Callback of the run's package

@@ -115,8 +115,8 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
         raise config.ConfigError("; ".join(line.strip() for line in str(e).strip().splitlines())) from e
     if origin is not None:
         source.start_from(origin, job.task, job.trainer)  # a model that does not fit: ConfigError, nothing written
-    from runkit.training import world
-    job.trainer.callbacks.append(world.WorldSize(run_dir, log))  # resumed on another world size: approximate
+    from runkit.training import lightning_package, world
+    job.trainer.callbacks.append(lightning_package.adapt(world.WorldSize)(run_dir, log))  # resumed on another world size: approximate
     if not is_rank_zero():
         stopping.die_with_parent()  # started by rank 0 (or srun): never left behind by a killed rank 0
         job.fit(checkpoints.resume_point(run_dir)[0])  # joins rank 0's group; only rank 0 writes the folder
