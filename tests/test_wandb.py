@@ -23,21 +23,26 @@ MLP = REPO / "configs" / "digits_mlp.gin"
 @pytest.mark.slow
 def test_a_run_killed_twice_is_one_wandb_run_with_every_step_once(tmp_path, monkeypatch):
     """3 epochs of 45 steps, the learning rate logged at every step: SIGKILL after step 13 (checkpoint at
-    10) and after step 63 (checkpoint at 60), then a rerun to the end. Three attempts, three offline-run
-    folders with one run id (kept in the run folder); together their history has each (step, metric) once:
-    the rate at every step 0..134, each epoch's val_acc as history.csv has it."""
+    10), W&B having flushed nothing (its default: every 15 s), so the rerun must log steps 0..13 again; then
+    after step 78 (checkpoint at 70), W&B flushing every 10 ms, so the steps after 70 are in its file and the
+    rerun must not log them twice; then a rerun to the end. Three attempts, three offline-run folders with
+    one run id (kept in the run folder); together their history has each (step, metric) once: the rate at
+    every step 0..134, each epoch's val_acc as history.csv has it."""
     config = kill_callback(tmp_path, monkeypatch)
     bindings = ("training_loop.n_epochs=3#training_loop.checkpoint_every_n_steps=10#training_loop.loggers=['wandb']"
                 "#trainer.log_every_n_steps=1#training_loop.callbacks=['kill_at', 'LearningRateMonitor']")
-    argv = ["train", tmp_path / "run", MLP, config, "-b", bindings]
     run = tmp_path / "run"
-    for kill_at, checkpoint in [(13, 10), (63, 60)]:
+    argv = ["train", run, MLP, config, "-b", bindings]
+    for kill_at, checkpoint, flush in [(13, 10, None), (78, 70, "0.01")]:
         monkeypatch.setenv("KILL_AT", str(kill_at))
+        if flush:
+            monkeypatch.setenv("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL", flush)
         assert_killed(start(argv))
         assert checkpoint_io.checkpoint_step(run) == checkpoint
     monkeypatch.delenv("KILL_AT")
+    monkeypatch.delenv("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL")
     done = tool(*argv, check=0)
-    assert resume_point(done.stderr) == (2, 60)
+    assert resume_point(done.stderr) == (2, 70)
 
     run_id = (run / runs.WANDB / runs.WANDB_ID).read_text().strip()
     attempts = sorted((run / runs.WANDB).glob("offline-run-*"))
@@ -47,6 +52,8 @@ def test_a_run_killed_twice_is_one_wandb_run_with_every_step_once(tmp_path, monk
         == {run_id}
     rows = [(step, key, value) for f in files for step, values in wandb_logger.history(f)
             for key, value in values.items() if key != wandb_logger.STEP_KEY]
+    lost, kept = (wandb_logger.history(f) for f in files[:2])
+    assert lost == [] and any(step > 70 for step, _values in kept)  # what each kill was meant to leave
     counts = Counter((step, key) for step, key, _value in rows)
     assert [pair for pair, n in counts.items() if n > 1] == []  # nothing twice
     assert sorted(step for step, key, _value in rows if key == "lr-SGD") == list(range(135))  # nothing skipped

@@ -40,7 +40,7 @@ def run_id(run_dir):
     except FileNotFoundError:
         pass
     path = os.path.abspath(run_dir)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", os.path.basename(path))[:40].strip("-.") or "run"
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", os.path.basename(path))[:40].strip("-") or "run"
     return f"{name}-{hashlib.sha256(path.encode()).hexdigest()[:10]}"
 
 
@@ -70,6 +70,10 @@ def _logger_class():
         @property
         def experiment(self):
             opening = self._experiment is None
+            if opening and rank_zero_only.rank == 0:
+                import wandb
+                if wandb.run is not None and wandb.run.id != self._id:
+                    wandb.run.finish()  # another run's, left open in this process (a stopped run of a packed task)
             run = base.experiment.fget(self)
             if opening and self._journal is None and rank_zero_only.rank == 0:
                 self._journal = Journal(self._run_dir, self._id)
