@@ -1,6 +1,7 @@
 """Weights & Biases, with the real wandb package in offline mode (no account, no network): a run killed
 with -9 and resumed is one W&B run whose history holds every step once."""
 import importlib.util
+import json
 from collections import Counter
 
 import pytest
@@ -24,8 +25,9 @@ MLP = REPO / "configs" / "digits_mlp.gin"
 def test_a_run_killed_twice_is_one_wandb_run_with_every_step_once(tmp_path, monkeypatch):
     """3 epochs of 45 steps, the learning rate logged at every step: SIGKILL after step 13 (checkpoint at
     10), W&B having flushed nothing (its default: every 15 s), so the rerun must log steps 0..13 again; then
-    after step 78 (checkpoint at 70), W&B flushing every 10 ms, so the steps after 70 are in its file and the
-    rerun must not log them twice; then a rerun to the end. Three attempts, three offline-run folders with
+    after step 78 (checkpoint at 70), W&B flushing every 10 ms and given a second to, so steps 71..78 are in
+    its file (all but the last, which W&B holds until the next step comes) and the rerun, which computes
+    them again, must not log them twice; then a rerun to the end. Three attempts, three offline-run folders with
     one run id (kept in the run folder); together their history has each (step, metric) once: the rate at
     every step 0..134, each epoch's val_acc as history.csv has it."""
     config = kill_callback(tmp_path, monkeypatch)
@@ -37,10 +39,12 @@ def test_a_run_killed_twice_is_one_wandb_run_with_every_step_once(tmp_path, monk
         monkeypatch.setenv("KILL_AT", str(kill_at))
         if flush:
             monkeypatch.setenv("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL", flush)
+            monkeypatch.setenv("KILL_DELAY", "1")
         assert_killed(start(argv))
         assert checkpoint_io.checkpoint_step(run) == checkpoint
     monkeypatch.delenv("KILL_AT")
     monkeypatch.delenv("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL")
+    monkeypatch.delenv("KILL_DELAY")
     done = tool(*argv, check=0)
     assert resume_point(done.stderr) == (2, 70)
 
@@ -53,9 +57,13 @@ def test_a_run_killed_twice_is_one_wandb_run_with_every_step_once(tmp_path, monk
     rows = [(step, key, value) for f in files for step, values in wandb_logger.history(f)
             for key, value in values.items() if key != wandb_logger.STEP_KEY]
     lost, kept = (wandb_logger.history(f) for f in files[:2])
-    assert lost == [] and any(step > 70 for step, _values in kept)  # what each kill was meant to leave
+    assert lost == [] and max(step for step, values in kept if "lr-SGD" in values) > 70  # as each kill meant
     counts = Counter((step, key) for step, key, _value in rows)
     assert [pair for pair, n in counts.items() if n > 1] == []  # nothing twice
+    journal = [json.loads(line) for line in (run / runs.WANDB / wandb_logger.JOURNAL).read_text().splitlines()]
+    written = Counter((entry["step"], key) for entry in journal for key in entry["metrics"])
+    assert max(written.values()) == 1 and set(written) == set(counts)  # the journal: what W&B holds, once
+    assert "monotonically increasing" not in done.stderr  # no step offered to W&B twice
     assert sorted(step for step, key, _value in rows if key == "lr-SGD") == list(range(135))  # nothing skipped
     history = runs.read_history(run)
     assert [value for _step, key, value in sorted(rows) if key == "val_acc"] == [row["val_acc"] for row in history]
