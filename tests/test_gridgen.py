@@ -102,6 +102,26 @@ def test_command_placeholders(tmp_path, results_dir):
     assert specs[0]["argv"] == ["python", "eval.py", f"--out={specs[0]['run_dir']}/x", "b=1", "-b", "a.b=1"]
 
 
+def test_from_names_a_source_for_every_run(tmp_path, results_dir):
+    """A fine-tuning sweep: each run's argv ends with --from, relative sources under the results folder,
+    {name} the run's name; an absolute source is kept as written."""
+    specs = gridgen(tmp_path, """
+        configs: [base.gin]
+        from: pretrain/{name}
+        from_state: true
+        grid: {optimizer.lr: [0.01, 0.1]}
+    """)
+    assert [s["argv"][-3:] for s in specs] == [
+        ["--from", str(results_dir / "pretrain" / "lr=0.01"), "--from-state"],
+        ["--from", str(results_dir / "pretrain" / "lr=0.1"), "--from-state"]]
+    specs = gridgen(tmp_path, f"""
+        configs: [base.gin]
+        from: {tmp_path}/base
+        grid: {{optimizer.lr: [0.01]}}
+    """)
+    assert specs[0]["argv"][-4:] == ["-b", "optimizer.lr=0.01", "--from", f"{tmp_path}/base"]
+
+
 def test_unsafe_values_make_safe_names(tmp_path, results_dir):
     specs = gridgen(tmp_path, """
         grid: {data.path: ['../x; rm -rf $HOME', 'a b'], data.ref: ['@cnn', '@mlp']}
@@ -129,6 +149,8 @@ def test_unsafe_values_make_safe_names(tmp_path, results_dir):
     ("sample: {n: 3, params: {a.b: {normal: [0, 1]}}}\n", "expected one of"),
     ("seeds: -1\ngrid: {a.b: [1]}\n", "seeds:"),
     ("grid:\n  a.b: [1]\n  a.b: [2]\n", "line 3: 'a.b' is written twice"),
+    ("grid: {a.b: [1]}\nfrom_state: true\n", "needs a `from` source"),
+    ("grid: {a.b: [1]}\nfrom: [a, b]\n", "from: expected a run folder"),
 ])
 def test_bad_grids_exit_2_with_one_line_and_print_nothing(tmp_path, results_dir, text, message):
     proc = gridgen(tmp_path, text, check=2)

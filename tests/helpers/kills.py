@@ -17,9 +17,11 @@ from runkit.training import checkpoint_io
 
 KILL_AT = '''
 """A test's callback: SIGKILL to this process (rank 0 of a distributed run) just after optimizer step
-$KILL_AT; when training starts, each rank writes its pid to $KILL_PIDS/rank<N>."""
+$KILL_AT ($KILL_DELAY seconds later, if set: what runs beside it may get that far); when training starts,
+each rank writes its pid to $KILL_PIDS/rank<N>."""
 import os
 import signal
+import time
 
 import pytorch_lightning as pl
 
@@ -35,6 +37,7 @@ class KillAt(pl.Callback):
 
     def on_train_batch_end(self, trainer, *args):
         if trainer.global_rank == 0 and trainer.global_step == int(os.environ.get("KILL_AT", "-1")):
+            time.sleep(float(os.environ.get("KILL_DELAY", "0")))
             os.kill(os.getpid(), signal.SIGKILL)
 '''
 RESUMED = re.compile(r"resumed at epoch (\d+), step (\d+)")

@@ -72,12 +72,14 @@ def write(path, text):
 # ---- the parts of the page's data ---------------------------------------------------------------
 
 def _table(runs_table, y, metrics, goal):
-    """The run table: name, status (a failed run's with its reason), the hyperparameters that differ, the
-    metrics (Y first), the run's folder; sorted by Y, best first."""
+    """The run table: name, status (a failed run's with its reason), the hyperparameters that differ (and
+    the source the runs started from, where they did), the metrics (Y first), the run's folder; sorted by Y, best first."""
     params = plotting.hyperparameters(runs_table, y)
     final = "final_" + y.removeprefix("best_")
     shown = [m for m in dict.fromkeys([y, "best_epoch", final] + metrics) if m in metrics and not (
         m != "best_epoch" and m.partition("_")[2] in BOOKKEEPING)]
+    if table.SOURCE in runs_table.columns and table.SOURCE not in params:
+        params = params + [table.SOURCE]  # the run each started from (train --from), even where all share it
     columns = ["name", "status"] + params + shown + ["run_dir"]
     rows = []
     for record in runs_table.to_dict("records"):

@@ -1,7 +1,8 @@
 """The results table: one row per run (or per epoch of each run), read from run folders through runs.py.
 
 Columns, in this order: run_dir, name, status, the varying hyperparameters (by the shortest unambiguous
-suffix of their binding, or full names), monitor and mode (what each run's metrics.json says it optimized),
+suffix of their binding, or full names), from (only where some run started from another's checkpoint:
+meta.json's source, `train --from`), monitor and mode (what each run's metrics.json says it optimized),
 the metrics, resume (only where some run's data resumes approximately: meta.json's data_resume), error. The metrics are whatever the runs logged, the union over the runs: in a run table
 best_<monitor>, best_epoch, then the other best_, final_ and test_ columns sorted; in a history table epoch,
 step, the logged metrics sorted, lr, time. No metric name is built in: plot finds best_<monitor> through the
@@ -23,6 +24,7 @@ OBJECTIVE = ["monitor", "mode"]
 LAST = ["error"]
 PARTS = ("best", "final", "test")  # the parts of metrics.json that become columns <part>_<metric>
 RESUME = "resume"  # a column only where some run resumes its data approximately (an IterableDataset, say)
+SOURCE = "from"  # a column only where some run started from another run's checkpoint (train --from)
 FORMATS = ("csv", "jsonl", "md")
 
 
@@ -32,7 +34,8 @@ def read_run(run_dir, history=False):
            "monitor": None, "mode": None, "error": None}
     config, summary, epochs = {}, {}, []
     try:
-        row[RESUME] = _resume(_json_object(run_dir, runs.META))
+        meta = _json_object(run_dir, runs.META)
+        row[RESUME], row[SOURCE] = _resume(meta), _source(meta)
         config = _json_object(run_dir, runs.BINDINGS)
         summary = _json_object(run_dir, runs.METRICS)
         if history:
@@ -49,9 +52,18 @@ def read_run(run_dir, history=False):
 
 
 def _resume(meta):
-    """'exact' or 'approximate' (meta.json's data_resume: how the training loader resumes), None if unsaid."""
+    """'exact' or 'approximate' (meta.json's data_resume: how the training loader resumes; world_resume: a
+    resume on another number of processes), None if unsaid."""
     said = meta.get("data_resume")
+    if meta.get("world_resume"):  # resumed on another number of processes (runkit.training.world)
+        return "approximate"
     return None if not isinstance(said, dict) else "exact" if said.get("exact") else "approximate"
+
+
+def _source(meta):
+    """The checkpoint the run started from (meta.json's source.checkpoint), None if it started afresh."""
+    said = meta.get("source")
+    return said.get("checkpoint") if isinstance(said, dict) else None
 
 
 def _json_object(run_dir, name):
@@ -96,21 +108,24 @@ def build(run_dirs, history=False, full_names=False):
     names = {k: k if full_names or short[k] in taken else short[k] for k in varying}
 
     said = [RESUME] if any(row.get(RESUME) == "approximate" for row, _config, _epochs in read) else []
+    sourced = [SOURCE] if any(row.get(SOURCE) for row, _config, _epochs in read) else []
     rows = []
     for row, config, epochs in read:
         if not said:
             row.pop(RESUME, None)
-        base = {**{c: row[c] for c in FIRST}, **{names[k]: config.get(k) for k in varying}}
+        source = row.pop(SOURCE, None)
+        base = {**{c: row[c] for c in FIRST}, **{names[k]: config.get(k) for k in varying},
+                **({SOURCE: source} if sourced else {})}
         if history:
             rows += [{**base, **row, **epoch} for epoch in epochs] or [{**base, **row}]
         else:
             rows.append({**base, **row})
-    return FIRST + list(names.values()) + OBJECTIVE + metrics + said + LAST, rows
+    return FIRST + list(names.values()) + sourced + OBJECTIVE + metrics + said + LAST, rows
 
 
 def _run_columns(read):
     """best_<monitor> (each monitor the runs name), best_epoch, then the other metric columns sorted."""
-    present = {k for row, _config, _epochs in read for k in row} - set(FIRST + OBJECTIVE + LAST + [RESUME])
+    present = {k for row, _config, _epochs in read for k in row} - set(FIRST + OBJECTIVE + LAST + [RESUME, SOURCE])
     monitors = list(dict.fromkeys(row["monitor"] for row, _config, _epochs in read if row["monitor"]))
     first = [c for c in [f"best_{m}" for m in monitors] + ["best_epoch"] if c in present]
     order = {part: n for n, part in enumerate(PARTS)}

@@ -40,6 +40,8 @@ SPEC = "spec.json"               # the run spec runbatch last started the run fr
 LOCK = lock.FILE                 # flock-ed by the process that owns the run; holds its host and pid
 SLURM = "slurm.json"             # runbatch --slurm: the batch and array task of the run, and each attempt
 SLURM_LOG = "slurm-%A_%a.log"    # runbatch --slurm: the task's raw output; SLURM puts in job and task ids
+WANDB = "wandb"                  # the W&B logger's folder (its offline runs, runkit's journal of what it logged)
+WANDB_ID = "runkit-run-id"       # in wandb/: the W&B run id every attempt logs to; marks the folder as runkit's
 
 HISTORY_FIRST, HISTORY_LAST = ("epoch", "step"), ("lr", "time")  # the metrics go between, as first logged
 HEARTBEAT_EVERY = 10.0
@@ -301,7 +303,8 @@ def check_usable(run_dir: Folder) -> None:
 
 def clear(run_dir: Folder) -> None:
     """Remove what train wrote, for `train --restart`; files train did not make stay."""
-    for name in TRAIN_MADE:
+    made = TRAIN_MADE + ((WANDB,) if os.path.exists(path(run_dir, os.path.join(WANDB, WANDB_ID))) else ())
+    for name in made:  # wandb/ only where runkit's logger made it
         target = path(run_dir, name)
         if os.path.isdir(target) and not os.path.islink(target):
             shutil.rmtree(target)

@@ -18,7 +18,7 @@ from runkit.sweeps import bindings, spec
 from runkit.sweeps.spec import Spec
 
 KEYS = ("experiment", "command", "configs", "fixed", "grid", "zip", "sample", "seeds", "seed_binding",
-        "include", "exclude")
+        "include", "exclude", "from", "from_state")
 DEFAULT_COMMAND = ["train", "{run_dir}", "{configs}", "{bindings}"]
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 SIGNIFICANT = 4  # sampled floats keep 4 significant digits, so names stay short and show the exact value
@@ -86,7 +86,7 @@ def expand(grid: dict[str, Any], grid_path: str, results_dir: str, points: list[
     runs, named, fixed = _runs(grid, points)
     if not runs:
         raise GridError("the grid makes no runs (every point excluded, or nothing to vary): see docs/grid.md")
-    command = _command(grid)
+    command, source = _command(grid), _source(grid, results_dir)
     folder = os.path.join(os.path.abspath(results_dir), experiment)
     out: list[Spec] = []
     seen: dict[str, int] = {}
@@ -96,7 +96,7 @@ def expand(grid: dict[str, Any], grid_path: str, results_dir: str, points: list[
                             "values that read alike): remove the duplicate or vary something else")
         seen[name] = number
         run_dir = os.path.join(folder, name)
-        out.append({"name": name, "run_dir": run_dir, "argv": _argv(command, run_dir, name, configs, run),
+        out.append({"name": name, "run_dir": run_dir, "argv": _argv(command, run_dir, name, configs, run, source),
                     "experiment": experiment, "configs": configs, "bindings": params, "gin_bindings": run})
     return out
 
@@ -299,8 +299,24 @@ def _command(grid):
     return command
 
 
-def _argv(command, run_dir, name, configs, run):
-    """The command with its placeholders filled: {run_dir} and {name} as one word, {configs} and {bindings} as many."""
+def _source(grid, results_dir):
+    """`from: SOURCE` (and `from_state: true`) as the words every run's command ends with, `--from SOURCE`
+    (`{name}` in them is the run's name); a relative SOURCE is under the results folder."""
+    if "from" not in grid:
+        if "from_state" in grid:
+            raise GridError("from_state: it needs a `from` source (see docs/grid.md)")
+        return []
+    source, state = grid["from"], grid.get("from_state", False)
+    if not isinstance(source, str) or not source:
+        raise GridError("from: expected a run folder or checkpoint, like pretrain/base or pretrain/{name}")
+    if not isinstance(state, bool):
+        raise GridError("from_state: expected true or false")
+    return ["--from", os.path.join(os.path.abspath(results_dir), source)] + (["--from-state"] if state else [])
+
+
+def _argv(command, run_dir, name, configs, run, source=()):
+    """The command with its placeholders filled: {run_dir} and {name} as one word, {configs} and {bindings} as
+    many; then the `from` source's words, {name} in them filled."""
     argv = []
     for word in command:
         if word == "{configs}":
@@ -310,7 +326,7 @@ def _argv(command, run_dir, name, configs, run):
                 argv += ["-b", bindings.format(key, value)]
         else:
             argv.append(word.replace("{run_dir}", run_dir).replace("{name}", name))
-    return argv
+    return argv + [word.replace("{name}", name) for word in source]
 
 
 # ---- names ----------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ examples:
   train $RESULTS_DIR/demo configs/digits_mlp.gin -b training_loop.n_epochs=20    # continue it to 20 epochs
   train $RESULTS_DIR/lr01 configs/digits_mlp.gin -b "optimizer.lr=0.1#training_loop.seed=1"
   train $RESULTS_DIR/ae configs/digits_autoencoder.gin -b trainer.gradient_clip_val=1.0
+  train $RESULTS_DIR/tuned configs/digits_mlp.gin --from $RESULTS_DIR/demo -b optimizer.lr=0.01   # fine-tune
 
 Configs apply in order, then the -b bindings (repeatable; '#' separates several in one -b). Any
 pytorch_lightning.Trainer argument binds as trainer.NAME; the epochs are training_loop.n_epochs.
@@ -28,6 +29,9 @@ Rerunning the same command continues from checkpoints/last.ckpt (written every
 training_loop.checkpoint_every_n_steps steps and at each epoch end), or from prev.ckpt beside it when
 last.ckpt is damaged (its .sha256 digest does not match); on a finished run it does nothing.
 Other changed bindings are refused: use another RUN_DIR or --restart (which removes only what train wrote).
+--from SOURCE starts a new run from another run's checkpoints/best.ckpt (or the checkpoint file named):
+its weights, and with --from-state its optimizer and scheduler state; the run is otherwise its own, and
+resumes from its own checkpoints. Every rerun names the same --from (meta.json's source records it).
 
 stdout: one JSON line, the metrics {"monitor", "mode", "final": {...}, "best": {...}}; messages go to
 stderr and RUN_DIR/train.log. exit: 0 done, 1 training failed (RUN_DIR/error.json says why; rerun
@@ -44,7 +48,13 @@ def main(argv):
     parser.add_argument("-b", "--bind", action="append", default=[], metavar="BINDINGS",
                         help="gin bindings, e.g. -b \"optimizer.lr=0.1#training_loop.seed=2\"")
     parser.add_argument("--restart", action="store_true", help="delete what train wrote in RUN_DIR (nothing else) and start over")
+    parser.add_argument("--from", dest="start_from", metavar="SOURCE",
+                        help="start from another run's weights: RUN_DIR (its checkpoints/best.ckpt) or a .ckpt file")
+    parser.add_argument("--from-state", action="store_true",
+                        help="with --from: also the source's optimizer and scheduler state")
     args = parser.parse_args(argv)
+    if args.from_state and args.start_from is None:
+        parser.error("--from-state needs --from SOURCE")
     hash_seed.settle(args.run_dir, args.restart, sys.argv[0])  # may start this tool again under the run's seed
     # At exit, spare the collector its last passes over torch's and Lightning's many objects: 0.7-0.9 s of
     # every run on a 2-core machine (bench/README.md); what train opens it closes itself.
@@ -60,7 +70,8 @@ def main(argv):
     from runkit.training import train  # torch loads later, once the config files and -b bindings read well
     try:
         metrics = train.train(args.run_dir, args.configs, args.bind, restart=args.restart,
-                              command=shlex.join(["train", *argv]))
+                              command=shlex.join(["train", *argv]), start_from=args.start_from,
+                              from_state=args.from_state)
     except stopping.Stopped as e:  # said on stderr and in train.log already
         return 128 + e.signum
     except errors.BadInput:  # bad usage or config: one line, exit 2 (cli.run_main)

@@ -16,8 +16,9 @@ from runkit.errors import BadInput
 from runkit.sweeps import bindings as binding_text
 from runkit.training import internals
 
-# Bindings that may change between attempts of one run: asking for more epochs continues a finished run.
-RESUMABLE_CHANGES = ("training_loop.n_epochs",)
+# Bindings that may change between attempts of one run: asking for more epochs continues a finished run;
+# another number of devices or nodes continues it approximately (runkit.training.world).
+RESUMABLE_CHANGES = ("training_loop.n_epochs", "trainer.devices", "trainer.num_nodes")
 
 
 class ConfigError(BadInput, ValueError):

@@ -5,7 +5,7 @@ loggers, their parameters bound under the class name, `CSVLogger.flush_logs_ever
 A logger is a function of the run folder and the step the attempt resumes from. Each writes inside the run
 folder unless bound elsewhere: tb/ for TensorBoard, csv/ for the CSV logger,
 mlruns/ as a local MLflow file store (works offline; `mlflow.tracking_uri` points it at a server), wandb/
-for Weights & Biases, offline unless `WandbLogger.offline = False` (wandb must be installed). Extra
+for Weights & Biases ('wandb', offline unless `wandb.offline = False`: runkit.training.wandb_logger). Extra
 parameters bind under the name and go to Lightning's logger (`tensorboard.log_graph = True`).
 """
 import math
@@ -42,13 +42,6 @@ def mlflow(run_dir, resume_step=0, experiment_name="runkit", tracking_uri=None, 
                         **kwargs)
 
 
-@LOGGERS.register("WandbLogger", denylist=["resume_step"])
-def wandb(run_dir, resume_step=0, offline=True, **kwargs):
-    import wandb  # noqa: F401 - Lightning's WandbLogger defers the import; fail here, before training
-    WandbLogger = lightning_package.module("loggers").WandbLogger
-    return WandbLogger(save_dir=run_dir, name=os.path.basename(run_dir), offline=offline, **kwargs)
-
-
 for _class_name, _function in (("TensorBoardLogger", tensorboard), ("CSVLogger", csv), ("MLFlowLogger", mlflow)):
     LOGGERS.register(_class_name, denylist=["resume_step"])(_function)
 
@@ -68,3 +61,8 @@ def record_hparams(loggers, bindings, metrics):
         if isinstance(logger, TensorBoardLogger) and values:
             logger.log_hyperparams(bindings, values)
             logger.finalize("success")  # fit closed the event file: this flushes the one just opened
+        elif hasattr(logger, "record_summary"):  # W&B: config and summary
+            logger.record_summary(bindings, values)
+
+
+from runkit.training import wandb_logger  # noqa: E402,F401 - registers 'wandb' and 'WandbLogger'

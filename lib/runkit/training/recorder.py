@@ -27,7 +27,8 @@ import time
 from pytorch_lightning.callbacks import Checkpoint
 
 from runkit.rundir import checkpoints, runs
-from runkit.training import exactness, internals, lightning_package, metadata, metric_state, monitor, resume, stopping
+from runkit.training import (exactness, internals, lightning_package, metadata, metric_state, monitor, resume,
+                             stopping, world)
 
 
 class NonFiniteMetric(RuntimeError):
@@ -68,8 +69,7 @@ class RunRecorder(Checkpoint):
         if self.trainer.state.fn != "fit":
             return  # testing best.ckpt loads it too: the run's record stays as the fit left it
         self.rows, self.elapsed = list(state["rows"]), state["elapsed"]
-        ranks = state.get("ranks")
-        mine = ranks[self.trainer.global_rank] if ranks and self.trainer.global_rank < len(ranks) else state
+        mine = world.share(state, self.trainer.global_rank)  # another world size: runkit.training.world
         self._pending = {"in_epoch": state["in_epoch"], "plateau": state.get("plateau", []),
                          "should_stop": state.get("should_stop", False), "n_epochs": state.get("n_epochs"), **mine}
         if self.trainer.is_global_zero:

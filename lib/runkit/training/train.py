@@ -18,7 +18,7 @@ import traceback
 from runkit import cli
 from runkit.errors import BadInput
 from runkit.rundir import checkpoints, lifecycle, lock, runs
-from runkit.training import config, stopping
+from runkit.training import config, source, stopping
 
 class RunBusy(BadInput):
     """Another process holds the run's lock."""
@@ -78,9 +78,13 @@ NOISE = ("Tip: For seamless cloud logging", "`srun` command is available", "is d
          "smaller than the logging interval", "Loading `train_dataloader` to estimate")
 
 
-def train(run_dir, configs, bindings=(), restart=False, command=None):
+def train(run_dir, configs, bindings=(), restart=False, command=None, start_from=None, from_state=False):
     """Train (or continue) the run in run_dir; returns {"monitor", "mode", "final", "best"[, "test"]} (None on
     the extra processes of a distributed run, which leave the run folder to rank 0).
+
+    start_from: another run's folder (its checkpoints/best.ckpt) or a checkpoint file, whose weights (and
+    with from_state, optimizer and scheduler state) the run starts from on its first start
+    (runkit.training.source).
 
     Raises config.ConfigError / registry.UnknownName / data.DataMissing for bad input (nothing touched),
     RunBusy if another process owns the run, stopping.Stopped after a stop signal, any other exception for
@@ -94,12 +98,14 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         settings.components()
     except ValueError as e:
         raise config.ConfigError(str(e)) from None
+    if not restart:
+        source.check_same(run_dir, start_from, from_state)
     if not restart and _already_done(run_dir, flat, settings.n_epochs):
         return runs.read_json(run_dir, runs.METRICS)
     if is_rank_zero() and lock.held_elsewhere(run_dir):  # say so before spending time on loading the data
         raise RunBusy(f"run is held by another process: {run_dir}")
-    if not restart:
-        checkpoints.resume_point(run_dir)  # NoSoundCheckpoint, before the data loads; checked again once ours
+    fresh = restart or checkpoints.resume_point(run_dir)[0] is None  # NoSoundCheckpoint, before the data loads
+    origin = source.resolve(start_from, from_state) if start_from is not None and fresh else None
 
     _same_threads(run_dir)
     stopping.children_die_with_this_process()  # any loader's workers, the user's own: none outlives the run
@@ -108,6 +114,10 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         job = fit.Job(settings, run_dir, flat, log)  # data, task, trainer: still nothing written
     except (TypeError, ValueError) as e:  # a component refused the parameters bound to it
         raise config.ConfigError(cli.without_addresses("; ".join(line.strip() for line in str(e).strip().splitlines()))) from e
+    if origin is not None:
+        source.start_from(origin, job.task, job.trainer)  # a model that does not fit: ConfigError, nothing written
+    from runkit.training import lightning_package, world
+    job.trainer.callbacks.append(lightning_package.adapt(world.WorldSize)(run_dir, log))  # resumed on another world size: approximate
     if not is_rank_zero():
         stopping.die_with_parent()  # started by rank 0 (or srun): never left behind by a killed rank 0
         job.fit(checkpoints.resume_point(run_dir)[0])  # joins rank 0's group; only rank 0 writes the folder
@@ -123,13 +133,15 @@ def train(run_dir, configs, bindings=(), restart=False, command=None):
         if restart:
             run.clear()
         resume_from, why = checkpoints.resume_point(run_dir)  # NoSoundCheckpoint: nothing written
+        if resume_from is not None and origin is not None:
+            raise RunBusy(f"run {run_dir} wrote its first checkpoint meanwhile: rerun to resume it")
         log.open(run_dir)
         if why:
             log(f"train: {why}")
         beats = lifecycle.Heartbeat()  # the runners' heartbeat: a slow step never looks dead
         beats.add(run)
         try:
-            return _attempt(job, run, flat, command, log, resume_from, created)
+            return _attempt(job, run, flat, command, log, resume_from, created, origin)
         finally:
             beats.close()
     finally:
@@ -177,12 +189,17 @@ def _already_done(run_dir, flat, n_epochs):
     return done[-1]["epoch"] == n_epochs + added or stopped_early
 
 
-def _attempt(job, run, flat, command, log, resume_from, created=False):
+def _attempt(job, run, flat, command, log, resume_from, created=False, origin=None):
     """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it.
     A failure before the first step of a run starting afresh is bad config (a rerun would fail the same
     way): the folder goes if this attempt created it, and it raises ConfigError."""
     run_dir = run.run_dir
     run.begin()
+    if origin is not None:  # before bindings.json: a rerun compares its --from with this record
+        from runkit.training import metadata
+        metadata.update(run_dir, source=origin)
+        log(f"train: starting from {origin['checkpoint']} (sha256 {origin['sha256'][:12]}...)"
+            + (", its optimizer and scheduler state too" if origin["state"] else ""))
     runs.write_json(run_dir, runs.BINDINGS, flat)
     runs.write_atomic(runs.path(run_dir, runs.COMMAND), (command or shlex.join(sys.argv)) + "\n")
     try:
