@@ -141,6 +141,7 @@ def test_stochastic_weight_averaging_with_a_rate_monitor_resumes_exactly(tmp_pat
     assert sorted(rates_logged(run)) == [BATCHES * epoch for epoch in range(6)]
 
 
+@pytest.mark.slow
 def test_two_uninterrupted_runs_of_one_spec_are_equal(tmp_path, project):
     root, _killer, _signaller = project
     for name in ("first", "second"):
@@ -166,6 +167,7 @@ def test_testing_the_best_checkpoint_keeps_the_history_and_a_rerun_does_nothing(
     assert runs.read_json(run, runs.META)["attempts"] == 1
 
 
+@pytest.mark.slow
 def test_a_callback_that_adds_an_epoch_is_counted_as_done(tmp_path, project):
     """SWA with BatchNorm in the model trains one more epoch (its BatchNorm update): the finished run reruns as
     a no-op, and continuing it to more epochs trains, saying the continued schedule cannot be exact."""
