@@ -54,6 +54,7 @@ os.environ["PATH"] = os.pathsep.join([SHIMS, os.path.dirname(sys.executable), os
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "lib"), os.environ.get("PYTHONPATH")]))
 os.environ["RUNKIT_BIN"] = SHIMS
 sys.path.insert(0, str(REPO / "lib"))
+SESSION_ENV = dict(os.environ)  # before any test changes it: the warm process's environment
 
 
 def missing(*programs, path=None):
@@ -134,6 +135,16 @@ def tool(*argv, input=None, check=None, timeout=600, **kwargs):
     if check is not None:
         assert proc.returncode == check, f"{argv} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc
+
+
+@pytest.fixture(scope="session")
+def warm():
+    """Start `train` forked from the session's warm process (tests/helpers/warm.py says which tests may):
+    warm.train(*argv, check=0) as tool("train", *argv, check=0); warm.start(["train", ...]) as a Popen."""
+    from helpers.warm import Warm
+    runs = Warm(SESSION_ENV)
+    yield runs
+    runs.close()
 
 
 @pytest.fixture(scope="module")
