@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+pytest.register_assert_rewrite("helpers")  # tests/helpers' asserts explain their failures as a test's do
 REPO = Path(__file__).resolve().parent.parent
 TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "sync", "halving", "propose", "report")
 # The Markdown a user reads: the README, the pages it links to, each experiment's README. tests/test_docs.py
