@@ -118,6 +118,13 @@ def pytest_runtest_setup(item):
         pytest.fail(f"{item.stash[_MISSING]}, but {NEED_ALL}=1 says everything is installed", pytrace=False)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest -n (make test): each test file on one worker, the SLURM tests all on one (helpers/workers.py)."""
+    from helpers.workers import ByGroup
+    return ByGroup(config, log)
+
+
 @pytest.fixture
 def results_dir(tmp_path, monkeypatch):
     """A fresh RESULTS_DIR and DATA_DIR for the test, exported to the tools it starts."""
