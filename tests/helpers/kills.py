@@ -83,8 +83,9 @@ def assert_killed(proc):
     return err
 
 
-def random_kills(run, argv, rng, window, kills):
-    """Kill `train argv` with -9 `kills` times, each `uniform(0, window)` seconds after its attempt started.
+def random_kills(run, argv, rng, window, kills, start=start):
+    """Kill `train argv` (started by `start`: cold, or warm.start) with -9 `kills` times, each
+    `uniform(0, window)` seconds after its attempt started.
     A kill that left no checkpoint is drawn again, from the moment the next attempt has written its first
     checkpoint (a busy machine may take longer than the window to reach it), up to MAX_DRAWS times in all.
     Returns the step of the checkpoint the last kill left, which the rerun must resume from."""
