@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, SESSION_ENV, tool, without_time
-from helpers.kills import assert_killed, kill_callback, resume_point, start
+from conftest import REPO, tool, without_time
+from helpers.kills import assert_killed, kill_callback, resume_point
 
 from runkit.rundir import runs
 
@@ -44,13 +44,13 @@ def cosine_factor(step, total):
 
 
 @pytest.fixture(scope="module")
-def cosine(tmp_path_factory, one_thread):
+def cosine(tmp_path_factory, one_thread, warm):
     """(run folder, argv maker): one run with warm-up, cosine and AdamW, the kill callback in its config."""
     folder = tmp_path_factory.mktemp("cosine")
     with pytest.MonkeyPatch.context() as patch:
         config = kill_callback(folder, patch)
         argv = lambda run: ["train", run, MLP, config, "-b", COSINE]  # noqa: E731
-        tool(*argv(folder / "run"), check=0)
+        warm.train(*argv(folder / "run")[1:], check=0)
         yield folder / "run", argv, config
 
 
@@ -58,8 +58,7 @@ def cosine(tmp_path_factory, one_thread):
 def plain(tmp_path_factory, one_thread, warm):
     """The folder holding PLAIN's runs, each finished (train exit 0)."""
     root = tmp_path_factory.mktemp("plain")
-    session = {"PYTHONPATH": SESSION_ENV["PYTHONPATH"]}  # not cosine's, which adds its kill callback's folder
-    procs = {name: warm.start(["train", root / name, MLP, "-b", bindings], env=session) for name, bindings in PLAIN.items()}
+    procs = {name: warm.start(["train", root / name, MLP, "-b", bindings]) for name, bindings in PLAIN.items()}
     for name, proc in procs.items():
         _out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, (name, err)
@@ -74,14 +73,14 @@ def test_the_lr_column_follows_warm_up_then_cosine_to_min_factor(cosine):
     assert history[0]["lr"] < history[1]["lr"] and history[-1]["lr"] == pytest.approx(LR * MIN_FACTOR)
 
 
-def test_cosine_resumes_exactly_after_a_kill_mid_schedule(cosine, tmp_path, monkeypatch):
+def test_cosine_resumes_exactly_after_a_kill_mid_schedule(cosine, tmp_path, monkeypatch, warm):
     run, argv, config = cosine
     killed = tmp_path / "killed"
     kill_callback(config.parent, monkeypatch)
     monkeypatch.setenv("KILL_AT", "33")  # 3 steps after the checkpoint at 30, the first step past warm-up
-    assert_killed(start(argv(killed)))
+    assert_killed(warm.start(argv(killed)))
     monkeypatch.delenv("KILL_AT")
-    assert resume_point(tool(*argv(killed), check=0).stderr) == (2, 30)
+    assert resume_point(warm.train(*argv(killed)[1:], check=0).stderr) == (2, 30)
     assert without_time(runs.read_history(killed)) == without_time(runs.read_history(run))
 
 

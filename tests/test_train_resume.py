@@ -26,7 +26,7 @@ def train_cnn(run):
     return ["train", run, CNN, "-b", BINDINGS]
 
 
-def test_a_kill_mid_epoch_loses_only_the_steps_since_the_periodic_checkpoint(tmp_path, monkeypatch):
+def test_a_kill_mid_epoch_loses_only_the_steps_since_the_periodic_checkpoint(tmp_path, monkeypatch, warm):
     """SIGKILL 3 steps after a periodic checkpoint (training_loop.checkpoint_every_n_steps = 10), in epoch 1
     and again in epoch 3: each rerun resumes at that checkpoint's step, mid-epoch, and the run ends with the
     uninterrupted run's history and metrics. Without the periodic checkpoints it would resume at an
@@ -36,18 +36,18 @@ def test_a_kill_mid_epoch_loses_only_the_steps_since_the_periodic_checkpoint(tmp
                 "#digits.batch_size=64")  # 23 steps an epoch
     argv = lambda run: ["train", run, MLP, config, "-b", bindings]  # noqa: E731
     reference = tmp_path / "uninterrupted"
-    tool(*argv(reference), check=0)
+    warm.train(*argv(reference)[1:], check=0)
     run = tmp_path / "interrupted"
     resumed_from = None
     for kill_at, checkpoint, rows in [(13, 10, []), (52, 50, [23, 46])]:
         monkeypatch.setenv("KILL_AT", str(kill_at))
-        err = assert_killed(start(argv(run)))
+        err = assert_killed(warm.start(argv(run)))
         assert resume_point(err) == resumed_from
         assert checkpoint_io.checkpoint_step(run) == checkpoint, kill_at
         assert [row["step"] for row in runs.read_history(run)] == rows, kill_at
         resumed_from = (checkpoint // STEPS_PER_EPOCH + 1, checkpoint)
     monkeypatch.delenv("KILL_AT")
-    rerun = tool(*argv(run), check=0)
+    rerun = warm.train(*argv(run)[1:], check=0)
     assert resume_point(rerun.stderr) == (3, 50)
     log = (run / runs.LOG).read_text()
     assert "resumed at epoch 1, step 10" in log and "resumed at epoch 3, step 50" in log
@@ -233,13 +233,13 @@ def test_ctrl_c_and_a_signal_during_imports_stop_gracefully(tmp_path, signum, du
 
 
 @pytest.mark.slow
-def test_tensorboard_keeps_one_value_per_step_after_a_kill(tmp_path):
+def test_tensorboard_keeps_one_value_per_step_after_a_kill(tmp_path, warm):
     """Events a killed attempt wrote after its last checkpoint are purged when the rerun resumes."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     bindings = ("training_loop.n_epochs=6#training_loop.checkpoint_every_n_steps=100#trainer.log_every_n_steps=1"
                 "#training_loop.callbacks=['LearningRateMonitor']")  # the rate at every step, to TensorBoard
     expected, history, seed = killed_and_rerun(tmp_path, REPO / "configs" / "digits_mlp.gin", bindings,
-                                               kills=1, share=2 / 3)
+                                               kills=1, share=2 / 3, warm=warm)
     events = EventAccumulator(str(tmp_path / "interrupted" / runs.TENSORBOARD))
     events.Reload()
     steps = [event.step for event in events.Scalars("lr-SGD")]

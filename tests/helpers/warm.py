@@ -29,7 +29,7 @@ from runkit.sweeps import warm
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PATHS = [os.path.join(REPO, "tests", "plugins"), os.path.join(REPO, "examples")]
-IMPORTS = ["kill_at"]  # tests/plugins/kill_at.py imports the unified lightning package too: once, here
+IMPORTS = ["kill_at", "kill_at_step"]  # tests/plugins: kill_at.py imports the unified lightning package too
 
 
 class Warm:
