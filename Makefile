@@ -27,11 +27,16 @@ lint: env ## ruff (pyproject.toml's [tool.ruff]), then mypy on rundir/ and sweep
 	$(VENV)/bin/ruff check -q .
 	$(VENV)/bin/mypy
 
+# The suite on TEST_WORKERS pytest-xdist workers, a test file's tests on one and the SLURM tests all on one
+# (tests/helpers/workers.py). TEST_WORKERS=0: one process, as plain pytest.
+TEST_WORKERS ?= 2
+PYTEST := $(VENV)/bin/python -m pytest -q -rs -n $(TEST_WORKERS)
+
 test: lint ## ruff, then the whole test suite: fast, slow and SLURM tests (what CI runs)
-	$(VENV)/bin/python -m pytest -m "" -q -rs
+	$(PYTEST) -m ""
 
 test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
-	$(VENV)/bin/python -m pytest -q -rs
+	$(PYTEST)
 
 mutants: env ## apply each one-line breaking change of scripts/mutants.list to a copy of the checkout: its tests must fail
 	$(VENV)/bin/python scripts/mutants

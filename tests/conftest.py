@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+pytest.register_assert_rewrite("helpers")  # tests/helpers' asserts explain their failures as a test's do
 REPO = Path(__file__).resolve().parent.parent
 # The Markdown a user reads: the README, the pages it links to, each experiment's README. tests/test_docs.py
 # checks their links and runs their snippets; other tests find a command or a file's text in them.
@@ -55,6 +56,7 @@ SHIMS = _make_shims()
 os.environ["PATH"] = os.pathsep.join([SHIMS, os.path.dirname(sys.executable), os.environ["PATH"]])
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "lib"), os.environ.get("PYTHONPATH")]))
 os.environ["RUNKIT_BIN"] = SHIMS
+SESSION_ENV = dict(os.environ)  # before any test changes it: the warm process's environment
 
 
 def missing(*programs, path=None):
@@ -117,6 +119,13 @@ def pytest_runtest_setup(item):
         pytest.fail(f"{item.stash[_MISSING]}, but {NEED_ALL}=1 says everything is installed", pytrace=False)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest -n (make test): each test file on one worker, the SLURM tests all on one (helpers/workers.py)."""
+    from helpers.workers import ByGroup
+    return ByGroup(config, log)
+
+
 @pytest.fixture
 def results_dir(tmp_path, monkeypatch):
     """A fresh RESULTS_DIR and DATA_DIR for the test, exported to the tools it starts."""
@@ -135,6 +144,16 @@ def tool(*argv, input=None, check=None, timeout=600, **kwargs):
     if check is not None:
         assert proc.returncode == check, f"{argv} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc
+
+
+@pytest.fixture(scope="session")
+def warm():
+    """Start `train` forked from the session's warm process (tests/helpers/warm.py says which tests may):
+    warm.train(*argv, check=0) as tool("train", *argv, check=0); warm.start(["train", ...]) as a Popen."""
+    from helpers.warm import Warm
+    runs = Warm(SESSION_ENV)
+    yield runs
+    runs.close()
 
 
 @pytest.fixture(scope="module")

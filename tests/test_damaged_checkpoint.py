@@ -6,7 +6,7 @@ import random
 
 import pytest
 from conftest import REPO, tool, without_time
-from helpers.kills import assert_killed, kill_callback, start
+from helpers.kills import assert_killed, kill_callback
 
 from runkit.rundir import checkpoints, runs
 
@@ -32,19 +32,19 @@ def flip_bytes(path):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, warm):
     run = tmp_path_factory.mktemp("damaged") / "uninterrupted"
-    tool("train", run, CNN, "-b", BINDINGS, check=0)
+    warm.train(run, CNN, "-b", BINDINGS, check=0)
     return run
 
 
-def killed_with_two_checkpoints(run, rng, monkeypatch):
+def killed_with_two_checkpoints(run, rng, monkeypatch, warm):
     """kill -9 at a random step after last.ckpt has been replaced once (so prev.ckpt exists): the run kills
     itself there (a kill at a random moment could come after the run finished on a fast machine). Returns
     the argv that reruns it."""
     argv = ["train", run, CNN, kill_callback(run.parent, monkeypatch), "-b", BINDINGS]
     monkeypatch.setenv("KILL_AT", str(rng.randrange(21, STEPS)))  # checkpoints at steps 10 and 20 came first
-    assert_killed(start(argv))
+    assert_killed(warm.start(argv))  # forked warm, as runbatch's runs
     monkeypatch.delenv("KILL_AT")
     previous = run / runs.CHECKPOINTS / (checkpoints.PREVIOUS + checkpoints.DIGEST)
     assert runs.status(run) != "finished" and previous.exists()
@@ -52,10 +52,10 @@ def killed_with_two_checkpoints(run, rng, monkeypatch):
 
 
 @pytest.mark.parametrize("damage", [truncate, flip_bytes])
-def test_a_damaged_last_checkpoint_resumes_from_the_previous_sound_one(tmp_path, reference, damage, monkeypatch):
+def test_a_damaged_last_checkpoint_resumes_from_the_previous_sound_one(tmp_path, reference, damage, monkeypatch, warm):
     seed = random.randrange(10**6)
     run = tmp_path / "interrupted"
-    argv = killed_with_two_checkpoints(run, random.Random(seed), monkeypatch)
+    argv = killed_with_two_checkpoints(run, random.Random(seed), monkeypatch, warm)
     last = run / runs.CHECKPOINTS / checkpoints.LAST
     damage(last)
     assert checkpoints.damage(str(last)) is not None
@@ -63,7 +63,7 @@ def test_a_damaged_last_checkpoint_resumes_from_the_previous_sound_one(tmp_path,
     by_hand = check_by_hand.replace("RUN_DIR", str(run))
     assert tool("sh", "-c", by_hand).returncode == 1
 
-    resumed = tool(*argv, check=0)
+    resumed = warm.train(*argv[1:], check=0)
     log = (run / runs.LOG).read_text()
     assert "not sound" in log and "resuming from" in log and "prev.ckpt" in log, (seed, log)
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference)), seed
@@ -74,9 +74,9 @@ def test_a_damaged_last_checkpoint_resumes_from_the_previous_sound_one(tmp_path,
 
 
 def test_with_no_sound_checkpoint_train_refuses_in_one_line_and_restart_starts_over(tmp_path, reference,
-                                                                                   monkeypatch):
+                                                                                   monkeypatch, warm):
     run = tmp_path / "interrupted"
-    argv = killed_with_two_checkpoints(run, random.Random(), monkeypatch)
+    argv = killed_with_two_checkpoints(run, random.Random(), monkeypatch, warm)
     folder = run / runs.CHECKPOINTS
     truncate(folder / checkpoints.LAST)
     flip_bytes(folder / checkpoints.PREVIOUS)
@@ -87,7 +87,7 @@ def test_with_no_sound_checkpoint_train_refuses_in_one_line_and_restart_starts_o
     assert str(folder / checkpoints.LAST) in refused.stderr and "--restart" in refused.stderr
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing written
 
-    tool(*argv, "--restart", check=0)
+    warm.train(*argv[1:], "--restart", check=0)
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
 
 

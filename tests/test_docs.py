@@ -2,6 +2,7 @@
 --help lists, their Python snippets run, every relative link leads to a file (and a heading, when it names
 one), and the README stays a five-minute read."""
 import re
+import shlex
 import subprocess
 
 import pytest
@@ -181,7 +182,10 @@ def tool_commands(lines):
     for number, line in enumerate(lines, 1):
         line = re.sub(r"\s#\s.*", "", line)  # a shell comment
         for stage in re.split(r"\||;|&&|\$\(|\(|\)", line):
-            words = stage.split()
+            try:
+                words = shlex.split(stage)  # a quoted argument is one word: sync -e 'ssh -p 2222'
+            except ValueError:  # a quote the split above cut in two
+                words = stage.split()
             if words[:1] == ["$"]:  # a prompt
                 words = words[1:]
             while words and re.fullmatch(r"[A-Za-z_]\w*=\S*", words[0]):
@@ -191,8 +195,11 @@ def tool_commands(lines):
 
 
 def help_flags(tool):
+    """The tool's argparse options: the flags argparse lists at the start of its option lines
+    (`  -j JOBS, --jobs JOBS  help`), not a flag-shaped word of the prose around them."""
     text = subprocess.run([tool, "--help"], capture_output=True, text=True, check=True).stdout
-    return set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", text))
+    invocations = [re.split(r"\s{2,}", line.strip(), maxsplit=1)[0] for line in text.splitlines() if line.startswith("  -")]
+    return {part.split()[0] for invocation in invocations for part in invocation.split(", ")}
 
 
 def test_every_flag_the_docs_give_a_tool_is_in_its_help():
@@ -212,7 +219,9 @@ def test_every_flag_the_docs_give_a_tool_is_in_its_help():
 
 def test_tool_commands_reads_pipelines_and_spans():
     lines = ["gridgen g.yaml | jq -c . | runbatch --slurm --sbatch=--constraint=a100   # a comment --x",
-             "$ PYTHONPATH=examples train RUN c.gin -b a.b=1 ; make train ; collect --history"]
+             "$ PYTHONPATH=examples train RUN c.gin -b a.b=1 ; make train ; collect --history",
+             "sync -e 'ssh -p 2222' . host:proj"]
     assert [(tool, words) for _, tool, words in tool_commands(lines)] == [
         ("gridgen", ["g.yaml"]), ("runbatch", ["--slurm", "--sbatch=--constraint=a100"]),
-        ("train", ["RUN", "c.gin", "-b", "a.b=1"]), ("collect", ["--history"])]
+        ("train", ["RUN", "c.gin", "-b", "a.b=1"]), ("collect", ["--history"]),
+        ("sync", ["-e", "ssh -p 2222", ".", "host:proj"])]

@@ -24,9 +24,9 @@ def test_another_version_is_named_with_the_checked_ones():
     assert "checked against gin-config 0.5.0, lightning 2.6.6; this is lightning 2.7.0" in said
 
 
-def test_a_run_on_the_checked_versions_records_no_warning(tmp_path):
+def test_a_run_on_the_checked_versions_records_no_warning(tmp_path, warm):
     run = tmp_path / "run"
-    tool("train", run, MLP, "-b", QUICK, check=0)
+    warm.train(run, MLP, "-b", QUICK, check=0)
     assert runs.read_json(run, runs.META)["internals_warning"] is None
     assert "warning" not in (run / runs.LOG).read_text()
 

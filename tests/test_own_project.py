@@ -24,18 +24,20 @@ def project_path(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", path)
 
 
-def killed_three_times(tmp_path, config, bindings, killer="kill_at.KillAt"):
-    """(reference run folder, interrupted run folder): the second killed at each step of KILLS, then rerun."""
+def killed_three_times(tmp_path, config, bindings, killer="kill_at.KillAt", train=None):
+    """(reference run folder, interrupted run folder): the second killed at each step of KILLS, then rerun;
+    each `train` cold, or by `train` (warm.train: forked warm, killed there as runbatch's runs are)."""
+    train = train or (lambda *argv, **kwargs: tool("train", *argv, **kwargs))
     reference, run = tmp_path / "uninterrupted", tmp_path / "interrupted"
-    tool("train", reference, config, "-b", bindings, check=0)
+    train(reference, config, "-b", bindings, check=0)
     kill = (f"training_loop.callbacks=['{killer}']#{killer.rsplit('.', 1)[1]}.steps={list(KILLS)}"
             f"#{killer.rsplit('.', 1)[1]}.marker_dir='{tmp_path}'")
     for attempt, step in enumerate(KILLS, 1):
-        done = tool("train", run, config, "-b", bindings, "-b", kill)
+        done = train(run, config, "-b", bindings, "-b", kill)
         assert done.returncode == -9, done.stderr
         assert (tmp_path / f"killed_at_{step}").exists()
         assert runs.read_json(run, runs.META)["attempts"] == attempt
-    resumed = tool("train", run, config, "-b", bindings, "-b", kill, check=0)
+    resumed = train(run, config, "-b", bindings, "-b", kill, check=0)
     assert "resumed at epoch 3, step 27" in resumed.stderr
     return reference, run
 
@@ -49,8 +51,8 @@ def assert_same_run(reference, run):
 
 
 @pytest.mark.slow
-def test_the_example_killed_three_times_mid_epoch_resumes_exactly(tmp_path, project_path):
-    reference, run = killed_three_times(tmp_path, EXAMPLE, SMALL)
+def test_the_example_killed_three_times_mid_epoch_resumes_exactly(tmp_path, project_path, warm):
+    reference, run = killed_three_times(tmp_path, EXAMPLE, SMALL, train=warm.train)
     assert_same_run(reference, run)
     meta = runs.read_json(run, runs.META)
     assert meta["data_resume"] == {"loader": "MyData.train_dataloader", "exact": True}

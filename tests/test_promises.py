@@ -13,7 +13,7 @@ import sys
 
 import pytest
 from conftest import REPO, tool, without_time
-from helpers.kills import assert_killed, kill_callback, resume_point, start
+from helpers.kills import assert_killed, kill_callback, resume_point
 
 from runkit.rundir import runs
 
@@ -29,6 +29,7 @@ PLAIN = {  # one epoch each, trained side by side
     "seed0": BASE,
     "seed1_weights": BASE + "#training_loop.seed=1#digits.seed=0",  # only the initial weights change
     "seed1": BASE + "#training_loop.seed=1",                         # the weights and the data order
+    "seed1_again": BASE + "#training_loop.seed=1",                   # ... and nothing else: the same run
     "adam": BASE + "#optimizer.name='adam'#training_loop.monitor='train_acc'",
     "nesterov": BASE + "#optimizer.nesterov=True#training_loop.monitor='train_loss'",
     "nan": BASE + "#optimizer.lr=1e12#training_loop.stop_on_nan=False",
@@ -43,21 +44,21 @@ def cosine_factor(step, total):
 
 
 @pytest.fixture(scope="module")
-def cosine(tmp_path_factory, one_thread):
+def cosine(tmp_path_factory, one_thread, warm):
     """(run folder, argv maker): one run with warm-up, cosine and AdamW, the kill callback in its config."""
     folder = tmp_path_factory.mktemp("cosine")
     with pytest.MonkeyPatch.context() as patch:
         config = kill_callback(folder, patch)
         argv = lambda run: ["train", run, MLP, config, "-b", COSINE]  # noqa: E731
-        tool(*argv(folder / "run"), check=0)
+        warm.train(*argv(folder / "run")[1:], check=0)
         yield folder / "run", argv, config
 
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory, one_thread):
+def plain(tmp_path_factory, one_thread, warm):
     """The folder holding PLAIN's runs, each finished (train exit 0)."""
     root = tmp_path_factory.mktemp("plain")
-    procs = {name: start(["train", root / name, MLP, "-b", bindings]) for name, bindings in PLAIN.items()}
+    procs = {name: warm.start(["train", root / name, MLP, "-b", bindings]) for name, bindings in PLAIN.items()}
     for name, proc in procs.items():
         _out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, (name, err)
@@ -72,14 +73,14 @@ def test_the_lr_column_follows_warm_up_then_cosine_to_min_factor(cosine):
     assert history[0]["lr"] < history[1]["lr"] and history[-1]["lr"] == pytest.approx(LR * MIN_FACTOR)
 
 
-def test_cosine_resumes_exactly_after_a_kill_mid_schedule(cosine, tmp_path, monkeypatch):
+def test_cosine_resumes_exactly_after_a_kill_mid_schedule(cosine, tmp_path, monkeypatch, warm):
     run, argv, config = cosine
     killed = tmp_path / "killed"
     kill_callback(config.parent, monkeypatch)
     monkeypatch.setenv("KILL_AT", "33")  # 3 steps after the checkpoint at 30, the first step past warm-up
-    assert_killed(start(argv(killed)))
+    assert_killed(warm.start(argv(killed)))
     monkeypatch.delenv("KILL_AT")
-    assert resume_point(tool(*argv(killed), check=0).stderr) == (2, 30)
+    assert resume_point(warm.train(*argv(killed)[1:], check=0).stderr) == (2, 30)
     assert without_time(runs.read_history(killed)) == without_time(runs.read_history(run))
 
 
@@ -142,9 +143,11 @@ def test_adam_adamw_and_nesterov_are_what_trains(plain, cosine):
 
 
 def test_the_seed_sets_the_initial_weights_and_the_data_order(plain):
-    rows = {name: without_time(runs.read_history(plain / name)) for name in ("seed0", "seed1_weights", "seed1")}
+    rows = {name: without_time(runs.read_history(plain / name)) for name in ("seed0", "seed1_weights", "seed1",
+                                                                            "seed1_again")}
     assert rows["seed0"] != rows["seed1_weights"]  # training_loop.seed seeds the weights
     assert rows["seed1_weights"] != rows["seed1"]  # ... and, unless digits.seed is bound, the data order
+    assert rows["seed1"] == rows["seed1_again"]  # and nothing else does: fresh entropy would differ here too
 
 
 @pytest.mark.parametrize("name, monitor, mode", [("adam", "train_acc", "max"), ("nesterov", "train_loss", "min"),
@@ -157,8 +160,11 @@ def test_the_mode_follows_from_the_monitors_name(plain, name, monitor, mode):
 def test_stop_on_nan_false_trains_on_through_nan(plain):
     run = plain / "nan"
     assert runs.status(run) == "finished" and not (run / runs.ERROR).exists()
-    loss = runs.read_history(run)[-1]["train_loss"]
-    assert loss is None or math.isnan(loss)  # history.csv keeps a NaN as an empty cell
+    last = runs.read_history(run)[-1]
+    assert last["step"] == STEPS  # the whole epoch trained
+    assert "train_loss" in last and (last["train_loss"] is None or math.isnan(last["train_loss"]))  # NaN: empty
+    final = runs.read_json(run, runs.METRICS)["final"]
+    assert "train_loss" in final and final["train_loss"] is None  # logged NaN (null), not missing
 
 
 @pytest.mark.parametrize("traceback", [False, True])

@@ -3,15 +3,16 @@ off the file); pipes, --watch, bad input; a real digits sweep whose page and Ten
 read back (the latter with TensorBoard's own event reader)."""
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from browser import Browser
 from conftest import REPO, requires, tool
+from helpers.waiting import wait_for
 from runkit.rundir import runs
 from test_collect import make_run
 
@@ -98,25 +99,24 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, setup, args, message):
 
 
 def test_watch_rewrites_the_page_and_the_page_reloads(sweep, tmp_path):
+    """SIGINT stops it even where it inherited SIGINT ignored, as a background job of a script does
+    (`make test &`): started so here, whatever way pytest itself was started."""
     out = tmp_path / "live.html"
-    watch = subprocess.Popen([sys.executable, REPO / "tools" / "report", "--watch", "--every", "0.2", "-o", out, sweep],
-                             stderr=subprocess.PIPE, text=True)
+    report = shlex.join(map(str, [sys.executable, REPO / "tools" / "report", "--watch", "--every", "0.2", "-o", out, sweep]))
+    watch = subprocess.Popen(["bash", "-c", f"trap '' INT; exec {report}"], stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: out.exists())
+        wait_for(out.exists, "the first page")
         assert '<meta http-equiv="refresh" content="0.2">' in out.read_text()
         make_run(sweep, "lr=0.5_seed=0", {"optimizer.lr": 0.5, "training_loop.seed": 0, "mlp.hidden": 64})
-        wait_for(lambda: "lr=0.5_seed=0" in out.read_text())
+        wait_for(lambda: "lr=0.5_seed=0" in out.read_text(), "the page with the new run")
     finally:
         watch.send_signal(signal.SIGINT)
-        assert watch.wait(timeout=60) == 0
+        try:
+            assert watch.wait(timeout=60) == 0
+        except subprocess.TimeoutExpired:
+            watch.kill()
+            raise
     assert "stopped watching" in watch.stderr.read()
-
-
-def wait_for(condition, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "gave up waiting"
-        time.sleep(0.1)
 
 
 # ---- a real sweep: 4 digits runs of 2 epochs ------------------------------------------------------

@@ -9,12 +9,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 
 import pytest
 from conftest import REPO
 from helpers.kills import alive
+from helpers.waiting import wait_for
 
 from runkit.rundir import runs
 from runkit.training import checkpoint_io
@@ -47,13 +47,6 @@ def marked(mark):
     return found
 
 
-def wait_until(condition, what, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
-        time.sleep(0.05)
-
-
 def text(path):
     return path.read_text() if path.exists() else ""
 
@@ -73,14 +66,14 @@ def test_the_first_stop_terms_the_jobs_and_the_second_kills_them(results_dir, fi
     try:
         proc.stdin.write("".join(json.dumps(s) + "\n" for s in specs))
         proc.stdin.close()
-        wait_until(lambda: "started" in text(stubborn / runs.STDOUT) and (trained / runs.HISTORY).exists(),
+        wait_for(lambda: "started" in text(stubborn / runs.STDOUT) and (trained / runs.HISTORY).exists(),
                    "both jobs to be running, train past its first epoch")
         proc.send_signal(first)
         out = {o["name"]: o for o in (lines.get(timeout=120) for _ in range(2))}  # train's and later's
         assert (out["train"]["status"], out["train"]["exit_code"], out["train"]["signal"]) == ("stopped", 143, "SIGTERM")
         assert runs.status(trained) == "stopped" and checkpoint_io.checkpoint_step(trained) > 0
         assert (out["later"]["status"], out["later"]["reason"]) == ("skipped", "interrupted")
-        wait_until(lambda: "got TERM" in text(stubborn / runs.STDOUT), "the stubborn job's SIGTERM")
+        wait_for(lambda: "got TERM" in text(stubborn / runs.STDOUT), "the stubborn job's SIGTERM")
         pid = int(text(stubborn / runs.STDOUT).split()[1])
         assert alive(pid) and proc.poll() is None  # one SIGTERM only: it runs on, and runbatch waits for it
         proc.send_signal(second)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, tool, without_time
+from conftest import REPO, tool
+from helpers.same_run import assert_same_run
 from runkit.analysis import halving
 from runkit.sweeps import spec
 
@@ -303,7 +304,7 @@ def test_kill_in_the_middle_of_a_round_then_rerun_ends_as_an_uninterrupted_searc
 # ---- on real train ------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_halving_on_real_train_continues_runs_as_if_trained_that_long(tmp_path, results_dir, one_thread):
+def test_halving_on_real_train_continues_runs_as_if_trained_that_long(tmp_path, results_dir, one_thread, warm):
     grid = tmp_path / "grid.yaml"
     grid.write_text(f"experiment: real\nconfigs: [{REPO}/configs/digits_mlp.gin]\n"
                     "fixed: {training_loop.n_epochs: 3, lr_schedule.name: constant}\n"
@@ -315,12 +316,9 @@ def test_halving_on_real_train_continues_runs_as_if_trained_that_long(tmp_path, 
     winner = [n for n, (_, epochs, _) in rows.items() if epochs == 3]
     assert len(winner) == 1 and sorted(e for _, e, _ in rows.values()) == [1, 1, 3]
     lr = winner[0].split("=")[1]
-    fresh = tool("train", results_dir / "fresh", REPO / "configs" / "digits_mlp.gin", "-b", "training_loop.n_epochs=3",
-                 "-b", "lr_schedule.name='constant'", "-b", f"optimizer.lr={lr}", check=0)
-    assert fresh.returncode == 0
-    from runkit.rundir import runs
-    assert without_time(runs.read_history(results_dir / "real" / winner[0])) == \
-        without_time(runs.read_history(results_dir / "fresh"))
+    warm.train(results_dir / "fresh", REPO / "configs" / "digits_mlp.gin", "-b", "training_loop.n_epochs=3",
+               "-b", "lr_schedule.name='constant'", "-b", f"optimizer.lr={lr}", check=0)
+    assert_same_run(results_dir / "real" / winner[0], results_dir / "fresh")
 
 
 def test_rounds_wait_for_runs_another_process_holds(tmp_path, results_dir):

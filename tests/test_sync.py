@@ -240,8 +240,9 @@ class Watching:
     """`sync SRC DEST` running in the background; its stderr lines are collected as they come."""
 
     def __init__(self, *argv, env=None):
-        self.proc = subprocess.Popen([SYNC, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
+        # SIGINT ignored, as a background job of a script inherits it: Ctrl-C (stop) must stop it all the same
+        self.proc = subprocess.Popen(["bash", "-c", "trap '' INT; exec \"$0\" \"$@\"", SYNC, *map(str, argv)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.lines = []
         threading.Thread(target=self._read, daemon=True).start()
 

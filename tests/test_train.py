@@ -27,10 +27,10 @@ def snapshot(folder):
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(tmp_path_factory, warm):
     """One finished digits_mlp run, shared by the tests that only read it or refuse to change it."""
     run = tmp_path_factory.mktemp("runs") / "mlp"
-    proc = tool("train", run, MLP, check=0)
+    proc = warm.train(run, MLP, check=0)
     return run, proc
 
 
@@ -79,7 +79,7 @@ def test_another_config_is_refused_naming_what_it_adds(finished):
     assert snapshot(run) == before
 
 
-def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, finished):
+def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, finished, warm):
     from runkit.training.train import train
     run, _ = finished
     copy = tmp_path / "copy"
@@ -90,7 +90,7 @@ def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, f
     assert metrics["final"] == history[-1] and runs.status(copy) == "finished"
     assert "resumed at epoch 11" in (copy / runs.LOG).read_text()
 
-    tool("train", copy, MLP, "--restart", check=0)
+    warm.train(copy, MLP, "--restart", check=0)
     assert without_time(runs.read_history(copy)) == without_time(runs.read_history(run))
     assert runs.read_json(copy, runs.META)["attempts"] == 1
 
@@ -255,35 +255,35 @@ def test_train_refuses_what_is_not_a_run_folder_and_restart_keeps_it(tmp_path, m
     assert snapshot(tmp_path) == before
 
 
-def test_restart_removes_only_what_train_made(tmp_path, finished):
+def test_restart_removes_only_what_train_made(tmp_path, finished, warm):
     import shutil
     reference, _ = finished
     run = tmp_path / "run"
     shutil.copytree(reference, run)
     (run / "notes.txt").write_text("my notes")
     (run / "figures").mkdir()
-    tool("train", run, MLP, "--restart", "-b", "training_loop.n_epochs=1", check=0)
+    warm.train(run, MLP, "--restart", "-b", "training_loop.n_epochs=1", check=0)
     assert (run / "notes.txt").read_text() == "my notes" and (run / "figures").is_dir()
     assert len(runs.read_history(run)) == 1
 
 
-def test_loggers_by_name_write_inside_the_run_folder(tmp_path):
+def test_loggers_by_name_write_inside_the_run_folder(tmp_path, warm):
     """TensorBoard by default; CSV and MLflow (a local file store: no server, no network) when chosen."""
     run = tmp_path / "run"
-    tool("train", run, MLP, "-b", "training_loop.loggers=['tensorboard', 'csv', 'mlflow']#training_loop.n_epochs=2",
-         check=0)
+    warm.train(run, MLP, "-b", "training_loop.loggers=['tensorboard', 'csv', 'mlflow']#training_loop.n_epochs=2",
+               check=0)
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(run / runs.TENSORBOARD))
     assert "val_acc" in (run / "csv" / "metrics.csv").read_text().splitlines()[0]
     logged = [path for path in (run / "mlruns").rglob("val_acc")]
     assert logged and len(logged[0].read_text().splitlines()) == 2  # one value per epoch
 
 
-def test_early_stopping_watches_the_runs_monitor_and_a_rerun_is_done(tmp_path):
+def test_early_stopping_watches_the_runs_monitor_and_a_rerun_is_done(tmp_path, warm):
     """A Lightning callback by name gets the run's monitor and mode unless bound; a run it stopped early is
     finished (a rerun trains nothing)."""
     run = tmp_path / "run"
     bindings = "training_loop.callbacks=['EarlyStopping']#EarlyStopping.patience=1#EarlyStopping.min_delta=1.0"
-    proc = tool("train", run, MLP, "-b", bindings, check=0)
+    proc = warm.train(run, MLP, "-b", bindings, check=0)
     metrics = json.loads(proc.stdout)
     assert metrics["stopped_early"] and len(runs.read_history(run)) == 2  # val_acc cannot improve by 1.0
     before = snapshot(run)
@@ -291,9 +291,9 @@ def test_early_stopping_watches_the_runs_monitor_and_a_rerun_is_done(tmp_path):
     assert snapshot(run) == before
 
 
-def test_lightnings_loggers_by_class_name_write_inside_the_run_folder(tmp_path):
+def test_lightnings_loggers_by_class_name_write_inside_the_run_folder(tmp_path, warm):
     run = tmp_path / "run"
-    tool("train", run, MLP, "-b", "training_loop.loggers=['CSVLogger', 'MLFlowLogger']#training_loop.n_epochs=1"
+    warm.train(run, MLP, "-b", "training_loop.loggers=['CSVLogger', 'MLFlowLogger']#training_loop.n_epochs=1"
          "#CSVLogger.flush_logs_every_n_steps=1", check=0)
     assert "val_acc" in (run / "csv" / "metrics.csv").read_text().splitlines()[0]
     assert [path for path in (run / "mlruns").rglob("val_acc")]

@@ -26,7 +26,7 @@ def train_cnn(run):
     return ["train", run, CNN, "-b", BINDINGS]
 
 
-def test_a_kill_mid_epoch_loses_only_the_steps_since_the_periodic_checkpoint(tmp_path, monkeypatch):
+def test_a_kill_mid_epoch_loses_only_the_steps_since_the_periodic_checkpoint(tmp_path, monkeypatch, warm):
     """SIGKILL 3 steps after a periodic checkpoint (training_loop.checkpoint_every_n_steps = 10), in epoch 1
     and again in epoch 3: each rerun resumes at that checkpoint's step, mid-epoch, and the run ends with the
     uninterrupted run's history and metrics. Without the periodic checkpoints it would resume at an
@@ -36,18 +36,18 @@ def test_a_kill_mid_epoch_loses_only_the_steps_since_the_periodic_checkpoint(tmp
                 "#digits.batch_size=64")  # 23 steps an epoch
     argv = lambda run: ["train", run, MLP, config, "-b", bindings]  # noqa: E731
     reference = tmp_path / "uninterrupted"
-    tool(*argv(reference), check=0)
+    warm.train(*argv(reference)[1:], check=0)
     run = tmp_path / "interrupted"
     resumed_from = None
     for kill_at, checkpoint, rows in [(13, 10, []), (52, 50, [23, 46])]:
         monkeypatch.setenv("KILL_AT", str(kill_at))
-        err = assert_killed(start(argv(run)))
+        err = assert_killed(warm.start(argv(run)))
         assert resume_point(err) == resumed_from
         assert checkpoint_io.checkpoint_step(run) == checkpoint, kill_at
         assert [row["step"] for row in runs.read_history(run)] == rows, kill_at
         resumed_from = (checkpoint // STEPS_PER_EPOCH + 1, checkpoint)
     monkeypatch.delenv("KILL_AT")
-    rerun = tool(*argv(run), check=0)
+    rerun = warm.train(*argv(run)[1:], check=0)
     assert resume_point(rerun.stderr) == (3, 50)
     log = (run / runs.LOG).read_text()
     assert "resumed at epoch 1, step 10" in log and "resumed at epoch 3, step 50" in log
@@ -94,25 +94,26 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
     assert runs.read_json(run, runs.META)["attempts"] == 4
 
 
-def killed_and_rerun(tmp_path, config, bindings, kills, share):
+def killed_and_rerun(tmp_path, config, bindings, kills, share, warm):
     """(uninterrupted history, interrupted history, seed): the second run is killed with -9 `kills` times,
     each at a random moment within `share` of the reference's training time and after its first checkpoint
-    (helpers.kills.random_kills), then rerun to the end, which must resume from the last kill's checkpoint."""
+    (helpers.kills.random_kills), then rerun to the end, which must resume from the last kill's checkpoint.
+    Every run forked warm, and killed there, as runbatch's runs are."""
     argv = lambda run: ["train", str(run), str(config), "-b", bindings]  # noqa: E731
     rng = random.Random()
     seed = rng.randrange(10**6)
     rng.seed(seed)  # printed on failure: rerun with random.Random(seed) to repeat the kill moments
     reference = tmp_path / "uninterrupted"
-    tool(*argv(reference), check=0)
+    warm.train(*argv(reference)[1:], check=0)
     expected = runs.read_history(reference)
     run = tmp_path / "interrupted"
-    step = random_kills(run, argv(run), rng, expected[-1]["time"] * share, kills)
-    rerun = tool(*argv(run), check=0)
+    step = random_kills(run, argv(run), rng, expected[-1]["time"] * share, kills, start=warm.start)
+    rerun = warm.train(*argv(run)[1:], check=0)
     assert_resumed(rerun.stderr, step, expected[0]["step"])
     return expected, runs.read_history(run), seed
 
 
-def test_workers_with_random_augmentation_resume_exactly_after_kill_9(tmp_path):
+def test_workers_with_random_augmentation_resume_exactly_after_kill_9(tmp_path, warm):
     """Images read from disk by 2 DataLoader workers with random crops and flips: 4 epochs of 9 steps (72
     training images in batches of 8), a checkpoint every 3 steps (measured: history.csv's steps 9, 18, ...);
     kill -9 at random moments (mid-epoch, mid-write), rerun, and the history equals an uninterrupted run's."""
@@ -121,7 +122,7 @@ def test_workers_with_random_augmentation_resume_exactly_after_kill_9(tmp_path):
     bindings = (f"image_folder.root='{root}'#training_loop.n_epochs=4#training_loop.checkpoint_every_n_steps=3"
                 "#image_folder.batch_size=8#image_folder.image_size=12#cnn.dropout=0.2")
     expected, history, seed = killed_and_rerun(tmp_path, REPO / "configs" / "image_folder_cnn.gin", bindings,
-                                               kills=2, share=1 / 3)
+                                               kills=2, share=1 / 3, warm=warm)
     assert without_time(history) == without_time(expected), seed
     assert history[-1]["val_acc"] > 0.5  # 3 classes: it learned from the images
 
@@ -133,11 +134,11 @@ def test_slurm_job_id_names_the_array_task():
     assert slurm_job_id({"SLURM_JOB_ID": "9", "SLURM_ARRAY_JOB_ID": "8", "SLURM_ARRAY_TASK_ID": "1"}) == "8_1"
 
 
-def test_a_task_that_is_not_a_classifier_resumes_exactly_after_kill_9(tmp_path):
+def test_a_task_that_is_not_a_classifier_resumes_exactly_after_kill_9(tmp_path, warm):
     """The denoising autoencoder (its own metrics, noise drawn in training_step): kill -9, rerun, same history."""
     expected, history, seed = killed_and_rerun(tmp_path, REPO / "configs" / "digits_autoencoder.gin",
                                                "training_loop.n_epochs=6#training_loop.checkpoint_every_n_steps=7",
-                                               kills=1, share=1 / 2)
+                                               kills=1, share=1 / 2, warm=warm)
     assert without_time(history) == without_time(expected), seed
     assert list(history[0]) == ["epoch", "step", "train_loss", "val_loss", "val_mse", "lr", "time"]
 
@@ -232,13 +233,13 @@ def test_ctrl_c_and_a_signal_during_imports_stop_gracefully(tmp_path, signum, du
 
 
 @pytest.mark.slow
-def test_tensorboard_keeps_one_value_per_step_after_a_kill(tmp_path):
+def test_tensorboard_keeps_one_value_per_step_after_a_kill(tmp_path, warm):
     """Events a killed attempt wrote after its last checkpoint are purged when the rerun resumes."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     bindings = ("training_loop.n_epochs=6#training_loop.checkpoint_every_n_steps=100#trainer.log_every_n_steps=1"
                 "#training_loop.callbacks=['LearningRateMonitor']")  # the rate at every step, to TensorBoard
     expected, history, seed = killed_and_rerun(tmp_path, REPO / "configs" / "digits_mlp.gin", bindings,
-                                               kills=1, share=2 / 3)
+                                               kills=1, share=2 / 3, warm=warm)
     events = EventAccumulator(str(tmp_path / "interrupted" / runs.TENSORBOARD))
     events.Reload()
     steps = [event.step for event in events.Scalars("lr-SGD")]

@@ -6,10 +6,11 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
-from conftest import REPO, tool, without_time
+from conftest import REPO, tool
+from helpers.same_run import assert_same_run
+from helpers.waiting import wait_for
 
 from runkit.rundir import runs
 
@@ -32,25 +33,11 @@ def outcomes(text):
     return {o["name"]: o for o in map(json.loads, text.splitlines())}
 
 
-def results(run_dir):
-    metrics = runs.read_json(run_dir, runs.METRICS)
-    for row in (metrics["final"], metrics["best"]):
-        row.pop("time")
-    return without_time(runs.read_history(run_dir)), metrics
-
-
 def start(specs, *flags):
     path = os.path.join(os.path.dirname(specs[0]["run_dir"]), "specs.jsonl")
     with open(path, "w") as f:
         f.write(lines(specs))
     return subprocess.Popen(["runbatch", *flags, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition, timeout=300):
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def children(pid):
@@ -98,7 +85,7 @@ def alive(pid):
 def test_warm_and_cold_give_equal_results_and_a_warm_run_killed_with_9_resumes_exactly(results_dir, one_thread):
     killed = train_spec(results_dir, "killed", epochs=6)
     proc = start([train_spec(results_dir, "warm", epochs=6), killed], "-j", "2")
-    wait_for(lambda: len(runs.read_history(killed["run_dir"])) >= 2)
+    wait_for(lambda: len(runs.read_history(killed["run_dir"])) >= 2, "two epochs", timeout=300)
     os.kill(run_pid(proc.pid, killed["run_dir"]), signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
     first = outcomes(out)
@@ -111,9 +98,8 @@ def test_warm_and_cold_give_equal_results_and_a_warm_run_killed_with_9_resumes_e
     cold = outcomes(tool("runbatch", "--cold", input=lines([train_spec(results_dir, "cold", epochs=6)]),
                          check=0).stdout)["cold"]
     assert cold["status"] == "finished" and "warm" not in cold
-    reference = results(results_dir / "cold")
-    assert results(results_dir / "warm") == reference
-    assert results(results_dir / "killed") == reference
+    assert_same_run(results_dir / "warm", results_dir / "cold")
+    assert_same_run(results_dir / "killed", results_dir / "cold")
     meta = runs.read_json(results_dir / "warm", runs.META)
     assert meta["argv"][0] == str(REPO / "tools" / "train")
     assert meta["hash_seed"] is not None and meta["hash_seed"] == runs.read_json(results_dir / "cold", runs.META)["hash_seed"]
@@ -122,7 +108,7 @@ def test_warm_and_cold_give_equal_results_and_a_warm_run_killed_with_9_resumes_e
 def test_sigterm_to_runbatch_stops_warm_runs_after_a_checkpoint_and_leaves_nothing(results_dir, one_thread):
     specs = [train_spec(results_dir, f"r{i}", epochs=200, seed=i) for i in range(2)]
     proc = start(specs, "-j", "2")
-    wait_for(lambda: all(runs.read_history(s["run_dir"]) for s in specs))
+    wait_for(lambda: all(runs.read_history(s["run_dir"]) for s in specs), "an epoch of each run", timeout=300)
     zygote = zygote_of(proc.pid)
     assert zygote and len(os.listdir(f"/proc/{zygote}/task")) == 1  # no thread pool in the warm process
     pids = [run_pid(proc.pid, s["run_dir"]) for s in specs]
@@ -141,20 +127,20 @@ def test_sigterm_to_runbatch_stops_warm_runs_after_a_checkpoint_and_leaves_nothi
 def test_runbatch_killed_with_9_takes_its_warm_process_along(results_dir, one_thread):
     spec = train_spec(results_dir, "r", epochs=3)
     proc = start([spec])
-    wait_for(lambda: os.path.exists(runs.path(spec["run_dir"], runs.META)))
+    wait_for(lambda: os.path.exists(runs.path(spec["run_dir"], runs.META)), "the run's start", timeout=300)
     zygote = zygote_of(proc.pid)
     run = run_pid(proc.pid, spec["run_dir"])
     proc.kill()
     proc.communicate()
-    wait_for(lambda: not alive(zygote), timeout=10)  # PR_SET_PDEATHSIG
-    wait_for(lambda: not alive(run), timeout=300)  # the run goes on to its end, as a cold one does
+    wait_for(lambda: not alive(zygote), "the zygote's end", timeout=10)  # PR_SET_PDEATHSIG
+    wait_for(lambda: not alive(run), "the run's end", timeout=300)  # the run goes on to its end, as a cold one does
     assert runs.status(spec["run_dir"]) == "finished"
 
 
 def test_a_dead_warm_process_is_restarted(results_dir, one_thread):
     specs = [train_spec(results_dir, f"r{i}", epochs=1, seed=i) for i in range(3)]
     proc = start(specs)
-    wait_for(lambda: os.path.exists(runs.path(specs[0]["run_dir"], runs.META)))
+    wait_for(lambda: os.path.exists(runs.path(specs[0]["run_dir"], runs.META)), "the first run's start", timeout=300)
     os.kill(zygote_of(proc.pid), signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err

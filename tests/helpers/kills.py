@@ -15,42 +15,19 @@ import time
 from runkit.rundir import checkpoints, runs
 from runkit.training import checkpoint_io
 
-KILL_AT = '''
-"""A test's callback: SIGKILL to this process (rank 0 of a distributed run) just after optimizer step
-$KILL_AT ($KILL_DELAY seconds later, if set: what runs beside it may get that far); when training starts,
-each rank writes its pid to $KILL_PIDS/rank<N>."""
-import os
-import signal
-import time
-
-import pytorch_lightning as pl
-
-from runkit.training.registry import CALLBACKS
-
-
-@CALLBACKS.register("kill_at")
-class KillAt(pl.Callback):
-    def on_train_start(self, trainer, pl_module):
-        if os.environ.get("KILL_PIDS"):
-            with open(os.path.join(os.environ["KILL_PIDS"], f"rank{trainer.global_rank}"), "w") as f:
-                f.write(str(os.getpid()))
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_rank == 0 and trainer.global_step == int(os.environ.get("KILL_AT", "-1")):
-            time.sleep(float(os.environ.get("KILL_DELAY", "0")))
-            os.kill(os.getpid(), signal.SIGKILL)
-'''
+PLUGINS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "plugins")
 RESUMED = re.compile(r"resumed at epoch (\d+), step (\d+)")
 MAX_DRAWS = 20  # redraws of a moment before the first checkpoint; all 20 there means no checkpoint is written
 
 
 def kill_callback(folder, monkeypatch):
-    """A config file adding the `kill_at` callback (its module put on PYTHONPATH): with KILL_AT=step in the
-    environment, the run SIGKILLs itself just after that optimizer step (Lightning runs user callbacks
-    before runkit's recorder, so a checkpoint due at that very step is not written)."""
-    (folder / "kill_at.py").write_text(KILL_AT)
-    (folder / "kill_at.gin").write_text("import kill_at\ntraining_loop.callbacks = ['kill_at']\n")
-    monkeypatch.setenv("PYTHONPATH", f"{folder}{os.pathsep}{os.environ['PYTHONPATH']}")
+    """A config file in folder adding the `kill_at` callback (tests/plugins/kill_at_step.py, put on PYTHONPATH,
+    where a warm run finds it too): with KILL_AT=step in the environment, the run SIGKILLs itself just after
+    that optimizer step (Lightning runs user callbacks before runkit's recorder, so a checkpoint due at that
+    very step is not written)."""
+    (folder / "kill_at.gin").write_text("import kill_at_step\ntraining_loop.callbacks = ['kill_at']\n")
+    if PLUGINS not in os.environ["PYTHONPATH"].split(os.pathsep):
+        monkeypatch.setenv("PYTHONPATH", f"{PLUGINS}{os.pathsep}{os.environ['PYTHONPATH']}")
     return folder / "kill_at.gin"
 
 
@@ -86,8 +63,9 @@ def assert_killed(proc):
     return err
 
 
-def random_kills(run, argv, rng, window, kills):
-    """Kill `train argv` with -9 `kills` times, each `uniform(0, window)` seconds after its attempt started.
+def random_kills(run, argv, rng, window, kills, start=start):
+    """Kill `train argv` (started by `start`: cold, or warm.start) with -9 `kills` times, each
+    `uniform(0, window)` seconds after its attempt started.
     A kill that left no checkpoint is drawn again, from the moment the next attempt has written its first
     checkpoint (a busy machine may take longer than the window to reach it), up to MAX_DRAWS times in all.
     Returns the step of the checkpoint the last kill left, which the rerun must resume from."""
