@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import gin
 import pytorch_lightning as pl
 
-from runkit.training import lightning_package
+from runkit.training import checkpoint_io, lightning_package
 from runkit.training.config import KIT_OWNED
 from runkit.training.registry import CALLBACKS, DATA, LOGGERS, TASKS
 
@@ -58,7 +58,6 @@ class Job:
     """One attempt's Lightning objects. `flat` is every gin binding (runkit.training.config.flatten)."""
 
     def __init__(self, settings, run_dir, flat, log):
-        from runkit.training.checkpoint_io import AtomicCheckpointIO, checkpoint_step
         from runkit.training.loaders import LoaderReport
         from runkit.training.recorder import RunRecorder
         task_class, data_class, callback_classes, logger_functions = settings.components()
@@ -82,7 +81,7 @@ class Job:
         if self.test and not has_test_split(self.data):
             raise ValueError(f"training_loop.test = True, but data {settings.data!r} has no test split: "
                              "drop training_loop.test, or give the data a test split")
-        plugins = [adapt(AtomicCheckpointIO)()]
+        plugins = [adapt(checkpoint_io.AtomicCheckpointIO)()]
         if "trainer.plugins" in flat:
             bound = gin.query_parameter("trainer.plugins")
             plugins += list(bound) if isinstance(bound, (list, tuple)) else [bound]
@@ -102,7 +101,7 @@ class Job:
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
             callbacks=[make_callback(cls, CALLBACKS.gin_name(name), flat, {"monitor": self.monitor, "mode": self.mode})
                        for name, cls in zip(settings.callbacks, callback_classes)] + [loaders, self.recorder],
-            logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, checkpoint_step(run_dir))
+            logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, checkpoint_io.checkpoint_step(run_dir))
             or False,
             plugins=plugins,
             **{k: v for k, v in defaults.items() if f"trainer.{k}" not in flat})
@@ -122,13 +121,14 @@ class Job:
                            f"{text}" + (f" (its bindings: {', '.join(bound)})" if bound else ""))
 
     def fit(self, ckpt_path):
-        # weights_only: checkpoints hold tensors and plain values only, so they load without unpickling code
-        self.trainer.fit(self.task, datamodule=self.data, ckpt_path=ckpt_path, weights_only=True)
+        # the run's own checkpoint is unpickled whole, anything else with weights_only (checkpoint_io.weights_only)
+        self.trainer.fit(self.task, datamodule=self.data, ckpt_path=ckpt_path,
+                         weights_only=checkpoint_io.weights_only(ckpt_path))
 
     def test_best(self, best_path):
         """The test split's figures for the best checkpoint: {"test_acc": ...}."""
         results = self.trainer.test(self.task, datamodule=self.data, ckpt_path=best_path, verbose=False,
-                                    weights_only=True)
+                                    weights_only=checkpoint_io.weights_only(best_path))
         return {k: float(v) for part in results for k, v in part.items()}
 
 
