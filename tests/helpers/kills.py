@@ -17,12 +17,14 @@ from runkit.training import checkpoint_io
 
 KILL_AT = '''
 """A test's callback: SIGKILL to this process (rank 0 of a distributed run) just after optimizer step
-$KILL_AT; when training starts, each rank writes its pid to $KILL_PIDS/rank<N>."""
+$KILL_AT, once the checkpoints saved before it are written (runkit writes them in the background); when
+training starts, each rank writes its pid to $KILL_PIDS/rank<N>."""
 import os
 import signal
 
 import pytorch_lightning as pl
 
+from runkit.training import checkpoint_io
 from runkit.training.registry import CALLBACKS
 
 
@@ -35,6 +37,7 @@ class KillAt(pl.Callback):
 
     def on_train_batch_end(self, trainer, *args):
         if trainer.global_rank == 0 and trainer.global_step == int(os.environ.get("KILL_AT", "-1")):
+            checkpoint_io.writer(trainer).wait()
             os.kill(os.getpid(), signal.SIGKILL)
 '''
 RESUMED = re.compile(r"resumed at epoch (\d+), step (\d+)")

@@ -61,6 +61,8 @@ def write(path, fill):
     path = os.fspath(path)
     name, folder = os.path.basename(path), os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
+    for stale in [n for n in os.listdir(folder) if n.startswith(f".{name}.") and n.endswith(".tmp")]:
+        _remove(os.path.join(folder, stale))  # a save killed while writing: the run's lock makes it ours
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)

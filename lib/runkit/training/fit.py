@@ -81,10 +81,8 @@ class Job:
         if self.test and not has_test_split(self.data):
             raise ValueError(f"training_loop.test = True, but data {settings.data!r} has no test split: "
                              "drop training_loop.test, or give the data a test split")
-        plugins = [adapt(checkpoint_io.AtomicCheckpointIO)()]
-        if "trainer.plugins" in flat:
-            bound = gin.query_parameter("trainer.plugins")
-            plugins += list(bound) if isinstance(bound, (list, tuple)) else [bound]
+        self.checkpoint_io = adapt(checkpoint_io.AtomicCheckpointIO)()
+        plugins = checkpoint_io.compose(self.checkpoint_io, bound_plugins() if "trainer.plugins" in flat else [])
         defaults = {"devices": 1, "deterministic": "warn", "num_sanity_val_steps": 0,
                     "enable_model_summary": False, "enable_progress_bar": sys.stderr.isatty()}
         layout = slurm_layout()
@@ -122,8 +120,11 @@ class Job:
 
     def fit(self, ckpt_path):
         # the run's own checkpoint is unpickled whole, anything else with weights_only (checkpoint_io.weights_only)
-        self.trainer.fit(self.task, datamodule=self.data, ckpt_path=ckpt_path,
-                         weights_only=checkpoint_io.weights_only(ckpt_path))
+        try:
+            self.trainer.fit(self.task, datamodule=self.data, ckpt_path=ckpt_path,
+                             weights_only=checkpoint_io.weights_only(ckpt_path))
+        finally:
+            self.checkpoint_io.wait()  # the last checkpoint is whole before the run records its ending
 
     def test_best(self, best_path):
         """The test split's figures for the best checkpoint: {"test_acc": ...}."""
@@ -137,6 +138,16 @@ def make_trainer(**arguments):
     if lightning_package.active == lightning_package.PYTORCH_LIGHTNING:
         return trainer(**arguments)
     return lightning_package.module().Trainer(**{**gin.get_bindings("trainer"), **arguments})
+
+
+def bound_plugins():
+    """trainer.plugins as objects (gin holds `@Plugin()` as a reference, which the Trainer would refuse)."""
+    def made(value):
+        if not isinstance(value, gin.config.ConfigurableReference):
+            return value
+        return value.scoped_configurable_fn() if value.evaluate else value.scoped_configurable_fn
+    bound = gin.query_parameter("trainer.plugins")
+    return [made(p) for p in (bound if isinstance(bound, (list, tuple)) else [bound])]
 
 
 def _is_lightnings_own(cls):
