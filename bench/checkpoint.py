@@ -4,9 +4,9 @@
 renamed and rotated in a background thread) against Lightning's default TorchCheckpointIO (the whole save on
 the loop), on the same state.
 
-The state: an MLP's weights and Adam's two moments (256 MB and 1 GB; --quick: 32 and 64 MB), trained on
-random data on the CPU (one torch thread) and saved as last.ckpt every N steps of the training loop, as RunRecorder saves it
-(model and optimizer state dicts, global step). Each measurement is a process of its own, so that its peak
+The state: an MLP's weights and Adam's two moments (256 MB and 1 GB; --quick: 32 and 64 MB; --size: one
+of them), trained on random data on the CPU (one torch thread) and saved as last.ckpt every 4 steps of the
+training loop, as RunRecorder saves it (model and optimizer state dicts, global step). Each measurement is a process of its own, so that its peak
 RSS is its own; runkit's, Lightning's and a run without saves alternate. Printed per size:
 - blocked per save: seconds the loop spends in save_checkpoint (the median of the process's saves, waiting
   for the previous save included); target: runkit's at most 0.25x Lightning's (a ratio >= 4 below: the
@@ -16,7 +16,7 @@ RSS is its own; runkit's, Lightning's and a run without saves alternate. Printed
 - whole run: the loop's wall clock with runkit's saves (the last one waited for) against the loop without
   saves; no target.
 
-    .venv/bin/python bench/checkpoint.py [--quick]
+    .venv/bin/python bench/checkpoint.py [--quick] [--size MB]
 """
 import json
 import os
@@ -34,7 +34,8 @@ sys.path.insert(0, os.path.join(REPO, "lib"))
 
 import report  # noqa: E402
 
-SIZES = {"full": ((256, 30, 10), (1024, 30, 10)), "quick": ((32, 20, 5), (64, 20, 5))}  # MB, steps, save every
+# MB, steps, a save every so many steps, repeats (each a process per kind): 1 GB once, at a few minutes a process here
+SIZES = {"full": ((256, 12, 4, 2), (1024, 8, 4, 1)), "quick": ((32, 12, 4, 2), (64, 12, 4, 2))}
 KINDS = ("runkit", "lightning", "none")
 MB = 1 << 20
 
@@ -54,7 +55,7 @@ def measure(kind, mb, steps, every, folder):
     width = int((mb * MB / 4 / 3 / 4) ** 0.5)  # 4 square layers; weights and Adam's two moments, float32
     model = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(4)])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.randn(16, width)
+    x = torch.randn(4, width)
 
     def step():
         optimizer.zero_grad()
@@ -104,10 +105,16 @@ def main():
         kind, mb, steps, every, folder = sys.argv[2:]
         print(json.dumps(measure(kind, int(mb), int(steps), int(every), folder)))
         return
-    quick = report.quick_flag(__doc__, "32 and 64 MB states, fewer steps and repeats: a smoke run")
-    repeat = 2 if quick else 3
+    only = None
+    if "--size" in sys.argv:  # --size MB: that size alone
+        at = sys.argv.index("--size")
+        only = int(sys.argv.pop(at + 1))
+        sys.argv.pop(at)
+    quick = report.quick_flag(__doc__, "32 and 64 MB states: a smoke run")
     report.header("checkpoints: runkit's writer against Lightning's TorchCheckpointIO on the same state")
-    for mb, steps, every in SIZES["quick" if quick else "full"]:
+    for mb, steps, every, repeat in SIZES["quick" if quick else "full"]:
+        if only is not None and mb != only:
+            continue
         figures = {kind: [] for kind in KINDS}
         for i in range(repeat):
             for kind in KINDS[i % 3:] + KINDS[:i % 3]:  # each goes first in turn

@@ -5,12 +5,13 @@ whole, whatever the hyperparameters hold; any other file keeps torch's weights_o
 (docs/run-folder.md).
 
 A save stages the checkpoint: its objects are pickled and unpickled once, its tensors copied off the device
-and out of the live tensors (storages shared as in the original), so training may go on changing them; this
-is also the check that the checkpoint loads back. Then one writer thread pickles the staged copy straight
-into the file (hashing as it streams: the state plus a small buffer in memory), renames it into place and
-keeps prev.ckpt. One save is in flight at a time: the next save waits for it, and so does the end of fit
-(runkit.training.fit: the last checkpoint is complete before the run records its ending); `wait` raises
-the writer's error.
+and out of the live tensors (storages shared as in the original; into the previous save's copies, so the
+state is copied once in memory and allocated once), so training may go on changing them; this is also the
+check that the checkpoint loads back. Then one writer thread pickles the staged copy straight into the file
+(hashing as it streams: no second copy), renames it into place and keeps prev.ckpt. One save is in flight
+at a time: the next save waits for it, and so does the end of fit (runkit.training.fit: the last checkpoint
+is complete before the run records its ending, then `close` lets the thread and the copies go); `wait`
+raises the writer's error.
 """
 import io
 import os
@@ -37,10 +38,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self._jobs = queue.Queue()  # what the writer thread does next, in order
         self._writer = None
         self._error = None           # the writer's failure, raised by the next wait
+        self._buffers = {}           # the last save's copies of the storages, filled again by the next
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         self.wait()  # one save in flight at a time
-        staged = stage(checkpoint, path)
+        staged = stage(checkpoint, path, self._buffers)
         self.submit(lambda: checkpoints.write(path, lambda stream: torch.save(staged, stream)))
 
     def remove_checkpoint(self, path):
@@ -60,9 +62,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if error is not None:
             raise error
 
+    def close(self):
+        """wait, then let the writer thread and the staging copies go (the end of fit: the Python API may train
+        run after run in one process)."""
+        try:
+            self.wait()
+        finally:
+            self._buffers.clear()
+            if self._writer is not None:
+                self._jobs.put(None)
+                self._writer = None
+
     def _work(self):
         while True:
             job = self._jobs.get()
+            if job is None:
+                self._jobs.task_done()
+                return
             try:
                 if self._error is None:  # after a failure nothing more is written: the next wait raises it
                     job()
@@ -117,12 +133,17 @@ def weights_only(path):
     return path is None or not checkpoints.trusted(path)
 
 
-def stage(checkpoint, path):
+def stage(checkpoint, path, buffers):
     """The checkpoint as torch.load would give it back, its tensors copied to the CPU (views of one storage
-    stay views of one copy); CheckpointNotLoadable naming the part that would not come back when a rerun loads
-    it (an object that unpickles to an error)."""
+    stay views of one copy), into `buffers` (storage -> the previous save's copy: filled again, so a save
+    allocates nothing once the state's shapes are known); CheckpointNotLoadable naming the part that would not
+    come back when a rerun loads it (an object that unpickles to an error)."""
     try:
-        return _round_trip(checkpoint, copies={})
+        copies = {}
+        staged = _round_trip(checkpoint, copies=copies, spares=buffers)
+        buffers.clear()
+        buffers.update(copies)
+        return staged
     except Exception:  # noqa: BLE001 - whatever user objects raise on the way: find which one, below
         found = _first_failure(checkpoint, "checkpoint")
         if found is None:
@@ -148,27 +169,32 @@ def _first_failure(obj, where):
         return where, error
 
 
-def _round_trip(obj, copies=None):
+def _round_trip(obj, copies=None, spares=None):
     """obj pickled and unpickled as torch.save and torch.load would; its tensors shared with obj, or copied to
-    the CPU when `copies` is given (a dict: storage -> its copy)."""
+    the CPU when `copies` is given (a dict: storage -> its copy; into `spares`' copies where they fit)."""
     buffer = io.BytesIO()
     pickler = _Outline(buffer)
     pickler.dump(obj)
     buffer.seek(0)
-    tensors = pickler.tensors if copies is None else [_copy(t, copies) for t in pickler.tensors]
+    tensors = pickler.tensors if copies is None else [_copy(t, copies, spares or {}) for t in pickler.tensors]
     return _Reload(buffer, tensors).load()
 
 
-def _copy(tensor, copies):
+def _copy(tensor, copies, spares):
     """A CPU copy of tensor, a view of the copy of its storage (one copy per storage); a Parameter stays one."""
     if type(tensor) is torch.nn.Parameter:
-        return torch.nn.Parameter(_copy(tensor.detach(), copies), requires_grad=tensor.requires_grad)
+        return torch.nn.Parameter(_copy(tensor.detach(), copies, spares), requires_grad=tensor.requires_grad)
     if type(tensor) is not torch.Tensor or tensor.layout != torch.strided or tensor.is_quantized:
         return tensor.detach().to("cpu", copy=True)  # sparse, quantized, subclasses: a copy of its own
     storage = tensor.untyped_storage()
     key = (storage.device, storage.data_ptr(), storage.nbytes())
     if key not in copies:
-        copies[key] = storage.clone() if storage.device.type == "cpu" else storage.cpu()
+        spare = spares.get(key)
+        if spare is not None:
+            spare.copy_(storage)
+            copies[key] = spare
+        else:
+            copies[key] = storage.clone() if storage.device.type == "cpu" else storage.cpu()
     return torch.empty(0, dtype=tensor.dtype).set_(copies[key], tensor.storage_offset(), tensor.size(),
                                                    tensor.stride())
 

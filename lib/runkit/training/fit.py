@@ -124,7 +124,7 @@ class Job:
             self.trainer.fit(self.task, datamodule=self.data, ckpt_path=ckpt_path,
                              weights_only=checkpoint_io.weights_only(ckpt_path))
         finally:
-            self.checkpoint_io.wait()  # the last checkpoint is whole before the run records its ending
+            self.checkpoint_io.close()  # the last checkpoint is whole before the run records its ending
 
     def test_best(self, best_path):
         """The test split's figures for the best checkpoint: {"test_acc": ...}."""
