@@ -41,7 +41,7 @@ test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
 mutants: env ## apply each one-line breaking change of scripts/mutants.list to a copy of the checkout: its tests must fail
 	$(VENV)/bin/python scripts/mutants
 
-BENCHES := loop runbatch sweep collect startup snapshot search report_scale
+BENCHES := loop checkpoint runbatch sweep collect startup snapshot search report_scale
 
 bench: env ## run every benchmark in bench/, full (~45 min on 2 cores); .venv/bin/python bench/X.py --quick: one, short
 	for b in $(BENCHES); do $(VENV)/bin/python bench/$$b.py || exit 1; done

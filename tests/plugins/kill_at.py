@@ -1,6 +1,6 @@
 """A callback that kills its own process with SIGKILL at given training steps, once each (a marker file per
-step in `marker_dir` remembers it fired): a deterministic kill -9 in the middle of an epoch, for resume
-tests. Named in a config by import path (`training_loop.callbacks = ['kill_at.KillAt']`), with tests/plugins
+step in `marker_dir` remembers it fired), once the checkpoints saved before that step are written (runkit
+writes them in the background): a deterministic kill -9 in the middle of an epoch, for resume tests. Named in a config by import path (`training_loop.callbacks = ['kill_at.KillAt']`), with tests/plugins
 on PYTHONPATH; `LightningKillAt` is the same for a run on the unified `lightning` package. In a run of several
 processes, `rank` kills only that one (the others must die with it)."""
 import os
@@ -8,6 +8,8 @@ import signal
 
 import lightning.pytorch as lightning_pl
 import pytorch_lightning as pl
+
+from runkit.training import checkpoint_io
 
 
 class _Kill:
@@ -20,6 +22,7 @@ class _Kill:
         marker = os.path.join(self.marker_dir, f"killed_at_{trainer.global_step}")
         if trainer.global_step in self.steps and not os.path.exists(marker):
             open(marker, "w").close()
+            checkpoint_io.writer(trainer).wait()
             os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -7,6 +7,7 @@ import time
 
 import pytorch_lightning as pl
 
+from runkit.training import checkpoint_io
 from runkit.training.registry import CALLBACKS
 
 
@@ -19,5 +20,6 @@ class KillAt(pl.Callback):
 
     def on_train_batch_end(self, trainer, *args):
         if trainer.global_rank == 0 and trainer.global_step == int(os.environ.get("KILL_AT", "-1")):
+            checkpoint_io.writer(trainer).wait()  # the checkpoints saved before it are written (in the background)
             time.sleep(float(os.environ.get("KILL_DELAY", "0")))
             os.kill(os.getpid(), signal.SIGKILL)

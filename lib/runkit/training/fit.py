@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import gin
 import pytorch_lightning as pl
 
-from runkit.training import lightning_package, monitor
-from runkit.training import config
+from runkit.training import checkpoint_io, config, lightning_package, monitor
 from runkit.training.config import KIT_OWNED
 from runkit.training.registry import CALLBACKS, DATA, LOGGERS, TASKS
 
@@ -61,7 +60,6 @@ class Job:
     """One attempt's Lightning objects. `flat` is every gin binding (runkit.training.config.flatten)."""
 
     def __init__(self, settings, run_dir, flat, log):
-        from runkit.training.checkpoint_io import AtomicCheckpointIO, checkpoint_step
         from runkit.training.epoch_start import EpochStartReplay
         from runkit.training.loaders import LoaderReport
         from runkit.training.recorder import RunRecorder
@@ -88,10 +86,8 @@ class Job:
         if self.test and not has_test_split(self.data):
             raise ValueError(f"training_loop.test = True, but data {settings.data!r} has no test split: "
                              "drop training_loop.test, or give the data a test split")
-        plugins = [adapt(AtomicCheckpointIO)()]
-        if "trainer.plugins" in flat:
-            bound = gin.query_parameter("trainer.plugins")
-            plugins += list(bound) if isinstance(bound, (list, tuple)) else [bound]
+        self.checkpoint_io = adapt(checkpoint_io.AtomicCheckpointIO)()
+        plugins = checkpoint_io.compose(self.checkpoint_io, bound_plugins() if "trainer.plugins" in flat else [])
         defaults = {"devices": 1, "deterministic": "warn", "num_sanity_val_steps": 0,
                     "enable_model_summary": False, "enable_progress_bar": sys.stderr.isatty()}
         layout = slurm_layout()
@@ -110,7 +106,7 @@ class Job:
             + [make_callback(cls, CALLBACKS.gin_name(name), flat, {"monitor": self.monitor, "mode": self.mode})
                for name, cls in zip(settings.callbacks, callback_classes)]
             + [adapt(RefuseUnused)(), loaders, self.recorder],
-            logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, checkpoint_step(run_dir))
+            logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, checkpoint_io.checkpoint_step(run_dir))
             or False,
             plugins=plugins,
             **{k: v for k, v in defaults.items() if f"trainer.{k}" not in flat})
@@ -130,13 +126,17 @@ class Job:
                            f"{text}" + (f" (its bindings: {', '.join(bound)})" if bound else ""))
 
     def fit(self, ckpt_path):
-        # weights_only: checkpoints hold tensors and plain values only, so they load without unpickling code
-        self.trainer.fit(self.task, datamodule=self.data, ckpt_path=ckpt_path, weights_only=True)
+        # the run's own checkpoint is unpickled whole, anything else with weights_only (checkpoint_io.weights_only)
+        try:
+            self.trainer.fit(self.task, datamodule=self.data, ckpt_path=ckpt_path,
+                             weights_only=checkpoint_io.weights_only(ckpt_path))
+        finally:
+            self.checkpoint_io.close()  # the last checkpoint is whole before the run records its ending
 
     def test_best(self, best_path):
         """The test split's figures for the best checkpoint: {"test_acc": ...}."""
         results = self.trainer.test(self.task, datamodule=self.data, ckpt_path=best_path, verbose=False,
-                                    weights_only=True)
+                                    weights_only=checkpoint_io.weights_only(best_path))
         return {k: float(v) for part in results for k, v in part.items()}
 
 
@@ -146,6 +146,16 @@ def make_trainer(**arguments):
         return trainer(**arguments)
     config.applied.add("trainer")
     return lightning_package.module().Trainer(**{**gin.get_bindings("trainer"), **arguments})
+
+
+def bound_plugins():
+    """trainer.plugins as objects (gin holds `@Plugin()` as a reference, which the Trainer would refuse)."""
+    def made(value):
+        if not isinstance(value, gin.config.ConfigurableReference):
+            return value
+        return value.scoped_configurable_fn() if value.evaluate else value.scoped_configurable_fn
+    bound = gin.query_parameter("trainer.plugins")
+    return [made(p) for p in (bound if isinstance(bound, (list, tuple)) else [bound])]
 
 
 def _is_lightnings_own(cls):

@@ -17,7 +17,7 @@ killed run continues exactly where it was.
 
 It is a Lightning `Checkpoint`, so Lightning calls it after the other callbacks and the LightningModule, and
 adds no ModelCheckpoint of its own. Checkpoints are written through Lightning (`trainer.save_checkpoint`),
-atomically, each with a digest, the previous sound last.ckpt kept
+atomically and off the training loop, each with a digest, the previous sound last.ckpt kept
 beside it (runkit.training.checkpoint_io, runkit.rundir.checkpoints).
 """
 import math
@@ -26,9 +26,9 @@ import time
 
 from pytorch_lightning.callbacks import Checkpoint
 
-from runkit.rundir import checkpoints, runs
-from runkit.training import (exactness, internals, lightning_package, metadata, metric_state, monitor, resume,
-                             stopping, world)
+from runkit.rundir import runs
+from runkit.training import (checkpoint_io, exactness, internals, lightning_package, metadata, metric_state, monitor,
+                             resume, stopping, world)
 
 
 class NonFiniteMetric(RuntimeError):
@@ -168,7 +168,7 @@ class RunRecorder(Checkpoint):
             # trains it again and writes both; the other way round, best.ckpt would stay an epoch behind
             trainer.save_checkpoint(runs.best_checkpoint_path(self.run_dir), weights_only=False)
             if trainer.is_global_zero:
-                checkpoints.copy(runs.best_checkpoint_path(self.run_dir), runs.checkpoint_path(self.run_dir))
+                checkpoint_io.copy(trainer, runs.best_checkpoint_path(self.run_dir), runs.checkpoint_path(self.run_dir))
             self._saved_step = trainer.global_step
             self._check_outside(trainer)
         else:
