@@ -8,6 +8,7 @@ import sys
 import time
 
 from runkit.rundir import hash_seed, runs
+from runkit.training import lightning_package
 
 SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT",
                    "SLURM_NNODES", "SLURM_NTASKS")
@@ -35,7 +36,6 @@ def gather_ranks(trainer):
 def begin(run_dir, device, ranks=None, internals_warning=None, task=None):
     import torch
 
-    from runkit.training import lightning_package
     meta = runs.read_json(run_dir, runs.META, default={})
     now = _now()
     meta.update({

@@ -18,7 +18,8 @@ import traceback
 from runkit import cli
 from runkit.errors import BadInput
 from runkit.rundir import checkpoints, lifecycle, lock, runs
-from runkit.training import config, source, stopping
+from runkit.training import components, config, source, stopping
+from runkit.training.errors import ConfigError
 
 class RunBusy(BadInput):
     """Another process holds the run's lock."""
@@ -86,18 +87,18 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
     with from_state, optimizer and scheduler state) the run starts from on its first start
     (runkit.training.source).
 
-    Raises config.ConfigError / registry.UnknownName / data.DataMissing for bad input (nothing touched),
+    Raises ConfigError / registry.UnknownName / data.DataMissing for bad input (nothing touched),
     RunBusy if another process owns the run, stopping.Stopped after a stop signal, any other exception for
     a failed attempt (error.json written).
     """
-    flat = config.parse(configs, bindings)  # checks files and -b syntax before importing torch
+    flat = config.parse(configs, bindings, components.register)  # checks files and -b syntax before importing torch
     runs.check_usable(run_dir)
     from runkit.training import fit
     settings = fit.training_loop()
     try:
         settings.components()
     except ValueError as e:
-        raise config.ConfigError(str(e)) from None
+        raise ConfigError(str(e)) from None
     if not restart:
         source.check_same(run_dir, start_from, from_state)
     if not restart and _already_done(run_dir, flat, settings.n_epochs):
@@ -113,7 +114,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
     try:
         job = fit.Job(settings, run_dir, flat, log)  # data, task, trainer: still nothing written
     except (TypeError, ValueError) as e:  # a component refused the parameters bound to it
-        raise config.ConfigError(cli.without_addresses("; ".join(line.strip() for line in str(e).strip().splitlines()))) from e
+        raise ConfigError(cli.without_addresses("; ".join(line.strip() for line in str(e).strip().splitlines()))) from e
     if origin is not None:
         source.start_from(origin, job.task, job.trainer)  # a model that does not fit: ConfigError, nothing written
     from runkit.training import lightning_package, world
@@ -176,12 +177,12 @@ def _already_done(run_dir, flat, n_epochs):
         return False
     changed = config.differences(stored, flat)
     if changed:
-        raise config.ConfigError(f"{run_dir} was run with other bindings ({'; '.join(changed)}); "
+        raise ConfigError(f"{run_dir} was run with other bindings ({'; '.join(changed)}); "
                                  f"use another folder, or --restart to start it over")
     done = runs.read_history(run_dir)
     added = (runs.read_json(run_dir, runs.META) or {}).get("epochs_added") or 0  # by a callback (SWA's BatchNorm epoch)
     if done and done[-1]["epoch"] > n_epochs + added:
-        raise config.ConfigError(f"{run_dir} already trained {done[-1]['epoch'] - added} epochs, more than "
+        raise ConfigError(f"{run_dir} already trained {done[-1]['epoch'] - added} epochs, more than "
                                  f"training_loop.n_epochs={n_epochs}; use --restart to start it over")
     if runs.status(run_dir) != "finished" or not done:
         return False
@@ -220,7 +221,7 @@ def _attempt(job, run, flat, command, log, resume_from, created=False, origin=No
         from runkit.training import preempt
         preempt.requeue(log)
         raise
-    except config.ConfigError:  # refused once training began: a monitor never logged, a binding never used
+    except ConfigError:  # refused once training began: a monitor never logged, a binding never used
         log.close()
         if created:
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -58,8 +58,8 @@ def load(wanted):
     """Import the training side and the configs' modules; {module: "Error: message"} for those that failed."""
     for name in TRAINING:
         importlib.import_module(name)
-    from runkit.training import config
-    config.register_components()
+    from runkit.training import components
+    components.register()
     for name in OPTIONAL:
         try:
             importlib.import_module(name)
