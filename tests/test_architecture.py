@@ -120,11 +120,10 @@ def test_no_module_of_the_library_is_over_350_lines():
 
 def test_one_module_writes_error_json():
     """A failed attempt's error.json has one writer, runs.mark_failed (called by lifecycle.Run while it holds the
-    run's lock), so its schema is written once. train.py's own writer goes when train adopts the attempt's
-    owner (issue 26's training/ part): it is the one module still allowed, and must not be joined."""
+    run's lock, train's traceback included), so its schema is written once."""
     writes = re.compile(r"write_(json|atomic)\([^)]*\bERROR\b")
     writers = {str(p.relative_to(LIB / "runkit")) for p in (LIB / "runkit").rglob("*.py") if writes.search(p.read_text())}
-    assert writers - {"training/train.py"} == {"rundir/runs.py"}
+    assert writers == {"rundir/runs.py"}
 
 
 def imported_modules(path, name):

@@ -121,10 +121,10 @@ class Run:
         if runs.status(self.run_dir) != "finished":
             runs.mark_finished(self.run_dir)  # a generic job says it finished by exiting 0
 
-    def fail(self, error: str, kind: str) -> None:
+    def fail(self, error: str, kind: str, traceback: str | None = None) -> None:
         """error.json (unless the job wrote its own): the last attempt failed."""
         runs.remove(self.run_dir, runs.STOPPED)
-        runs.mark_failed(self.run_dir, error, kind)
+        runs.mark_failed(self.run_dir, error, kind, traceback)
 
     def stop(self, signal_name: str) -> None:
         """STOPPED: a signal stopped the last attempt after a checkpoint; rerunning resumes it."""

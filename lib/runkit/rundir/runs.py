@@ -122,10 +122,12 @@ def mark_finished(run_dir: Folder) -> None:
     write_atomic(path(run_dir, FINISHED), now_iso() + "\n")
 
 
-def mark_failed(run_dir: Folder, error: str, kind: str) -> None:
-    """Record why the last attempt failed (error.json), unless the job recorded it itself."""
+def mark_failed(run_dir: Folder, error: str, kind: str, traceback: str | None = None) -> None:
+    """Record why the last attempt failed (error.json), unless the job recorded it itself; `traceback`: where
+    it failed, when the job that failed is this process (train)."""
     if not os.path.exists(path(run_dir, ERROR)):
-        write_json(run_dir, ERROR, {"error": error, "type": kind, "time": now_iso()})
+        write_json(run_dir, ERROR, {"error": error, "type": kind, "time": now_iso(),
+                                    **({"traceback": traceback} if traceback is not None else {})})
 
 
 def record_slurm_submission(run_dir: Folder, batch_dir: str, task: int) -> None:

@@ -12,12 +12,12 @@ import shlex
 import shutil
 import signal
 import sys
-import time
 import traceback
 
-from runkit import cli
+from runkit import cli, timestamps
 from runkit.errors import BadInput
 from runkit.rundir import checkpoints, lifecycle, lock, runs
+from runkit.sweeps.slurm import client
 from runkit.training import components, config, source, stopping
 from runkit.training.errors import ConfigError
 
@@ -34,7 +34,7 @@ class Log:
     def __call__(self, message):
         print(message, file=sys.stderr, flush=True)
         if self.file:
-            self.file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
+            self.file.write(f"{timestamps.now_line()} {message}\n")
             self.file.flush()
 
     def open(self, run_dir):
@@ -71,7 +71,7 @@ class _Forward(logging.Handler):
         if record.levelno >= logging.WARNING:
             self.log(message)
         elif self.log.file:
-            self.log.file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
+            self.log.file.write(f"{timestamps.now_line()} {message}\n")
 
 
 # Lightning's messages that say nothing about the run: an advertisement, and hints that do not apply
@@ -218,8 +218,7 @@ def _attempt(job, run, flat, command, log, resume_from, created=False, origin=No
     except stopping.Stopped as e:
         run.stop(lifecycle.signal_name(e.signum))
         log(f"train: {e}")
-        from runkit.training import preempt
-        preempt.requeue(log)
+        client.requeue(log)  # under SLURM: the job goes back to the queue, and resumes from the checkpoint
         raise
     except ConfigError:  # refused once training began: a monitor never logged, a binding never used
         log.close()
@@ -236,10 +235,7 @@ def _attempt(job, run, flat, command, log, resume_from, created=False, origin=No
             raise bad from e
         if bad is not None:
             e = bad
-        runs.write_json(run_dir, runs.ERROR, {"error": str(e), "type": type(e).__name__,
-                                              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                              "traceback": traceback.format_exc()})
-        run.fail(str(e), type(e).__name__)  # keeps train's error.json, with its traceback
+        run.fail(str(e), type(e).__name__, traceback.format_exc())
         if bad is not None:
             raise bad from None
         raise
