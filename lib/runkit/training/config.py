@@ -4,7 +4,6 @@ The rule: config files apply in the order given, then each -b binding (see runki
 binding of the same parameter wins. Every component must be registered before parsing, so that an unknown
 name or parameter is an error at parse time, before any run folder is touched.
 """
-import json
 import os
 import pprint
 import re
@@ -15,11 +14,6 @@ from runkit import cli
 from runkit.sweeps import bindings as binding_text
 from runkit.training import internals, registry
 from runkit.training.errors import ConfigError
-
-# Bindings that may change between attempts of one run: asking for more epochs continues a finished run;
-# another number of devices or nodes continues it approximately (runkit.training.world).
-RESUMABLE_CHANGES = ("training_loop.n_epochs", "trainer.devices", "trainer.num_nodes")
-
 
 def parse(configs, bindings, register):
     """Clear gin, parse the files then the bindings; return every binding flattened as {"fn.param": value}.
@@ -135,23 +129,6 @@ def _plain(value):
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     return repr(value)
-
-
-def differences(old, new, allowed=RESUMABLE_CHANGES):
-    """Bindings that differ between a stored run and this command, as 'name: old -> new' texts."""
-    missing = object()
-    changed = []
-    for key in sorted(set(old) | set(new)):
-        if key in allowed:
-            continue
-        a, b = old.get(key, missing), new.get(key, missing)
-        if a is missing or b is missing or json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True):
-            changed.append(f"{key}: {_show(a, missing)} -> {_show(b, missing)}")
-    return changed
-
-
-def _show(value, missing):
-    return "(unset)" if value is missing else binding_text.format_value(value)
 
 
 # The Trainer arguments runkit sets itself, and where a config says what it wants of them.

@@ -17,6 +17,7 @@ import traceback
 from runkit import cli, timestamps
 from runkit.errors import BadInput
 from runkit.rundir import checkpoints, lifecycle, lock, runs
+from runkit.sweeps import changes
 from runkit.sweeps.slurm import client
 from runkit.training import components, config, source, stopping
 from runkit.training.errors import ConfigError
@@ -175,7 +176,7 @@ def _already_done(run_dir, flat, n_epochs):
     stored = runs.read_json(run_dir, runs.BINDINGS) if os.path.isdir(run_dir) else None
     if stored is None:
         return False
-    changed = config.differences(stored, flat)
+    changed = changes.differences(stored, flat, changes.RESUMABLE)
     if changed:
         raise ConfigError(f"{run_dir} was run with other bindings ({'; '.join(changed)}); "
                                  f"use another folder, or --restart to start it over")
