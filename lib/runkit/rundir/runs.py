@@ -177,6 +177,22 @@ def status(run_dir: Folder, now: float | None = None) -> str:
     return "dead" if os.path.exists(path(run_dir, HEARTBEAT)) else "incomplete"
 
 
+def epochs_trained(run_dir: Folder) -> int | None:
+    """The epochs history.csv holds, less those a callback added for an extra pass (meta.json's epochs_added:
+    SWA's BatchNorm epoch); None before the first epoch's row."""
+    rows = read_history(run_dir)
+    return rows[-1]["epoch"] - ((read_json(run_dir, META) or {}).get("epochs_added") or 0) if rows else None
+
+
+def done(run_dir: Folder, n_epochs: int) -> bool:
+    """The "done" rule: the run finished as asked, with n_epochs epochs trained, or fewer where it stopped
+    early (metrics.json's stopped_early: EarlyStopping); rerunning it does nothing."""
+    trained = epochs_trained(run_dir)
+    if status(run_dir) != "finished" or trained is None:
+        return False
+    return trained == n_epochs or bool((read_json(run_dir, METRICS) or {}).get("stopped_early", False))
+
+
 def read_json(run_dir: Folder, name: str, default: Any = None) -> Any:
     """A JSON file of the run; `default` if it does not exist; CorruptRun if it cannot be parsed."""
     try:

@@ -102,7 +102,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
         raise ConfigError(str(e)) from None
     if not restart:
         source.check_same(run_dir, start_from, from_state)
-    if not restart and _already_done(run_dir, flat, settings.n_epochs):
+    if not restart and _same_request(run_dir, flat, settings.n_epochs) and runs.done(run_dir, settings.n_epochs):
         return runs.read_json(run_dir, runs.METRICS)
     if is_rank_zero() and lock.held_elsewhere(run_dir):  # say so before spending time on loading the data
         raise RunBusy(f"run is held by another process: {run_dir}")
@@ -171,24 +171,21 @@ def is_rank_zero():
     return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
-def _already_done(run_dir, flat, n_epochs):
-    """True if the run is finished as asked; ConfigError if its stored bindings differ (but for n_epochs)."""
+def _same_request(run_dir, flat, n_epochs):
+    """True if the folder's stored bindings are this request's (False: none stored); ConfigError if they
+    differ but for what continues a run (runkit.sweeps.changes), or if it already trained more epochs."""
     stored = runs.read_json(run_dir, runs.BINDINGS) if os.path.isdir(run_dir) else None
     if stored is None:
         return False
     changed = changes.differences(stored, flat, changes.RESUMABLE)
     if changed:
         raise ConfigError(f"{run_dir} was run with other bindings ({'; '.join(changed)}); "
-                                 f"use another folder, or --restart to start it over")
-    done = runs.read_history(run_dir)
-    added = (runs.read_json(run_dir, runs.META) or {}).get("epochs_added") or 0  # by a callback (SWA's BatchNorm epoch)
-    if done and done[-1]["epoch"] > n_epochs + added:
-        raise ConfigError(f"{run_dir} already trained {done[-1]['epoch'] - added} epochs, more than "
-                                 f"training_loop.n_epochs={n_epochs}; use --restart to start it over")
-    if runs.status(run_dir) != "finished" or not done:
-        return False
-    stopped_early = (runs.read_json(run_dir, runs.METRICS) or {}).get("stopped_early", False)
-    return done[-1]["epoch"] == n_epochs + added or stopped_early
+                          f"use another folder, or --restart to start it over")
+    trained = runs.epochs_trained(run_dir)
+    if trained is not None and trained > n_epochs:
+        raise ConfigError(f"{run_dir} already trained {trained} epochs, more than "
+                          f"training_loop.n_epochs={n_epochs}; use --restart to start it over")
+    return True
 
 
 def _attempt(job, run, flat, command, log, resume_from, created=False, origin=None):
