@@ -78,6 +78,25 @@ def test_a_run_is_done_when_finished_with_the_epochs_asked_or_stopped_early(tmp_
     assert runs.done(tmp_path, 5)
 
 
+def test_undoing_an_attempt_removes_a_folder_it_made_and_clears_one_it_found(tmp_path):
+    """Bad config found after train began: the rerun with the fix must start afresh, as if train never ran."""
+    from runkit.rundir import lifecycle
+    made = lifecycle.Run.own(tmp_path / "new")
+    assert made.created and (tmp_path / "new").is_dir()
+    made.undo()
+    made.release()
+    assert not (tmp_path / "new").exists()
+    found = tmp_path / "old"
+    found.mkdir()
+    (found / "notes.txt").write_text("the user's\n")
+    run = lifecycle.Run.own(found)
+    runs.write_json(found, runs.BINDINGS, {"training_loop.n_epochs": 2})
+    assert not run.created
+    run.undo()
+    run.release()
+    assert (found / "notes.txt").exists() and not (found / runs.BINDINGS).exists()
+
+
 def test_a_status_probe_never_makes_a_claim_fail(tmp_path):
     os.close(lock.try_lock(tmp_path))
     probe = os.open(tmp_path / runs.LOCK, os.O_RDONLY)

@@ -9,7 +9,6 @@ writes error.json and leaves the folder resumable.
 import logging
 import os
 import shlex
-import shutil
 import signal
 import sys
 import traceback
@@ -127,7 +126,6 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
             best = runs.best_checkpoint_path(run_dir)
             job.test_best(best if os.path.exists(best) else None)
         return None
-    created = not os.path.exists(run_dir)  # by this attempt: removed again if the config proves bad
     run = lifecycle.Run.own(run_dir)
     if run is None:
         raise RunBusy(f"run is held by another process: {run_dir}")
@@ -143,7 +141,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
         beats = lifecycle.Heartbeat()  # the runners' heartbeat: a slow step never looks dead
         beats.add(run)
         try:
-            return _attempt(job, run, flat, command, log, resume_from, created, origin)
+            return _attempt(job, run, flat, command, log, resume_from, origin)
         finally:
             beats.close()
     finally:
@@ -188,10 +186,10 @@ def _same_request(run_dir, flat, n_epochs):
     return True
 
 
-def _attempt(job, run, flat, command, log, resume_from, created=False, origin=None):
+def _attempt(job, run, flat, command, log, resume_from, origin=None):
     """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it.
     A failure before the first step of a run starting afresh is bad config (a rerun would fail the same
-    way): the folder goes if this attempt created it, and it raises ConfigError."""
+    way): the run undoes the attempt (lifecycle.Run.undo), and it raises ConfigError."""
     run_dir = run.run_dir
     run.begin()
     if origin is not None:  # before bindings.json: a rerun compares its --from with this record
@@ -220,16 +218,13 @@ def _attempt(job, run, flat, command, log, resume_from, created=False, origin=No
         raise
     except ConfigError:  # refused once training began: a monitor never logged, a binding never used
         log.close()
-        if created:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        else:
-            run.clear()  # back to what was there before train: the rerun with the fix starts afresh
+        run.undo()
         raise
     except Exception as e:
         bad = job.bad_config(e) if resume_from is None else None
-        if bad is not None and created:
+        if bad is not None and run.created:
             log.close()
-            shutil.rmtree(run_dir, ignore_errors=True)
+            run.undo()
             raise bad from e
         if bad is not None:
             e = bad
