@@ -90,7 +90,7 @@ class Run:
         if self.created:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         else:
-            self.clear()
+            self.clear()  # back to what was there before train
 
     def begin(self) -> None:
         """A new attempt starts: the last one's ending (error.json, STOPPED, FINISHED) goes, and the run beats."""
