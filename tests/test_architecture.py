@@ -1,6 +1,7 @@
 """The package layout is the architecture: the light packages (the run folder, sweeps, analysis, sync and the
 CLI edges) never load torch, Lightning, pandas or gin, so gridgen, runbatch, collect, halving, propose and
 sync start in a fraction of a second; only the training side and the plug-ins load them."""
+import ast
 import json
 import pkgutil
 import re
@@ -52,10 +53,11 @@ def test_every_bad_input_error_is_a_badinput_printed_in_one_place():
     from runkit.errors import BadInput
     from runkit.rundir import checkpoints, lock, runs
     from runkit.sweeps import bindings, grid, snapshot
-    from runkit.training import config, registry, train
+    from runkit.training import registry, train
+    from runkit.training.errors import ConfigError
     from runkit.data import DataMissing
     for error in (lock.NoLocks, runs.NotARunFolder, checkpoints.NoSoundCheckpoint, bindings.BindingError,
-                  grid.GridError, snapshot.NoProject, config.ConfigError, registry.UnknownName, train.RunBusy,
+                  grid.GridError, snapshot.NoProject, ConfigError, registry.UnknownName, train.RunBusy,
                   DataMissing):
         assert issubclass(error, BadInput), error
     code = {p: p.read_text() for p in [*(LIB / "runkit").rglob("*.py"), *(LIB.parent / "tools").iterdir()]}
@@ -118,8 +120,47 @@ def test_no_module_of_the_library_is_over_350_lines():
 
 def test_one_module_writes_error_json():
     """A failed attempt's error.json has one writer, runs.mark_failed (called by lifecycle.Run while it holds the
-    run's lock), so its schema is written once. train.py's own writer goes when train adopts the attempt's
-    owner (issue 26's training/ part): it is the one module still allowed, and must not be joined."""
+    run's lock, train's traceback included), so its schema is written once."""
     writes = re.compile(r"write_(json|atomic)\([^)]*\bERROR\b")
     writers = {str(p.relative_to(LIB / "runkit")) for p in (LIB / "runkit").rglob("*.py") if writes.search(p.read_text())}
-    assert writers - {"training/train.py"} == {"rundir/runs.py"}
+    assert writers == {"rundir/runs.py"}
+
+
+def imported_modules(path, name):
+    """The runkit modules a module imports, those imported inside a function included: a lazy import hides a
+    circle from the interpreter, not from the reader who must change one of its modules."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + [base] * bool(base))
+            found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_lib_imports_in_layers_without_a_circle():
+    """Every import points down (errors and the Lightning-facing leaves, config, the pieces, fit, then train, the
+    CLI and the zygote): a module can be read, changed and tested with only what lies below it."""
+    paths = {".".join(p.relative_to(LIB).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (LIB / "runkit").rglob("*.py")}
+    graph = {name: {m for m in imported_modules(path, name) if m in paths and m not in (name, "runkit")}
+             for name, path in paths.items()}
+    assert len(graph) > 80 and sum(map(len, graph.values())) > 100  # the modules and their imports were found
+    done, path, circles = set(), [], []
+
+    def visit(name):  # depth first; a module met again while still on the path closes a circle
+        if name in path:
+            circles.append(path[path.index(name):] + [name])
+        elif name not in done:
+            path.append(name)
+            for below in sorted(graph[name]):
+                visit(below)
+            done.add(path.pop())
+
+    for name in sorted(graph):
+        visit(name)
+    assert circles == []

@@ -268,7 +268,8 @@ DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "grid.md")
 
 def test_every_grid_snippet_of_the_docs_expands_and_names_real_bindings(tmp_path, results_dir):
     from conftest import REPO
-    from runkit.training import config
+    from runkit.training import components, config
+    from runkit.training.errors import ConfigError
     (tmp_path / "configs").symlink_to(REPO / "configs")
     snippets = doc_snippets(DOC)
     assert len(snippets) >= 7
@@ -282,6 +283,6 @@ def test_every_grid_snippet_of_the_docs_expands_and_names_real_bindings(tmp_path
                 continue  # a command of the user's own: its bindings are not ours to check
             configs = s["configs"] or [str(REPO / "configs" / "digits_mlp.gin")]
             try:
-                config.parse(configs, [bindings.format(k, v) for k, v in s["gin_bindings"].items()])
-            except config.ConfigError as e:
+                config.parse(configs, [bindings.format(k, v) for k, v in s["gin_bindings"].items()], components.register)
+            except ConfigError as e:
                 pytest.fail(f"docs/grid.md snippet {number + 1}: {e}\n{text}")

@@ -64,6 +64,39 @@ def test_status_order(tmp_path):
     assert runs.status(tmp_path) == "finished"
 
 
+def test_a_run_is_done_when_finished_with_the_epochs_asked_or_stopped_early(tmp_path):
+    """The "done" rule a rerun of train obeys: FINISHED, and as many epochs as asked (those a callback added,
+    meta.json's epochs_added, not counted), or fewer where EarlyStopping stopped it."""
+    assert runs.epochs_trained(tmp_path) is None and not runs.done(tmp_path, 2)
+    runs.write_history(tmp_path, [{"epoch": e, "step": 10 * e, "time": 1.0} for e in (1, 2, 3)])
+    assert runs.epochs_trained(tmp_path) == 3 and not runs.done(tmp_path, 3)  # not finished
+    runs.mark_finished(tmp_path)
+    assert runs.done(tmp_path, 3) and not runs.done(tmp_path, 4) and not runs.done(tmp_path, 2)
+    runs.write_json(tmp_path, runs.META, {"epochs_added": 1})  # SWA's BatchNorm epoch
+    assert runs.epochs_trained(tmp_path) == 2 and runs.done(tmp_path, 2) and not runs.done(tmp_path, 3)
+    runs.write_json(tmp_path, runs.METRICS, {"stopped_early": True})
+    assert runs.done(tmp_path, 5)
+
+
+def test_undoing_an_attempt_removes_a_folder_it_made_and_clears_one_it_found(tmp_path):
+    """Bad config found after train began: the rerun with the fix must start afresh, as if train never ran."""
+    from runkit.rundir import lifecycle
+    made = lifecycle.Run.own(tmp_path / "new")
+    assert made.created and (tmp_path / "new").is_dir()
+    made.undo()
+    made.release()
+    assert not (tmp_path / "new").exists()
+    found = tmp_path / "old"
+    found.mkdir()
+    (found / "notes.txt").write_text("the user's\n")
+    run = lifecycle.Run.own(found)
+    runs.write_json(found, runs.BINDINGS, {"training_loop.n_epochs": 2})
+    assert not run.created
+    run.undo()
+    run.release()
+    assert (found / "notes.txt").exists() and not (found / runs.BINDINGS).exists()
+
+
 def test_a_status_probe_never_makes_a_claim_fail(tmp_path):
     os.close(lock.try_lock(tmp_path))
     probe = os.open(tmp_path / runs.LOCK, os.O_RDONLY)

@@ -219,7 +219,9 @@ def test_a_failed_run_resumes_to_the_same_result(tmp_path, finished, monkeypatch
     run = tmp_path / "run"
     proc = tool("train", run, MLP, config, check=1)
     assert "injected failure" in proc.stderr and runs.status(run) == "failed"
-    assert runs.read_json(run, runs.ERROR)["error"] == "injected failure"
+    error = runs.read_json(run, runs.ERROR)  # written once, by the run's owner, with where it failed
+    assert set(error) == {"error", "type", "time", "traceback"} and error["error"] == "injected failure"
+    assert "fail_once.py" in error["traceback"] and error["traceback"].startswith("Traceback (most recent call last)")
     assert len(runs.read_history(run)) == 5  # 45 steps an epoch: failed in epoch 6
 
     tool("train", run, MLP, config, check=0)

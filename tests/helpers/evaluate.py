@@ -7,14 +7,14 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from runkit.training import config, fit
+from runkit.training import components, config, fit
 
 
 def main(*argv):
     given = argv[0].startswith("--split=")
     split = argv[0].removeprefix("--split=") if given else "val"
     checkpoint, bindings, *configs = argv[given:]
-    flat = config.parse(configs, [bindings])
+    flat = config.parse(configs, [bindings], components.register)
     settings = fit.training_loop()
     task_class, data_class, _callbacks, _loggers = settings.components()
     data = fit.construct(data_class, settings.data, flat, {"seed": settings.seed})

@@ -14,9 +14,9 @@ import os
 from runkit import errors
 from runkit.analysis import table
 from runkit.rundir import modes
-from runkit.sweeps import spec
+from runkit.sweeps import changes, spec
 
-EPOCHS = spec.CONTINUABLE  # training_loop.n_epochs
+EPOCHS = changes.CONTINUABLE  # training_loop.n_epochs
 
 
 def rungs(n, min_epochs, max_epochs, eta):

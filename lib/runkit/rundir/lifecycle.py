@@ -18,6 +18,7 @@ while the lock is held. The local runner and the SLURM task both go through one 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -50,13 +51,19 @@ class Run:
 
     def __init__(self, run_dir: Folder, held: lock.Lock | None = None) -> None:
         self.run_dir, self.lock = run_dir, held
+        self.created = False  # the folder did not exist before train owned it (own): undo() removes it
 
     @classmethod
     def own(cls, run_dir: Folder) -> Run | None:
         """The run as train owns it (lock.Lock.take: inherited, the launcher's, or claimed); None if another
         process holds it."""
+        created = not os.path.exists(run_dir)
         held = lock.Lock.take(run_dir)
-        return None if held is None else cls(run_dir, held)
+        if held is None:
+            return None
+        run = cls(run_dir, held)
+        run.created = created
+        return run
 
     @property
     def fd(self) -> int | None:
@@ -76,6 +83,14 @@ class Run:
     def clear(self) -> None:
         """Start over: remove what train wrote (runs.clear); runners' records and other files stay."""
         runs.clear(self.run_dir)
+
+    def undo(self) -> None:
+        """The config proved bad once the attempt began (a rerun would fail the same way): the folder goes if
+        this attempt made it, else back to what was there before train (clear), so the fixed rerun starts afresh."""
+        if self.created:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        else:
+            self.clear()  # back to what was there before train
 
     def begin(self) -> None:
         """A new attempt starts: the last one's ending (error.json, STOPPED, FINISHED) goes, and the run beats."""
@@ -121,10 +136,10 @@ class Run:
         if runs.status(self.run_dir) != "finished":
             runs.mark_finished(self.run_dir)  # a generic job says it finished by exiting 0
 
-    def fail(self, error: str, kind: str) -> None:
+    def fail(self, error: str, kind: str, traceback: str | None = None) -> None:
         """error.json (unless the job wrote its own): the last attempt failed."""
         runs.remove(self.run_dir, runs.STOPPED)
-        runs.mark_failed(self.run_dir, error, kind)
+        runs.mark_failed(self.run_dir, error, kind, traceback)
 
     def stop(self, signal_name: str) -> None:
         """STOPPED: a signal stopped the last attempt after a checkpoint; rerunning resumes it."""

@@ -122,10 +122,12 @@ def mark_finished(run_dir: Folder) -> None:
     write_atomic(path(run_dir, FINISHED), now_iso() + "\n")
 
 
-def mark_failed(run_dir: Folder, error: str, kind: str) -> None:
-    """Record why the last attempt failed (error.json), unless the job recorded it itself."""
+def mark_failed(run_dir: Folder, error: str, kind: str, traceback: str | None = None) -> None:
+    """Record why the last attempt failed (error.json), unless the job recorded it itself; `traceback`: where
+    it failed, when the job that failed is this process (train)."""
     if not os.path.exists(path(run_dir, ERROR)):
-        write_json(run_dir, ERROR, {"error": error, "type": kind, "time": now_iso()})
+        write_json(run_dir, ERROR, {"error": error, "type": kind, "time": now_iso(),
+                                    **({"traceback": traceback} if traceback is not None else {})})
 
 
 def record_slurm_submission(run_dir: Folder, batch_dir: str, task: int) -> None:
@@ -173,6 +175,22 @@ def status(run_dir: Folder, now: float | None = None) -> str:
     if alive(run_dir, now):
         return "running"
     return "dead" if os.path.exists(path(run_dir, HEARTBEAT)) else "incomplete"
+
+
+def epochs_trained(run_dir: Folder) -> int | None:
+    """The epochs history.csv holds, less those a callback added for an extra pass (meta.json's epochs_added:
+    SWA's BatchNorm epoch); None before the first epoch's row."""
+    rows = read_history(run_dir)
+    return rows[-1]["epoch"] - ((read_json(run_dir, META) or {}).get("epochs_added") or 0) if rows else None
+
+
+def done(run_dir: Folder, n_epochs: int) -> bool:
+    """The "done" rule: the run finished as asked, with n_epochs epochs trained, or fewer where it stopped
+    early (metrics.json's stopped_early: EarlyStopping); rerunning it does nothing."""
+    trained = epochs_trained(run_dir)
+    if status(run_dir) != "finished" or trained is None:
+        return False
+    return trained == n_epochs or bool((read_json(run_dir, METRICS) or {}).get("stopped_early", False))
 
 
 def read_json(run_dir: Folder, name: str, default: Any = None) -> Any:

@@ -8,7 +8,6 @@ records (changes): the rule of docs/spec.md, 'Changed specs'.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shlex
@@ -17,6 +16,7 @@ from typing import IO, Any, TypedDict, cast
 from runkit.cli import read_jsonl
 from runkit.errors import BadInput
 from runkit.sweeps import bindings
+from runkit.sweeps import changes as rule
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._,=+-]*$")
 
@@ -76,9 +76,6 @@ def read(stream: IO[str], source: str = "stdin") -> list[Spec]:
 
 # ---- what a run is made from (spec.json), and what changed ------------------------------------
 
-CONTINUABLE = "training_loop.n_epochs"  # more of it continues a finished run; train resumes it
-
-
 def made_from(spec: Spec) -> dict:
     """What spec.json records of a spec: the command, the bindings and the config files' contents.
 
@@ -113,23 +110,20 @@ def changes(old: dict, new: dict, trained: dict | None = None) -> tuple[list[str
         conflicts.append(f"configs: {old.get('configs')} -> {new['configs']}")
     before, after = _flat_keys(old.get("gin_bindings", {})), _flat_keys(new["gin_bindings"])
     for key in sorted(set(before) | set(after)):
-        a = before.get(key, (trained or {}).get(key, _UNSET))
-        b = after.get(key, _UNSET)
-        if _same(a, b):
+        a = before.get(key, (trained or {}).get(key, rule.UNSET))
+        b = after.get(key, rule.UNSET)
+        if rule.same(a, b):
             continue
-        if key == CONTINUABLE and _more(a, b):
+        if key == rule.CONTINUABLE and _more(a, b):
             continued = True
             continue
-        conflicts.append(f"{key}: {_show(a)} -> {_show(b)}")
+        conflicts.append(rule.said(key, a, b))
     return conflicts, continued
 
 
 def trained_changes(trained: dict, new: dict) -> tuple[list[str], bool]:
     """changes() for a folder that train made by hand (bindings.json, no spec.json): the bindings the spec sets."""
     return changes({**new, "gin_bindings": {}}, new, trained)
-
-
-_UNSET = object()
 
 
 def _command_and_bindings(argv, run_dir, configs):
@@ -169,18 +163,9 @@ def _digest(config):
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _same(a, b):
-    return a is b or (a is not _UNSET and b is not _UNSET and
-                      json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True))
-
-
 def _more(a, b):
     numbers = all(isinstance(x, int) and not isinstance(x, bool) for x in (a, b))
     return numbers and b > a
-
-
-def _show(value):
-    return "(unset)" if value is _UNSET else bindings.format_value(value)
 
 
 def _words(command):

@@ -4,7 +4,6 @@ The rule: config files apply in the order given, then each -b binding (see runki
 binding of the same parameter wins. Every component must be registered before parsing, so that an unknown
 name or parameter is an error at parse time, before any run folder is touched.
 """
-import json
 import os
 import pprint
 import re
@@ -12,39 +11,21 @@ import re
 import gin
 
 from runkit import cli
-from runkit.errors import BadInput
 from runkit.sweeps import bindings as binding_text
-from runkit.training import internals
+from runkit.training import internals, registry
+from runkit.training.errors import ConfigError
 
-# Bindings that may change between attempts of one run: asking for more epochs continues a finished run;
-# another number of devices or nodes continues it approximately (runkit.training.world).
-RESUMABLE_CHANGES = ("training_loop.n_epochs", "trainer.devices", "trainer.num_nodes")
-
-
-class ConfigError(BadInput, ValueError):
-    """A config file or binding that cannot be used; the message names it."""
-
-
-def register_components():
-    """Import every plug-in package and the Trainer's settings, so that their gin names exist."""
-    import runkit.callbacks  # noqa: F401
-    import runkit.data  # noqa: F401
-    import runkit.training.fit  # noqa: F401
-    import runkit.training.loggers  # noqa: F401
-    import runkit.models  # noqa: F401
-    import runkit.training.optim  # noqa: F401
-    import runkit.tasks  # noqa: F401
-
-
-def parse(configs, bindings=()):
-    """Clear gin, parse the files then the bindings; return every binding flattened as {"fn.param": value}."""
+def parse(configs, bindings, register):
+    """Clear gin, parse the files then the bindings; return every binding flattened as {"fn.param": value}.
+    `register` (runkit.training.components.register) imports the components once the files and bindings
+    read well, so that a missing file or a malformed binding is refused before torch loads."""
     for config in configs:
         if not os.path.isfile(config):
             raise ConfigError(f"config file {config} does not exist")
     pieces = binding_text.split(bindings)
     for piece in pieces:
         binding_text.parse(piece)  # one clear message for a malformed binding, before gin sees it
-    register_components()
+    register()
     _register_references([open(c, encoding="utf-8").read() for c in configs] + list(pieces))
     for strict in (False, True):  # first to learn the classes named by import path, then every binding
         gin.clear_config()
@@ -62,7 +43,6 @@ def parse(configs, bindings=()):
 def _import_named_classes():
     """Import and register the components training_loop names by import path ('my_project.lit.MyModel'),
     so that their parameters' bindings (`MyModel.hidden = 64`) parse; a wrong path is registry.UnknownName."""
-    from runkit.training import registry
     for field, kind in (("task", registry.TASKS), ("data", registry.DATA), ("callbacks", registry.CALLBACKS),
                         ("loggers", registry.LOGGERS)):
         try:
@@ -81,7 +61,6 @@ def _register_references(texts):
     """Make each class or function a config refers to by import path (`@torch.optim.Adam`,
     `@my_project.nets.Net()`) configurable under that path, so that the reference parses and its parameters
     bind (`torch.optim.Adam.lr = 0.01`); a path that does not import is left to gin's own error."""
-    from runkit.training import registry
     for text in texts:
         for path in REFERENCE.findall("\n".join(line.split("#")[0] for line in text.splitlines())):
             registry.by_path(path)
@@ -150,23 +129,6 @@ def _plain(value):
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     return repr(value)
-
-
-def differences(old, new, allowed=RESUMABLE_CHANGES):
-    """Bindings that differ between a stored run and this command, as 'name: old -> new' texts."""
-    missing = object()
-    changed = []
-    for key in sorted(set(old) | set(new)):
-        if key in allowed:
-            continue
-        a, b = old.get(key, missing), new.get(key, missing)
-        if a is missing or b is missing or json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True):
-            changed.append(f"{key}: {_show(a, missing)} -> {_show(b, missing)}")
-    return changed
-
-
-def _show(value, missing):
-    return "(unset)" if value is missing else binding_text.format_value(value)
 
 
 # The Trainer arguments runkit sets itself, and where a config says what it wants of them.

@@ -19,10 +19,16 @@ from dataclasses import dataclass
 
 import gin
 import pytorch_lightning as pl
+import torch
 
-from runkit.training import checkpoint_io, config, lightning_package, monitor
+from runkit.training import checkpoint_io, config, lightning_package, monitor, optim
 from runkit.training.config import KIT_OWNED
+from runkit.training.epoch_start import EpochStartReplay
+from runkit.training.errors import ConfigError
+from runkit.training.loaders import LoaderReport
+from runkit.training.recorder import RunRecorder
 from runkit.training.registry import CALLBACKS, DATA, LOGGERS, TASKS
+from runkit.training.unused_bindings import RefuseUnused
 
 trainer = gin.external_configurable(pl.Trainer, name="trainer", denylist=list(KIT_OWNED))
 
@@ -60,10 +66,6 @@ class Job:
     """One attempt's Lightning objects. `flat` is every gin binding (runkit.training.config.flatten)."""
 
     def __init__(self, settings, run_dir, flat, log):
-        from runkit.training.epoch_start import EpochStartReplay
-        from runkit.training.loaders import LoaderReport
-        from runkit.training.recorder import RunRecorder
-        from runkit.training.unused_bindings import RefuseUnused
         config.applied.clear()  # what runkit applies by hand in this attempt (config.gin, unused bindings)
         config.applied_parameters.clear()
         task_class, data_class, callback_classes, logger_functions = settings.components()
@@ -96,7 +98,6 @@ class Job:
             plugins.append(_slurm_environment())
             for name, value in layout.items():
                 if f"trainer.{name}" in flat and flat[f"trainer.{name}"] != value:
-                    from runkit.training.config import ConfigError
                     raise ConfigError(f"trainer.{name}={flat[f'trainer.{name}']!r}, but SLURM started "
                                       f"{layout['num_nodes']} node(s) x {layout['devices']} task(s): the job's "
                                       "shape comes from runbatch --nodes/--ntasks-per-node; drop the binding")
@@ -116,7 +117,6 @@ class Job:
         and its bindings, since a rerun would fail the same way."""
         if self.loaders.stepped:
             return None
-        from runkit.training.config import ConfigError
         field, registry = ("data", DATA) if self.loaders.phase == "data" else ("task", TASKS)
         name = getattr(self.settings, field)
         prefix = registry.gin_name(name) + "."
@@ -212,7 +212,6 @@ def make_loggers(functions, names, flat, run_dir, resume_step):
     try:
         return [make(function, name) for function, name in zip(functions, names)]
     except (ImportError, ModuleNotFoundError) as e:
-        from runkit.training.config import ConfigError
         raise ConfigError(f"a logger in training_loop.loggers needs a package that is not installed "
                           f"({str(e).splitlines()[0].split(';')[0]}): pip install it, or choose another logger") from None
 
@@ -220,19 +219,16 @@ def make_loggers(functions, names, flat, run_dir, resume_step):
 def check_optimizer_bindings():
     """runkit.training.optim's bindings fail here, before the run folder is touched, rather than at fit time;
     called around gin, so that a run that never uses them still has them unused (runkit.training.unused_bindings)."""
-    import torch
-
-    from runkit.training import optim
     for name, function, arguments in (("optimizer", optim.optimizer, [[torch.nn.Parameter(torch.zeros(1))]]),
                                       ("lr_schedule", optim.lr_schedule, [])):
         bound = gin.get_bindings(name)
         try:
             function.__wrapped__(*arguments, **bound)
-        except config.ConfigError:
+        except ConfigError:
             raise
         except (TypeError, ValueError) as e:
             given = ", ".join(f"{name}.{k}={v!r}" for k, v in sorted(bound.items()))
-            raise config.ConfigError(f"{name}: {str(e).strip()} (its bindings: {given})") from None
+            raise ConfigError(f"{name}: {str(e).strip()} (its bindings: {given})") from None
 
 
 def construct(cls, name, flat, provided, bound=None):
@@ -283,7 +279,6 @@ def task_arguments(settings, task_class, data, flat):
     provided = vars_of(data)
     missing = [p for p in needed if p not in provided]
     if missing:
-        from runkit.training.config import ConfigError
         raise ConfigError(f"task {settings.task!r} needs {', '.join(missing)}, which no binding gives and data "
                           f"module {settings.data!r} does not have after setup(): bind "
                           + " and ".join(f"{name}.{p}" for p in missing) + ", or set it on the data module "

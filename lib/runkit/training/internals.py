@@ -9,6 +9,8 @@ meta.json). No other module of runkit touches a private attribute of Lightning o
 """
 from importlib import metadata
 
+from runkit.training import lightning_package
+
 # the versions every function below was checked against, by distribution
 CHECKED = {"pytorch_lightning": ("2.6.6",), "lightning": ("2.6.6",), "gin-config": ("0.5.0",),
            "torchmetrics": ("1.9.0",)}
@@ -56,7 +58,6 @@ def call_epoch_start_hooks(trainer):
     """Every callback's and then the LightningModule's `on_train_epoch_start`, as Lightning's fit loop calls them
     (its own callers set the hook's name, which `self.log` in the hook needs), with the loggers' step where it
     was at the epoch's start (LearningRateMonitor logs the epoch's rate at that step)."""
-    from runkit.training import lightning_package
     call = lightning_package.module("trainer.call")
     loop = trainer.fit_loop.epoch_loop
     now = loop._batches_that_stepped

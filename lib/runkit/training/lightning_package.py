@@ -7,6 +7,8 @@ A data module or callback of the other package is bad config (`check`).
 """
 import importlib
 
+from runkit.training.errors import ConfigError
+
 PYTORCH_LIGHTNING, LIGHTNING = "pytorch_lightning", "lightning"
 # each package's prefixes for (the trainer's package, fabric)
 PREFIXES = {PYTORCH_LIGHTNING: ("pytorch_lightning", "lightning_fabric"),
@@ -77,7 +79,6 @@ def check(kind, name, cls):
     """A component of the other package is bad config: its Trainer would refuse it."""
     package = of(cls)
     if package is not None and package != active:
-        from runkit.training.config import ConfigError
         raise ConfigError(f"{kind} {name!r} is written on {package}, but the task is written on {active}: a run "
                           f"trains on one package; write them both on `import {PREFIXES[active][0]}`")
 

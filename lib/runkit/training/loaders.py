@@ -17,7 +17,7 @@ from pytorch_lightning.callbacks import Callback
 from torch.utils.data import BatchSampler, DataLoader, IterableDataset, RandomSampler, SequentialSampler
 
 from runkit.data.resumable import EpochOrder, SampleBatches
-from runkit.training import lightning_package
+from runkit.training import lightning_package, metadata
 
 
 def rebuild(loader, seed, rank=0, world=1):
@@ -94,7 +94,6 @@ class LoaderReport(Callback):
     def on_train_start(self, trainer, pl_module):
         if not trainer.is_global_zero or not self.found:
             return
-        from runkit.training import metadata
         found = self.found
         self.say(f"data: {found['loader']} resumes exactly" if found["exact"] else
                  f"data: {found['loader']} resumes approximately, as Lightning resumes it: {found['reason']}")

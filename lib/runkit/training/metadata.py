@@ -3,11 +3,11 @@ import inspect
 import os
 import platform
 import socket
-import subprocess
 import sys
-import time
 
+from runkit import git, timestamps
 from runkit.rundir import hash_seed, runs
+from runkit.training import lightning_package
 
 SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT",
                    "SLURM_NNODES", "SLURM_NTASKS")
@@ -35,9 +35,8 @@ def gather_ranks(trainer):
 def begin(run_dir, device, ranks=None, internals_warning=None, task=None):
     import torch
 
-    from runkit.training import lightning_package
     meta = runs.read_json(run_dir, runs.META, default={})
-    now = _now()
+    now = timestamps.now_iso()
     meta.update({
         "start_time": meta.get("start_time", now),  # of the first attempt
         "attempt_start_time": now,
@@ -71,7 +70,7 @@ def update(run_dir, **fields):
 
 def end(run_dir):
     meta = runs.read_json(run_dir, runs.META, default={})
-    meta["end_time"] = _now()
+    meta["end_time"] = timestamps.now_iso()
     runs.write_json(run_dir, runs.META, meta)
 
 
@@ -81,7 +80,7 @@ def code_state():
     frozen = snapshot.current()
     if frozen is not None:
         return frozen
-    return {"code_snapshot": None, **git_state()}
+    return {"code_snapshot": None, **git.state(os.path.dirname(os.path.abspath(__file__)), timeout=30)}
 
 
 def project_state(task):
@@ -95,33 +94,8 @@ def project_state(task):
         folder = os.path.dirname(os.path.abspath(inspect.getfile(cls)))
     except (TypeError, OSError):
         return {"module": cls.__module__, "git_commit": None, "git_dirty": None, "git_diff": None, "git_root": None}
-    root = _git(folder, "rev-parse", "--show-toplevel")
-    return {"module": cls.__module__, **git_state(folder), "git_root": root.strip() if root else None}
-
-
-def git_state(here=None):
-    """The commit of the code that ran (runkit's, or the repository holding folder `here`), whether it had
-    uncommitted changes, and those changes."""
-    here = here or os.path.dirname(os.path.abspath(__file__))
-    commit = _git(here, "rev-parse", "HEAD")
-    if commit is None:
-        return {"git_commit": None, "git_dirty": None, "git_diff": None}
-    diff = _git(here, "diff", "HEAD") or ""
-    return {"git_commit": commit.strip(), "git_dirty": bool(diff or _git(here, "status", "--porcelain")),
-            "git_diff": diff}
-
-
-def _git(folder, *args):
-    """git's output in folder, or None (no git, not a repository)."""
-    try:
-        done = subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def _now():
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    root = git.git(folder, "rev-parse", "--show-toplevel", timeout=30)
+    return {"module": cls.__module__, **git.state(folder, timeout=30), "git_root": root.strip() if root else None}
 
 
 def device_name(device):

@@ -3,7 +3,7 @@ logs it at all. A monitor that is never logged would make every epoch equally ba
 word; the run stops instead, at the end of its first validated epoch, before a best checkpoint is chosen.
 """
 from runkit.rundir import modes
-from runkit.training.config import ConfigError
+from runkit.training.errors import ConfigError
 
 DEFAULT = "val_loss"
 

@@ -10,7 +10,7 @@ import math
 import gin
 import torch
 
-from runkit.training.config import ConfigError
+from runkit.training.errors import ConfigError
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 SCHEDULES = ("constant", "cosine")

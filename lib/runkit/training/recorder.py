@@ -27,8 +27,8 @@ import time
 from pytorch_lightning.callbacks import Checkpoint
 
 from runkit.rundir import runs
-from runkit.training import (checkpoint_io, exactness, internals, lightning_package, metadata, metric_state, monitor,
-                             resume, stopping, world)
+from runkit.training import (checkpoint_io, config, exactness, internals, lightning_package, metadata, metric_state,
+                             monitor, resume, stopping, world)
 
 
 class NonFiniteMetric(RuntimeError):
@@ -95,7 +95,6 @@ class RunRecorder(Checkpoint):
         every configurable has been called, optimizer included, so the operative config is whole."""
         added = trainer.max_epochs - self.n_epochs  # by a callback, for an extra pass (SWA's BatchNorm epoch)
         if trainer.is_global_zero:
-            from runkit.training import config
             runs.write_atomic(runs.path(self.run_dir, runs.CONFIG), config.operative_text())
             if added > 0:
                 metadata.update(self.run_dir, epochs_added=added)  # the "done" rule counts them (train.py)

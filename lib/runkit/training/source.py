@@ -13,6 +13,8 @@ import os
 
 from runkit.errors import BadInput
 from runkit.rundir import checkpoints, runs
+from runkit.training import lightning_package
+from runkit.training.errors import ConfigError
 
 class BadSource(BadInput, ValueError):
     """A --from source that cannot be started from; the message says why and what to do."""
@@ -38,7 +40,6 @@ def check_same(run_dir, text, state):
     before = None if not recorded else {"checkpoint": recorded.get("checkpoint"), "state": bool(recorded.get("state"))}
     now = wanted(text, state)
     if before != now:
-        from runkit.training.config import ConfigError
         raise ConfigError(f"{run_dir} was started {_show(before)}, this command is {_show(now)}; rerun it with "
                           "the same --from, use another folder, or --restart to start it over")
 
@@ -88,7 +89,6 @@ def start_from(record, task, trainer):
         raise BadSource(f"--from {record['checkpoint']}: not a Lightning checkpoint (it has no state_dict)")
     mismatch = first_mismatch(weights, task.state_dict())
     if mismatch:
-        from runkit.training.config import ConfigError
         raise ConfigError(f"--from {record['checkpoint']}: its model does not fit this config's: {mismatch}; "
                           "bind the model as the source run did (its bindings.json)")
     task.load_state_dict(weights)
@@ -120,7 +120,6 @@ def _state_loader(saved):
         def on_train_start(self, trainer, pl_module):
             optimizers, schedulers = saved.get("optimizer_states") or [], saved.get("lr_schedulers") or []
             if len(optimizers) != len(trainer.optimizers) or len(schedulers) != len(trainer.lr_scheduler_configs):
-                from runkit.training.config import ConfigError
                 raise ConfigError(f"--from-state: the source has {len(optimizers)} optimizer(s) and "
                                   f"{len(schedulers)} scheduler(s), this run {len(trainer.optimizers)} and "
                                   f"{len(trainer.lr_scheduler_configs)}; drop --from-state")
@@ -134,5 +133,4 @@ def _state_loader(saved):
                 config.scheduler.load_state_dict(state)
                 if base is not None:
                     config.scheduler.base_lrs = base
-    from runkit.training import lightning_package
     return lightning_package.adapt(LoadSourceState)()  # a Callback of the run's package

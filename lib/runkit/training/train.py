@@ -9,16 +9,17 @@ writes error.json and leaves the folder resumable.
 import logging
 import os
 import shlex
-import shutil
 import signal
 import sys
-import time
 import traceback
 
-from runkit import cli
+from runkit import cli, timestamps
 from runkit.errors import BadInput
 from runkit.rundir import checkpoints, lifecycle, lock, runs
-from runkit.training import config, source, stopping
+from runkit.sweeps import changes
+from runkit.sweeps.slurm import client
+from runkit.training import components, config, source, stopping
+from runkit.training.errors import ConfigError
 
 class RunBusy(BadInput):
     """Another process holds the run's lock."""
@@ -33,7 +34,7 @@ class Log:
     def __call__(self, message):
         print(message, file=sys.stderr, flush=True)
         if self.file:
-            self.file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
+            self.file.write(f"{timestamps.now_line()} {message}\n")
             self.file.flush()
 
     def open(self, run_dir):
@@ -70,7 +71,7 @@ class _Forward(logging.Handler):
         if record.levelno >= logging.WARNING:
             self.log(message)
         elif self.log.file:
-            self.log.file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
+            self.log.file.write(f"{timestamps.now_line()} {message}\n")
 
 
 # Lightning's messages that say nothing about the run: an advertisement, and hints that do not apply
@@ -86,21 +87,21 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
     with from_state, optimizer and scheduler state) the run starts from on its first start
     (runkit.training.source).
 
-    Raises config.ConfigError / registry.UnknownName / data.DataMissing for bad input (nothing touched),
+    Raises ConfigError / registry.UnknownName / data.DataMissing for bad input (nothing touched),
     RunBusy if another process owns the run, stopping.Stopped after a stop signal, any other exception for
     a failed attempt (error.json written).
     """
-    flat = config.parse(configs, bindings)  # checks files and -b syntax before importing torch
+    flat = config.parse(configs, bindings, components.register)  # checks files and -b syntax before importing torch
     runs.check_usable(run_dir)
     from runkit.training import fit
     settings = fit.training_loop()
     try:
         settings.components()
     except ValueError as e:
-        raise config.ConfigError(str(e)) from None
+        raise ConfigError(str(e)) from None
     if not restart:
         source.check_same(run_dir, start_from, from_state)
-    if not restart and _already_done(run_dir, flat, settings.n_epochs):
+    if not restart and _same_request(run_dir, flat, settings.n_epochs) and runs.done(run_dir, settings.n_epochs):
         return runs.read_json(run_dir, runs.METRICS)
     if is_rank_zero() and lock.held_elsewhere(run_dir):  # say so before spending time on loading the data
         raise RunBusy(f"run is held by another process: {run_dir}")
@@ -113,7 +114,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
     try:
         job = fit.Job(settings, run_dir, flat, log)  # data, task, trainer: still nothing written
     except (TypeError, ValueError) as e:  # a component refused the parameters bound to it
-        raise config.ConfigError(cli.without_addresses("; ".join(line.strip() for line in str(e).strip().splitlines()))) from e
+        raise ConfigError(cli.without_addresses("; ".join(line.strip() for line in str(e).strip().splitlines()))) from e
     if origin is not None:
         source.start_from(origin, job.task, job.trainer)  # a model that does not fit: ConfigError, nothing written
     from runkit.training import lightning_package, world
@@ -125,7 +126,6 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
             best = runs.best_checkpoint_path(run_dir)
             job.test_best(best if os.path.exists(best) else None)
         return None
-    created = not os.path.exists(run_dir)  # by this attempt: removed again if the config proves bad
     run = lifecycle.Run.own(run_dir)
     if run is None:
         raise RunBusy(f"run is held by another process: {run_dir}")
@@ -141,7 +141,7 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
         beats = lifecycle.Heartbeat()  # the runners' heartbeat: a slow step never looks dead
         beats.add(run)
         try:
-            return _attempt(job, run, flat, command, log, resume_from, created, origin)
+            return _attempt(job, run, flat, command, log, resume_from, origin)
         finally:
             beats.close()
     finally:
@@ -169,30 +169,27 @@ def is_rank_zero():
     return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
-def _already_done(run_dir, flat, n_epochs):
-    """True if the run is finished as asked; ConfigError if its stored bindings differ (but for n_epochs)."""
+def _same_request(run_dir, flat, n_epochs):
+    """True if the folder's stored bindings are this request's (False: none stored); ConfigError if they
+    differ but for what continues a run (runkit.sweeps.changes), or if it already trained more epochs."""
     stored = runs.read_json(run_dir, runs.BINDINGS) if os.path.isdir(run_dir) else None
     if stored is None:
         return False
-    changed = config.differences(stored, flat)
+    changed = changes.differences(stored, flat, changes.RESUMABLE)
     if changed:
-        raise config.ConfigError(f"{run_dir} was run with other bindings ({'; '.join(changed)}); "
-                                 f"use another folder, or --restart to start it over")
-    done = runs.read_history(run_dir)
-    added = (runs.read_json(run_dir, runs.META) or {}).get("epochs_added") or 0  # by a callback (SWA's BatchNorm epoch)
-    if done and done[-1]["epoch"] > n_epochs + added:
-        raise config.ConfigError(f"{run_dir} already trained {done[-1]['epoch'] - added} epochs, more than "
-                                 f"training_loop.n_epochs={n_epochs}; use --restart to start it over")
-    if runs.status(run_dir) != "finished" or not done:
-        return False
-    stopped_early = (runs.read_json(run_dir, runs.METRICS) or {}).get("stopped_early", False)
-    return done[-1]["epoch"] == n_epochs + added or stopped_early
+        raise ConfigError(f"{run_dir} was run with other bindings ({'; '.join(changed)}); "
+                          f"use another folder, or --restart to start it over")
+    trained = runs.epochs_trained(run_dir)
+    if trained is not None and trained > n_epochs:
+        raise ConfigError(f"{run_dir} already trained {trained} epochs, more than "
+                          f"training_loop.n_epochs={n_epochs}; use --restart to start it over")
+    return True
 
 
-def _attempt(job, run, flat, command, log, resume_from, created=False, origin=None):
+def _attempt(job, run, flat, command, log, resume_from, origin=None):
     """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it.
     A failure before the first step of a run starting afresh is bad config (a rerun would fail the same
-    way): the folder goes if this attempt created it, and it raises ConfigError."""
+    way): the run undoes the attempt (lifecycle.Run.undo), and it raises ConfigError."""
     run_dir = run.run_dir
     run.begin()
     if origin is not None:  # before bindings.json: a rerun compares its --from with this record
@@ -217,28 +214,21 @@ def _attempt(job, run, flat, command, log, resume_from, created=False, origin=No
     except stopping.Stopped as e:
         run.stop(lifecycle.signal_name(e.signum))
         log(f"train: {e}")
-        from runkit.training import preempt
-        preempt.requeue(log)
+        client.requeue(log)  # under SLURM: the job goes back to the queue, and resumes from the checkpoint
         raise
-    except config.ConfigError:  # refused once training began: a monitor never logged, a binding never used
+    except ConfigError:  # refused once training began: a monitor never logged, a binding never used
         log.close()
-        if created:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        else:
-            run.clear()  # back to what was there before train: the rerun with the fix starts afresh
+        run.undo()
         raise
     except Exception as e:
         bad = job.bad_config(e) if resume_from is None else None
-        if bad is not None and created:
+        if bad is not None and run.created:
             log.close()
-            shutil.rmtree(run_dir, ignore_errors=True)
+            run.undo()
             raise bad from e
         if bad is not None:
             e = bad
-        runs.write_json(run_dir, runs.ERROR, {"error": str(e), "type": type(e).__name__,
-                                              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                              "traceback": traceback.format_exc()})
-        run.fail(str(e), type(e).__name__)  # keeps train's error.json, with its traceback
+        run.fail(str(e), type(e).__name__, traceback.format_exc())
         if bad is not None:
             raise bad from None
         raise

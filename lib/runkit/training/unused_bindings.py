@@ -11,7 +11,7 @@ named by import path): those count as used (config.applied).
 from pytorch_lightning import Callback
 
 from runkit.training import config, internals
-from runkit.training.config import ConfigError
+from runkit.training.errors import ConfigError
 
 
 class UnusedBinding(ConfigError):

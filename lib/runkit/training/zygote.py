@@ -22,7 +22,7 @@ import sys
 from runkit.training import stopping
 
 TRAINING = ("torch", "pytorch_lightning", "runkit.training.train", "runkit.training.fit", "runkit.training.cli_main",
-            "runkit.training.recorder", "runkit.training.resume", "runkit.training.preempt",
+            "runkit.training.recorder", "runkit.training.resume", "runkit.sweeps.slurm.client",
             "runkit.training.metadata", "runkit.training.checkpoint_io")
 # What a run usually loads later, when it builds its logger and data: loaded here if installed
 OPTIONAL = ("pytorch_lightning.loggers.tensorboard", "torch.utils.tensorboard")
@@ -58,8 +58,8 @@ def load(wanted):
     """Import the training side and the configs' modules; {module: "Error: message"} for those that failed."""
     for name in TRAINING:
         importlib.import_module(name)
-    from runkit.training import config
-    config.register_components()
+    from runkit.training import components
+    components.register()
     for name in OPTIONAL:
         try:
             importlib.import_module(name)
@@ -148,7 +148,8 @@ def run_train(argv):
     gin.clear_config()
     random.seed()  # fresh entropy, as a new interpreter has (the run then seeds from its config)
     np.random.seed()
-    sys.argv = [tool_path(argv[0]), *argv[1:]]
+    script = cli.tool_path("train")  # what sys.argv[0] is in a cold `train`
+    sys.argv = [script if argv[0] == "train" and os.path.exists(script) else argv[0], *argv[1:]]
     try:
         cli.run_main("train", cli_main.main, argv[1:])
     except SystemExit as e:
@@ -157,13 +158,6 @@ def run_train(argv):
         print(e.code, file=sys.stderr)
         return 1
     return 0
-
-
-def tool_path(word):
-    """What sys.argv[0] is in a cold `train`: the script's path."""
-    here = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))), "tools", "train")
-    return here if word == "train" and os.path.exists(here) else word
 
 
 def _exit(code):
