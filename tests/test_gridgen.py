@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import tool
-from runkit.sweeps import bindings, grid, spec
+from runkit.sweeps import bindings, grid, grid_file, spec
 
 
 def gridgen(tmp_path, text, check=0):
@@ -211,7 +211,7 @@ def test_short_names_are_unambiguous_suffixes(keys):
 def test_yaml_float_notation(tmp_path):
     path = tmp_path / "g.yaml"
     path.write_text("grid: {optimizer.lr: [1e-3, 1E-4, 2.5e+2]}\n")
-    assert grid.load(str(path))["grid"]["optimizer.lr"] == [0.001, 0.0001, 250.0]
+    assert grid_file.load(str(path))["grid"]["optimizer.lr"] == [0.001, 0.0001, 250.0]
     assert yaml.safe_load("x: 1e-3")["x"] == "1e-3"  # why grid has its own loader
 
 
@@ -260,7 +260,7 @@ def doc_snippets(path):
             blocks.append("\n".join(block).strip() + "\n")
         block = []
     loaded = [(text, yaml.safe_load(text)) for text in blocks]
-    return [text for text, obj in loaded if isinstance(obj, dict) and set(obj) <= set(grid.KEYS)]
+    return [text for text, obj in loaded if isinstance(obj, dict) and set(obj) <= set(grid_file.KEYS)]
 
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "grid.md")

@@ -173,7 +173,7 @@ def test_a_callback_that_adds_an_epoch_is_counted_as_done(tmp_path, project):
     a no-op, and continuing it to more epochs trains, saying the continued schedule cannot be exact."""
     root, _killer, _signaller = project
     run, config = tmp_path / "run", root / "averaged.gin"
-    bindings = ["-b", "Averaged.batch_norm=True#training_loop.loggers=[]#training_loop.callbacks=['StochasticWeightAveraging']"]
+    bindings = ["-b", "Averaged.batch_norm=True#training_loop.loggers=['csv']"]  # LearningRateMonitor needs a logger
     tool("train", run, config, *bindings, "-b", "training_loop.n_epochs=3", check=0)
     assert [row["epoch"] for row in runs.read_history(run)] == [1, 2, 3, 4]
     assert runs.read_json(run, runs.META)["epochs_added"] == 1
