@@ -13,6 +13,7 @@ import sys
 
 import pytest
 from conftest import REPO, tool, without_time
+from helpers.same_run import assert_same_run
 from helpers.kills import assert_killed, kill_callback, resume_point
 
 from runkit.rundir import runs
@@ -81,7 +82,7 @@ def test_cosine_resumes_exactly_after_a_kill_mid_schedule(cosine, tmp_path, monk
     assert_killed(warm.start(argv(killed)))
     monkeypatch.delenv("KILL_AT")
     assert resume_point(warm.train(*argv(killed)[1:], check=0).stderr) == (2, 30)
-    assert without_time(runs.read_history(killed)) == without_time(runs.read_history(run))
+    assert_same_run(killed, run)
 
 
 def evaluate(checkpoint, bindings, *configs, split="val"):

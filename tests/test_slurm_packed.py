@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from conftest import REPO, tool, without_time
+from conftest import REPO, tool
+from helpers.same_run import assert_same_run
 from runkit.rundir import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
@@ -105,7 +106,4 @@ def test_a_packed_task_warned_in_its_third_run_resumes_it_exactly_then_runs_the_
     log = open(f"{long['run_dir']}/slurm-{job}_0.log").read()
     assert "resumed at epoch" in log
     assert "DUE TO JOB REQUEUE" in open(f"{runs.read_slurm(long['run_dir'])['batch_dir']}/.tasks/0/slurm-{job}_0.log").read()
-    assert without_time(runs.read_history(long["run_dir"])) == without_time(runs.read_history(twin["run_dir"]))
-    final, expected = (runs.read_json(s["run_dir"], runs.METRICS) for s in (long, twin))
-    assert without_time([final["best"]]) == without_time([expected["best"]])
-    assert without_time([final["final"]]) == without_time([expected["final"]])
+    assert_same_run(long["run_dir"], twin["run_dir"])

@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, tool, without_time
+from conftest import REPO, tool
+from helpers.same_run import assert_same_run
 from runkit.rundir import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
@@ -87,7 +88,4 @@ def test_a_run_preempted_mid_training_ends_as_an_uninterrupted_one(slurm_cluster
     assert [(a["status"], a["restart_count"]) for a in attempts] == [("stopped", 0), ("finished", 1)]
     log = open(f"{run['run_dir']}/slurm-{job}_0.log").read()
     assert "DUE TO JOB REQUEUE" in log and "resumed at epoch" in log
-    assert without_time(runs.read_history(run["run_dir"])) == without_time(runs.read_history(twin["run_dir"]))
-    final, expected = (runs.read_json(s["run_dir"], runs.METRICS) for s in (run, twin))
-    assert without_time([final["best"]]) == without_time([expected["best"]])
-    assert without_time([final["final"]]) == without_time([expected["final"]])
+    assert_same_run(run["run_dir"], twin["run_dir"])

@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 from conftest import REPO, tool, without_time
+from helpers.same_run import assert_same_run
 
 from runkit.rundir import lock, runs
 
@@ -91,7 +92,7 @@ def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, f
     assert "resumed at epoch 11" in (copy / runs.LOG).read_text()
 
     warm.train(copy, MLP, "--restart", check=0)
-    assert without_time(runs.read_history(copy)) == without_time(runs.read_history(run))
+    assert_same_run(copy, run)
     assert runs.read_json(copy, runs.META)["attempts"] == 1
 
 
@@ -225,7 +226,7 @@ def test_a_failed_run_resumes_to_the_same_result(tmp_path, finished, monkeypatch
     tool("train", run, MLP, config, check=0)
     assert runs.status(run) == "finished" and not os.path.exists(run / runs.ERROR)
     reference, _ = finished
-    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
+    assert_same_run(run, reference)
     assert runs.read_json(run, runs.META)["attempts"] == 2
 
 
