@@ -123,13 +123,6 @@ def test_workers_with_random_augmentation_resume_exactly_after_kill_9(tmp_path, 
     assert runs.read_history(run)[-1]["val_acc"] > 0.5  # 3 classes: it learned from the images
 
 
-def test_slurm_job_id_names_the_array_task():
-    from runkit.training.preempt import slurm_job_id
-    assert slurm_job_id({}) is None
-    assert slurm_job_id({"SLURM_JOB_ID": "7"}) == "7"
-    assert slurm_job_id({"SLURM_JOB_ID": "9", "SLURM_ARRAY_JOB_ID": "8", "SLURM_ARRAY_TASK_ID": "1"}) == "8_1"
-
-
 def test_a_task_that_is_not_a_classifier_resumes_exactly_after_kill_9(tmp_path, warm):
     """The denoising autoencoder (its own metrics, noise drawn in training_step): kill -9, rerun, same history."""
     reference, run, seed = killed_and_rerun(tmp_path, REPO / "configs" / "digits_autoencoder.gin",
