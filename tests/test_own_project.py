@@ -43,15 +43,6 @@ def killed_three_times(tmp_path, config, bindings, killer="kill_at.KillAt", trai
     return reference, run
 
 
-@pytest.mark.slow
-def test_the_example_killed_three_times_mid_epoch_resumes_exactly(tmp_path, project_path, warm):
-    reference, run = killed_three_times(tmp_path, EXAMPLE, SMALL, train=warm.train)
-    assert_same_run(run, reference)
-    meta = runs.read_json(run, runs.META)
-    assert meta["data_resume"] == {"loader": "MyData.train_dataloader", "exact": True}
-    assert "data: MyData.train_dataloader resumes exactly" in (run / runs.LOG).read_text()
-
-
 def unified_copy(tmp_path):
     """The example written on the unified package (`import lightning.pytorch as pl`): the config and lit.py
     with that one line changed, as package `my_project_unified` in tmp_path."""
@@ -66,13 +57,21 @@ def unified_copy(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_example_on_the_unified_lightning_package_resumes_exactly(tmp_path, project_path, monkeypatch):
-    config = unified_copy(tmp_path)
-    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
-    reference, run = killed_three_times(tmp_path, config, SMALL, killer="kill_at.LightningKillAt")
+@pytest.mark.parametrize("package", ["pytorch_lightning", "lightning"])
+def test_the_example_killed_three_times_mid_epoch_resumes_exactly(tmp_path, project_path, monkeypatch, warm, package):
+    """The example as written (pytorch_lightning), warm, and its copy on the unified package (`lightning`),
+    cold: its code is on a PYTHONPATH the warm zygote did not start with (tests/helpers/warm.py)."""
+    if package == "lightning":
+        config = unified_copy(tmp_path)
+        monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
+        reference, run = killed_three_times(tmp_path, config, SMALL, killer="kill_at.LightningKillAt")
+    else:
+        reference, run = killed_three_times(tmp_path, EXAMPLE, SMALL, train=warm.train)
     assert_same_run(run, reference)
     meta = runs.read_json(run, runs.META)
-    assert meta["lightning_package"] == "lightning" and meta["data_resume"]["exact"]
+    assert meta["lightning_package"] == package
+    assert meta["data_resume"] == {"loader": "MyData.train_dataloader", "exact": True}
+    assert "data: MyData.train_dataloader resumes exactly" in (run / runs.LOG).read_text()
 
 
 def test_config_gin_holds_the_trainer_bindings_on_either_package(tmp_path, project_path, monkeypatch):
