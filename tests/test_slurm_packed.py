@@ -6,25 +6,15 @@ import os
 
 import pytest
 
-from conftest import REPO, tool
+from conftest import tool
+from helpers.grids import train_grid
 from helpers.same_run import assert_same_run
 from runkit.rundir import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
-GRID = """\
-experiment: digits
-configs: [{config}]
-fixed:
-{fixed}
-grid:
-  training_loop.seed: [{seeds}]
-"""
-
 
 def specs(tmp_path, name, seeds, config="digits_mlp.gin", **fixed):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(GRID.format(config=REPO / "configs" / config, seeds=", ".join(map(str, seeds)),
-                                fixed="".join(f"  {k}: {v}\n" for k, v in fixed.items())))
+    path = train_grid(tmp_path / f"{name}.yaml", "digits", fixed, {"training_loop.seed": list(seeds)}, config=config)
     return [json.loads(line) for line in tool("gridgen", path, check=0).stdout.splitlines()]
 
 

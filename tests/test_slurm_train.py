@@ -5,28 +5,17 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, tool
+from conftest import tool
+from helpers.grids import train_grid
 from helpers.same_run import assert_same_run
 from runkit.rundir import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-GRID = """\
-experiment: digits
-configs: [{config}]
-fixed:
-{fixed}
-grid:
-  {axis}: [{values}]
-"""
-
 
 def grid(tmp_path, values, axis="optimizer.lr", config="digits_mlp.gin", **fixed):
-    path = tmp_path / "grid.yaml"
-    path.write_text(GRID.format(config=REPO / "configs" / config, axis=axis, values=", ".join(map(str, values)),
-                                fixed="".join(f"  {k}: {v}\n" for k, v in fixed.items())))
-    return path
+    return train_grid(tmp_path / "grid.yaml", "digits", fixed, {axis: list(values)}, config=config)
 
 
 def sh(command, cwd, check=0):
