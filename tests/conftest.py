@@ -156,6 +156,20 @@ def warm():
     runs.close()
 
 
+@pytest.fixture(scope="session")
+def digits_sweep(tmp_path_factory):
+    """A real sweep, read by report's page and TensorBoard's HParams tab: gridgen | runbatch -j 2 of 4 digits
+    runs of 2 epochs (2 learning rates, 2 seeds), one torch thread each; its experiment folder."""
+    tmp = tmp_path_factory.mktemp("digits")
+    from helpers.grids import train_grid
+    grid = train_grid(tmp / "grid.yaml", "tune_lr", {"training_loop.n_epochs": 2}, {"optimizer.lr": [0.01, 0.1]},
+                      seeds=2)
+    env = {**os.environ, "RESULTS_DIR": str(tmp / "results"), "DATA_DIR": str(tmp / "data"), "OMP_NUM_THREADS": "1"}
+    subprocess.run(["bash", "-o", "pipefail", "-c", f"gridgen {grid} | runbatch -j 2 >/dev/null"], env=env,
+                   check=True, timeout=600)
+    return tmp / "results" / "tune_lr"
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One torch thread per training process: on a busy 2-core machine the spinning OpenMP threads of

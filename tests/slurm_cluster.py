@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import skip
+from helpers.waiting import wait_for
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "slurm-cluster"
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
@@ -65,10 +66,8 @@ def two_nodes(two_node_session, monkeypatch):
 
 
 def wait_until(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.3)
+    """helpers.waiting.wait_for at the pace SLURM is asked: a poll that runs squeue starts a process."""
+    wait_for(predicate, "the SLURM condition", timeout, every=0.3)
 
 
 def squeue_state(task):

@@ -5,7 +5,8 @@ import os
 import random
 
 import pytest
-from conftest import REPO, tool, without_time
+from conftest import REPO, tool
+from helpers.same_run import assert_same_run
 from helpers.kills import assert_killed, kill_callback
 
 from runkit.rundir import checkpoints, runs
@@ -66,9 +67,7 @@ def test_a_damaged_last_checkpoint_resumes_from_the_previous_sound_one(tmp_path,
     resumed = warm.train(*argv[1:], check=0)
     log = (run / runs.LOG).read_text()
     assert "not sound" in log and "resuming from" in log and "prev.ckpt" in log, (seed, log)
-    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference)), seed
-    final, expected = (runs.read_json(r, runs.METRICS) for r in (run, reference))
-    assert without_time([final["final"], final["best"]]) == without_time([expected["final"], expected["best"]])
+    assert_same_run(run, reference, f"(seed {seed})")
     assert checkpoints.damage(str(last)) is None and resumed.stdout.count("\n") == 1
     assert tool("sh", "-c", by_hand).returncode == 0
 
@@ -88,7 +87,7 @@ def test_with_no_sound_checkpoint_train_refuses_in_one_line_and_restart_starts_o
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing written
 
     warm.train(*argv[1:], "--restart", check=0)
-    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
+    assert_same_run(run, reference)
 
 
 def test_a_checkpoint_without_a_digest_is_sound_only_when_its_archive_checks(tmp_path):

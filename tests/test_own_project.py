@@ -6,7 +6,8 @@ import os
 import time
 
 import pytest
-from conftest import REPO, tool, without_time
+from conftest import REPO, tool
+from helpers.same_run import assert_same_run
 
 from runkit.rundir import runs
 
@@ -42,23 +43,6 @@ def killed_three_times(tmp_path, config, bindings, killer="kill_at.KillAt", trai
     return reference, run
 
 
-def assert_same_run(reference, run):
-    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
-    final, expected = (runs.read_json(r, runs.METRICS) for r in (run, reference))
-    for part in ("best", "final"):
-        assert without_time([final[part]]) == without_time([expected[part]])
-    assert final["test"] == expected["test"]
-
-
-@pytest.mark.slow
-def test_the_example_killed_three_times_mid_epoch_resumes_exactly(tmp_path, project_path, warm):
-    reference, run = killed_three_times(tmp_path, EXAMPLE, SMALL, train=warm.train)
-    assert_same_run(reference, run)
-    meta = runs.read_json(run, runs.META)
-    assert meta["data_resume"] == {"loader": "MyData.train_dataloader", "exact": True}
-    assert "data: MyData.train_dataloader resumes exactly" in (run / runs.LOG).read_text()
-
-
 def unified_copy(tmp_path):
     """The example written on the unified package (`import lightning.pytorch as pl`): the config and lit.py
     with that one line changed, as package `my_project_unified` in tmp_path."""
@@ -73,13 +57,21 @@ def unified_copy(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_example_on_the_unified_lightning_package_resumes_exactly(tmp_path, project_path, monkeypatch):
-    config = unified_copy(tmp_path)
-    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
-    reference, run = killed_three_times(tmp_path, config, SMALL, killer="kill_at.LightningKillAt")
-    assert_same_run(reference, run)
+@pytest.mark.parametrize("package", ["pytorch_lightning", "lightning"])
+def test_the_example_killed_three_times_mid_epoch_resumes_exactly(tmp_path, project_path, monkeypatch, warm, package):
+    """The example as written (pytorch_lightning), warm, and its copy on the unified package (`lightning`),
+    cold: its code is on a PYTHONPATH the warm zygote did not start with (tests/helpers/warm.py)."""
+    if package == "lightning":
+        config = unified_copy(tmp_path)
+        monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
+        reference, run = killed_three_times(tmp_path, config, SMALL, killer="kill_at.LightningKillAt")
+    else:
+        reference, run = killed_three_times(tmp_path, EXAMPLE, SMALL, train=warm.train)
+    assert_same_run(run, reference)
     meta = runs.read_json(run, runs.META)
-    assert meta["lightning_package"] == "lightning" and meta["data_resume"]["exact"]
+    assert meta["lightning_package"] == package
+    assert meta["data_resume"] == {"loader": "MyData.train_dataloader", "exact": True}
+    assert "data: MyData.train_dataloader resumes exactly" in (run / runs.LOG).read_text()
 
 
 def test_config_gin_holds_the_trainer_bindings_on_either_package(tmp_path, project_path, monkeypatch):
@@ -172,7 +164,7 @@ def test_a_two_process_ddp_run_with_a_plain_dataloader_killed_mid_epoch_resumes_
     assert [r["rank"] for r in ranks] == [0, 1] and gone(ranks[1]["pid"])
     resumed = tool("train", run, EXAMPLE, "-b", bindings, "-b", kill, check=0)
     assert "resumed at epoch 2, step 15" in resumed.stderr  # 10 steps an epoch on each rank
-    assert_same_run(reference, run)
+    assert_same_run(run, reference)
     assert [row["step"] for row in runs.read_history(run)] == [10, 20, 30]
     assert runs.read_json(run, runs.META)["data_resume"] == {"loader": "MyData.train_dataloader", "exact": True}
 
@@ -208,7 +200,7 @@ def test_a_resumed_attempt_computes_with_the_first_attempts_thread_count(tmp_pat
                    env={**os.environ, "OMP_NUM_THREADS": "2"})
     assert "resumed at epoch 1, step 3" in resumed.stderr
     assert seen.read_text() == "1\n1\n"
-    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
+    assert_same_run(run, reference)
 
 
 TEMPLATE = REPO / "examples" / "my_project" / "template.gin"

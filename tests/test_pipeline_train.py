@@ -8,6 +8,7 @@ import time
 import pytest
 
 from conftest import REPO, requires
+from helpers.grids import train_grid
 
 
 def sh(script, cwd=REPO, check=0, timeout=600):
@@ -29,9 +30,7 @@ def test_the_docs_jq_line_on_the_real_grid(results_dir):
 
 
 def test_train_through_the_whole_pipeline(tmp_path, results_dir):
-    grid = tmp_path / "grid.yaml"
-    grid.write_text(f"experiment: tiny\nconfigs: [{REPO}/configs/digits_mlp.gin]\n"
-                    "fixed: {training_loop.n_epochs: 1}\ngrid: {optimizer.lr: [0.01, 0.3]}\n")
+    grid = train_grid(tmp_path / "grid.yaml", "tiny", {"training_loop.n_epochs": 1}, {"optimizer.lr": [0.01, 0.3]})
     outcomes = sh(f"gridgen {grid} | runbatch -j 2", cwd=tmp_path).stdout.splitlines()
     assert [json.loads(o)["status"] for o in outcomes] == ["finished", "finished"]
     proc = sh("collect $RESULTS_DIR/tiny | plot lr -o lr.png", cwd=tmp_path)
@@ -44,9 +43,8 @@ def test_train_through_the_whole_pipeline(tmp_path, results_dir):
 
 @pytest.mark.slow
 def test_two_runbatch_on_real_train_specs(tmp_path, results_dir):
-    grid = tmp_path / "grid.yaml"
-    grid.write_text(f"experiment: twice\nconfigs: [{REPO}/configs/digits_mlp.gin]\n"
-                    "fixed: {training_loop.n_epochs: 2}\ngrid: {optimizer.lr: [0.03, 0.1, 0.3]}\n")
+    grid = train_grid(tmp_path / "grid.yaml", "twice", {"training_loop.n_epochs": 2},
+                      {"optimizer.lr": [0.03, 0.1, 0.3]})
     sh(f"gridgen {grid} > specs.jsonl", cwd=tmp_path)
     procs = [subprocess.Popen(["runbatch", "specs.jsonl"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
              for _ in range(2)]
@@ -84,9 +82,7 @@ def test_make_tune_lr_shows_an_optimum_and_reruns_nothing(results_dir):
 
 @pytest.mark.slow
 def test_interrupted_runbatch_resumes_the_run(tmp_path, results_dir):
-    grid = tmp_path / "grid.yaml"
-    grid.write_text(f"experiment: resume\nconfigs: [{REPO}/configs/digits_mlp.gin]\n"
-                    "fixed: {training_loop.n_epochs: 30}\n")
+    grid = train_grid(tmp_path / "grid.yaml", "resume", {"training_loop.n_epochs": 30})
     sh(f"gridgen {grid} > specs.jsonl", cwd=tmp_path)
     run_dir = results_dir / "resume" / "run"
     first = subprocess.Popen(["runbatch", "specs.jsonl"], cwd=tmp_path, stdout=subprocess.PIPE,

@@ -1,7 +1,7 @@
 """The README's and docs' promises about training, each shown by what it does in real `train` runs on
 digits (CPU, one thread): the learning-rate schedule's formula, across a resume too; the optimizers; that
 best.ckpt holds the best epoch; that training_loop.seed is used; the mode inferred from a monitor's name;
-stop_on_nan = False; RUNKIT_TRACEBACK; collect and plot reading folders that train wrote; and, on a tiny
+stop_on_nan = False; collect and plot reading folders that train wrote; and, on a tiny
 CIFAR-10 with a test split, that metrics.json's `test` is best.ckpt tested."""
 import csv
 import io
@@ -13,6 +13,7 @@ import sys
 
 import pytest
 from conftest import REPO, tool, without_time
+from helpers.same_run import assert_same_run
 from helpers.kills import assert_killed, kill_callback, resume_point
 
 from runkit.rundir import runs
@@ -81,7 +82,7 @@ def test_cosine_resumes_exactly_after_a_kill_mid_schedule(cosine, tmp_path, monk
     assert_killed(warm.start(argv(killed)))
     monkeypatch.delenv("KILL_AT")
     assert resume_point(warm.train(*argv(killed)[1:], check=0).stderr) == (2, 30)
-    assert without_time(runs.read_history(killed)) == without_time(runs.read_history(run))
+    assert_same_run(killed, run)
 
 
 def evaluate(checkpoint, bindings, *configs, split="val"):
@@ -167,15 +168,6 @@ def test_stop_on_nan_false_trains_on_through_nan(plain):
     assert "train_loss" in final and final["train_loss"] is None  # logged NaN (null), not missing
 
 
-@pytest.mark.parametrize("traceback", [False, True])
-def test_runkit_traceback_shows_the_traceback_behind_the_one_line_error(tmp_path, traceback):
-    env = dict(os.environ, RUNKIT_TRACEBACK="1") if traceback else {k: v for k, v in os.environ.items()
-                                                                     if k != "RUNKIT_TRACEBACK"}
-    proc = tool("runbatch", tmp_path / "no_such_specs.jsonl", check=2, env=env)
-    assert ("Traceback (most recent call last)" in proc.stderr) == traceback
-    assert proc.stderr.strip().splitlines()[-1].startswith("runbatch: "), proc.stderr
-
-
 def test_collect_and_plot_read_the_folders_train_wrote(plain, tmp_path):
     table = list(csv.DictReader(io.StringIO(tool("collect", plain, check=0).stdout)))
     assert sorted(os.path.basename(row["run_dir"]) for row in table) == sorted(PLAIN)
@@ -188,30 +180,3 @@ def test_collect_and_plot_read_the_folders_train_wrote(plain, tmp_path):
     assert len(list(csv.DictReader(io.StringIO(history)))) == len(PLAIN)  # one epoch each
     tool("plot", "epoch", "--y", "val_acc", "-o", tmp_path / "curves.png", input=history, check=0)
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_the_order_of_an_epoch_is_a_function_of_seed_and_epoch():
-    from runkit.data.resumable import EpochOrder
-
-    def order(seed, epoch):
-        o = EpochOrder(50, seed)
-        o.set_epoch(epoch)
-        return o.indices().tolist()
-    assert order(0, 1) == order(0, 1) and sorted(order(0, 1)) == list(range(50))
-    assert order(0, 1) != order(0, 2) and order(0, 1) != order(1, 1)
-
-
-@pytest.mark.parametrize("n, world", [(10, 3), (10, 2), (2, 4)])
-def test_under_ddp_every_rank_gets_as_many_and_no_sample_is_left_out(n, world):
-    """As Lightning's DistributedSampler: the epoch's order padded with its own first indices."""
-    from runkit.data.resumable import EpochOrder
-    shares = []
-    for rank in range(world):
-        o = EpochOrder(n, 7, rank=rank, world=world)
-        o.set_epoch(3)
-        shares.append(o.indices().tolist())
-    assert {len(share) for share in shares} == {-(-n // world)}
-    whole = EpochOrder(n, 7)
-    whole.set_epoch(3)
-    padded = sum(shares, [])
-    assert padded[:n] == whole.indices().tolist() and set(padded[n:]) <= set(padded[:n])

@@ -12,6 +12,7 @@ import shutil
 
 import pytest
 from conftest import REPO, tool, without_time
+from helpers.same_run import assert_same_run
 from helpers.kills import resume_point
 
 from runkit.rundir import runs
@@ -50,14 +51,6 @@ def mid_epoch_kill(rng, epoch, per_batch):
     every, length = math.lcm(3, per_batch), BATCHES * per_batch
     return rng.choice([s for s in range(length * (epoch - 1), length * epoch, per_batch)
                        if s % every and (s - s % every) % length])
-
-
-def assert_same_run(reference, run, seed=None):
-    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference)), seed
-    final, expected = (runs.read_json(r, runs.METRICS) for r in (run, reference))
-    for part in ("best", "final"):
-        assert without_time([final[part]]) == without_time([expected[part]]), (part, seed)
-    assert final["stopped_early"] == expected["stopped_early"], seed
 
 
 def interrupted_every_way(tmp_path, project, case):
@@ -109,7 +102,7 @@ def test_a_template_shaped_classifier_resumes_exactly(tmp_path, project):
     schedule (patience 1) on `val/loss` that cuts the rate during the run, EarlyStopping on it (it stops the
     run at epoch 5, which the continued run must see too)."""
     reference, run, seed = interrupted_every_way(tmp_path, project, "classifier")
-    assert_same_run(reference, run, seed)
+    assert_same_run(run, reference, f"(seed {seed})")
     history = runs.read_history(reference)
     assert len({row["lr"] for row in history}) >= 2, history  # the plateau schedule cut the rate
 
@@ -118,7 +111,7 @@ def test_a_template_shaped_classifier_resumes_exactly(tmp_path, project):
 @PACKAGES
 def test_manual_optimization_with_two_optimizers_resumes_exactly(tmp_path, project):
     reference, run, seed = interrupted_every_way(tmp_path, project, "adversarial")
-    assert_same_run(reference, run, seed)
+    assert_same_run(run, reference, f"(seed {seed})")
     assert len(runs.read_history(run)) == 6
 
 
@@ -136,7 +129,7 @@ def test_stochastic_weight_averaging_with_a_rate_monitor_resumes_exactly(tmp_pat
     """SWA swaps in its own schedule at the start of epoch 3 (in on_train_epoch_start, which Lightning skips in
     an epoch it resumes into); the module reads the rate there too (`train/epoch_lr`)."""
     reference, run, seed = interrupted_every_way(tmp_path, project, "averaged")
-    assert_same_run(reference, run, seed)
+    assert_same_run(run, reference, f"(seed {seed})")
     assert rates_logged(run) == rates_logged(reference), seed
     assert sorted(rates_logged(run)) == [BATCHES * epoch for epoch in range(6)]
 
@@ -146,7 +139,7 @@ def test_two_uninterrupted_runs_of_one_spec_are_equal(tmp_path, project):
     root, _killer, _signaller = project
     for name in ("first", "second"):
         tool("train", tmp_path / name, root / "classifier.gin", check=0)
-    assert_same_run(tmp_path / "first", tmp_path / "second")
+    assert_same_run(tmp_path / "second", tmp_path / "first")
 
 
 def test_testing_the_best_checkpoint_keeps_the_history_and_a_rerun_does_nothing(tmp_path, project):

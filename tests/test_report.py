@@ -1,8 +1,6 @@
 """report: the page opened in headless Chromium, offline (rows, plots drawn, no console errors, no request
-off the file); pipes, --watch, bad input; a real digits sweep whose page and TensorBoard HParams data are
-read back (the latter with TensorBoard's own event reader)."""
+off the file); pipes, --watch, bad input; the page of a real digits sweep (conftest.digits_sweep)."""
 import json
-import os
 import shlex
 import signal
 import subprocess
@@ -121,46 +119,11 @@ def test_watch_rewrites_the_page_and_the_page_reloads(sweep, tmp_path):
 
 # ---- a real sweep: 4 digits runs of 2 epochs ------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, one_thread):
-    tmp = tmp_path_factory.mktemp("digits")
-    grid = tmp / "grid.yaml"
-    grid.write_text(f"experiment: tune_lr\nconfigs: [{REPO}/configs/digits_mlp.gin]\n"
-                    "fixed: {training_loop.n_epochs: 2}\ngrid: {optimizer.lr: [0.01, 0.1]}\nseeds: 2\n")
-    env = {**os.environ, "RESULTS_DIR": str(tmp / "results"), "DATA_DIR": str(tmp / "data")}
-    subprocess.run(["bash", "-o", "pipefail", "-c", f"gridgen {grid} | runbatch -j 2 >/dev/null"], env=env,
-                   check=True, timeout=600)
-    return tmp / "results" / "tune_lr"
-
-
 @pytest.mark.slow
 @requires("chromium")
-def test_a_real_sweeps_page(trained, tmp_path):
+def test_a_real_sweeps_page(digits_sweep, tmp_path):
     out = tmp_path / "tune_lr.html"
-    tool("bash", "-o", "pipefail", "-c", f"collect {trained} | report -o {out}", check=0)
+    tool("bash", "-o", "pipefail", "-c", f"collect {digits_sweep} | report -o {out}", check=0)
     facts, errors, _ = drawn(out)
     assert errors == [] and facts["rows"] == 4 and facts["parcoords"] == 2 and facts["panels"] == 1
     assert facts["curves"] == 2 * 2 and facts["statuses"] == ["finished"] * 4
-
-
-@pytest.mark.slow
-def test_tensorboard_lists_the_sweep_in_its_hparams_tab(trained):
-    from tensorboard.backend.event_processing import plugin_event_multiplexer
-    from tensorboard.plugins.hparams import metadata, plugin_data_pb2
-    from tensorboard.util import tensor_util
-    reader = plugin_event_multiplexer.EventMultiplexer()
-    reader.AddRunsFromDirectory(str(trained))
-    reader.Reload()
-    content = reader.PluginRunToTagToContent(metadata.PLUGIN_NAME)
-    assert sorted(content) == sorted(f"lr={lr}_seed={s}/tb" for lr in ("0.01", "0.1") for s in (0, 1))
-    for run, tags in content.items():
-        parts = {tag: plugin_data_pb2.HParamsPluginData.FromString(raw) for tag, raw in tags.items()}
-        start = parts[metadata.SESSION_START_INFO_TAG].session_start_info
-        bindings = runs.load_C(trained / run.split("/")[0])
-        assert set(start.hparams) == set(bindings)
-        assert start.hparams["optimizer.lr"].number_value == bindings["optimizer.lr"]
-        metrics = [m.name.tag for m in parts[metadata.EXPERIMENT_TAG].experiment.metric_infos]
-        assert {"best_val_acc", "final_val_acc", "final_train_loss"} <= set(metrics)
-        best = json.loads((trained / run.split("/")[0] / runs.METRICS).read_text())["best"]["val_acc"]
-        logged = reader.Tensors(run, "best_val_acc")[0].tensor_proto
-        assert float(tensor_util.make_ndarray(logged)) == pytest.approx(best, rel=1e-6)

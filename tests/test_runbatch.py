@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import tool
+from helpers.grids import train_grid
 from jobs.epochs import progress
 from runkit.rundir import lock, runs
 
@@ -398,13 +399,12 @@ def test_runs_where_the_os_cannot_say_which_cores_it_may_use(tmp_path, results_d
 
 @pytest.mark.slow
 def test_train_continues_a_finished_sweep_and_refuses_a_changed_one(tmp_path, results_dir, one_thread):
-    from conftest import REPO, without_time
+    from conftest import without_time
     path = tmp_path / "grid.yaml"
 
     def sweep_train(epochs, momentum, *flags, check=0):
-        path.write_text(f"experiment: digits\nconfigs: [{REPO}/configs/digits_mlp.gin]\n"
-                        f"fixed: {{training_loop.n_epochs: {epochs}, optimizer.momentum: {momentum}}}\n"
-                        "grid: {optimizer.lr: [0.05]}\n")
+        train_grid(path, "digits", {"training_loop.n_epochs": epochs, "optimizer.momentum": momentum},
+                   {"optimizer.lr": [0.05]})
         return outcomes(tool("runbatch", *flags, input=tool("gridgen", path, check=0).stdout, check=check))["lr=0.05"]
 
     run_dir = results_dir / "digits" / "lr=0.05"

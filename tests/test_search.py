@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, tool
+from helpers.grids import train_grid
 from helpers.same_run import assert_same_run
 from runkit.analysis import halving
 from runkit.sweeps import spec
@@ -305,10 +306,8 @@ def test_kill_in_the_middle_of_a_round_then_rerun_ends_as_an_uninterrupted_searc
 
 @pytest.mark.slow
 def test_halving_on_real_train_continues_runs_as_if_trained_that_long(tmp_path, results_dir, one_thread, warm):
-    grid = tmp_path / "grid.yaml"
-    grid.write_text(f"experiment: real\nconfigs: [{REPO}/configs/digits_mlp.gin]\n"
-                    "fixed: {training_loop.n_epochs: 3, lr_schedule.name: constant}\n"
-                    "grid: {optimizer.lr: [0.003, 0.03, 0.3]}\n")
+    grid = train_grid(tmp_path / "grid.yaml", "real", {"training_loop.n_epochs": 3, "lr_schedule.name": "constant"},
+                      {"optimizer.lr": [0.003, 0.03, 0.3]})
     proc = rounds("--history", results_dir / "real", "halving", grid, "--eta", "3")
     assert "halving: done (3 x 1, 1 x 3 epochs)" in proc.stderr
     assert '"warm":true' in proc.stderr  # the rounds' runbatch forks them from its warm process (docs/warm-runs.md)

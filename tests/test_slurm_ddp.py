@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, tool, without_time
+from conftest import REPO, tool
+from helpers.same_run import assert_same_run
 from runkit.rundir import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
@@ -64,8 +65,6 @@ def test_a_two_process_run_preempted_ends_as_an_uninterrupted_one(slurm_cluster,
 
     # The resumed run equals the uninterrupted one: history, metrics and weights.
     assert [row["step"] for row in runs.read_history(run["run_dir"])][:2] == [12, 24]  # 1437 images: 718 a rank, 64 a batch
-    assert without_time(runs.read_history(run["run_dir"])) == without_time(runs.read_history(twin["run_dir"]))
-    final, expected = (runs.read_json(s["run_dir"], runs.METRICS) for s in (run, twin))
-    assert without_time([final["final"], final["best"]]) == without_time([expected["final"], expected["best"]])
+    assert_same_run(run["run_dir"], twin["run_dir"])
     mine, theirs = weights(run["run_dir"]), weights(twin["run_dir"])
     assert mine.keys() == theirs.keys() and all(mine[k].equal(theirs[k]) for k in mine)

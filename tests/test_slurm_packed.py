@@ -6,24 +6,15 @@ import os
 
 import pytest
 
-from conftest import REPO, tool, without_time
+from conftest import tool
+from helpers.grids import train_grid
+from helpers.same_run import assert_same_run
 from runkit.rundir import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
-GRID = """\
-experiment: digits
-configs: [{config}]
-fixed:
-{fixed}
-grid:
-  training_loop.seed: [{seeds}]
-"""
-
 
 def specs(tmp_path, name, seeds, config="digits_mlp.gin", **fixed):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(GRID.format(config=REPO / "configs" / config, seeds=", ".join(map(str, seeds)),
-                                fixed="".join(f"  {k}: {v}\n" for k, v in fixed.items())))
+    path = train_grid(tmp_path / f"{name}.yaml", "digits", fixed, {"training_loop.seed": list(seeds)}, config=config)
     return [json.loads(line) for line in tool("gridgen", path, check=0).stdout.splitlines()]
 
 
@@ -105,7 +96,4 @@ def test_a_packed_task_warned_in_its_third_run_resumes_it_exactly_then_runs_the_
     log = open(f"{long['run_dir']}/slurm-{job}_0.log").read()
     assert "resumed at epoch" in log
     assert "DUE TO JOB REQUEUE" in open(f"{runs.read_slurm(long['run_dir'])['batch_dir']}/.tasks/0/slurm-{job}_0.log").read()
-    assert without_time(runs.read_history(long["run_dir"])) == without_time(runs.read_history(twin["run_dir"]))
-    final, expected = (runs.read_json(s["run_dir"], runs.METRICS) for s in (long, twin))
-    assert without_time([final["best"]]) == without_time([expected["best"]])
-    assert without_time([final["final"]]) == without_time([expected["final"]])
+    assert_same_run(long["run_dir"], twin["run_dir"])

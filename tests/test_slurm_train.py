@@ -5,27 +5,17 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, tool, without_time
+from conftest import tool
+from helpers.grids import train_grid
+from helpers.same_run import assert_same_run
 from runkit.rundir import runs
 from slurm_cluster import slurm_cluster, squeue_state, wait_until, warn_and_restart  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-GRID = """\
-experiment: digits
-configs: [{config}]
-fixed:
-{fixed}
-grid:
-  {axis}: [{values}]
-"""
-
 
 def grid(tmp_path, values, axis="optimizer.lr", config="digits_mlp.gin", **fixed):
-    path = tmp_path / "grid.yaml"
-    path.write_text(GRID.format(config=REPO / "configs" / config, axis=axis, values=", ".join(map(str, values)),
-                                fixed="".join(f"  {k}: {v}\n" for k, v in fixed.items())))
-    return path
+    return train_grid(tmp_path / "grid.yaml", "digits", fixed, {axis: list(values)}, config=config)
 
 
 def sh(command, cwd, check=0):
@@ -87,7 +77,4 @@ def test_a_run_preempted_mid_training_ends_as_an_uninterrupted_one(slurm_cluster
     assert [(a["status"], a["restart_count"]) for a in attempts] == [("stopped", 0), ("finished", 1)]
     log = open(f"{run['run_dir']}/slurm-{job}_0.log").read()
     assert "DUE TO JOB REQUEUE" in log and "resumed at epoch" in log
-    assert without_time(runs.read_history(run["run_dir"])) == without_time(runs.read_history(twin["run_dir"]))
-    final, expected = (runs.read_json(s["run_dir"], runs.METRICS) for s in (run, twin))
-    assert without_time([final["best"]]) == without_time([expected["best"]])
-    assert without_time([final["final"]]) == without_time([expected["final"]])
+    assert_same_run(run["run_dir"], twin["run_dir"])

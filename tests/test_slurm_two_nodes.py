@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from conftest import REPO, requires, tool, without_time
+from conftest import REPO, requires, tool
+from helpers.same_run import assert_same_run
 from slurm_cluster import (NETNS, SCRIPT, squeue_state, two_node_session, two_nodes,  # noqa: F401 - fixtures
                            wait_until, warn_and_restart)
 from runkit.rundir import runs
@@ -84,9 +85,7 @@ def test_a_ddp_run_across_two_nodes_preempted_ends_as_an_uninterrupted_one(two_n
     ranks = runs.read_json(run["run_dir"], runs.META)["ranks"]
     assert [(r["rank"], r["host"]) for r in ranks] == [(0, "node1"), (1, "node2")]  # one process a node
 
-    assert without_time(runs.read_history(run["run_dir"])) == without_time(runs.read_history(twin["run_dir"]))
-    final, expected = (runs.read_json(s["run_dir"], runs.METRICS) for s in (run, twin))
-    assert without_time([final["final"], final["best"]]) == without_time([expected["final"], expected["best"]])
+    assert_same_run(run["run_dir"], twin["run_dir"])
     mine, theirs = weights(run["run_dir"]), weights(twin["run_dir"])
     assert mine.keys() == theirs.keys() and all(mine[k].equal(theirs[k]) for k in mine)
 
@@ -137,7 +136,7 @@ def test_a_node_that_dies_mid_run_requeues_the_run_which_resumes_on_a_live_node(
                                text=True).stdout.strip()
         assert again != node and runs.status(run["run_dir"]) == "finished"
         assert "resumed at epoch" in (results_dir / "ddp" / "node_died" / runs.LOG).read_text()
-        assert without_time(runs.read_history(run["run_dir"])) == without_time(runs.read_history(reference))
+        assert_same_run(run["run_dir"], reference)
         err = said.read_text()
         assert waiting.returncode == 0, err
         assert "task 0 (node_died) was requeued by SLURM (it was RUNNING)" in err, err

@@ -1,4 +1,5 @@
-"""train as a user runs it: a real process on the digits data, its run folder, reruns and bad input."""
+"""train as a user runs it: a real process on the digits data, its run folder, reruns and bad input, what its
+loggers get (TensorBoard's HParams tab over a sweep, conftest.digits_sweep)."""
 import json
 import os
 import re
@@ -6,6 +7,7 @@ import textwrap
 
 import pytest
 from conftest import REPO, tool, without_time
+from helpers.same_run import assert_same_run
 
 from runkit.rundir import lock, runs
 
@@ -91,7 +93,7 @@ def test_more_epochs_continue_a_finished_run_and_restart_starts_over(tmp_path, f
     assert "resumed at epoch 11" in (copy / runs.LOG).read_text()
 
     warm.train(copy, MLP, "--restart", check=0)
-    assert without_time(runs.read_history(copy)) == without_time(runs.read_history(run))
+    assert_same_run(copy, run)
     assert runs.read_json(copy, runs.META)["attempts"] == 1
 
 
@@ -227,7 +229,7 @@ def test_a_failed_run_resumes_to_the_same_result(tmp_path, finished, monkeypatch
     tool("train", run, MLP, config, check=0)
     assert runs.status(run) == "finished" and not os.path.exists(run / runs.ERROR)
     reference, _ = finished
-    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
+    assert_same_run(run, reference)
     assert runs.read_json(run, runs.META)["attempts"] == 2
 
 
@@ -300,6 +302,29 @@ def test_lightnings_loggers_by_class_name_write_inside_the_run_folder(tmp_path, 
     assert "val_acc" in (run / "csv" / "metrics.csv").read_text().splitlines()[0]
     assert [path for path in (run / "mlruns").rglob("val_acc")]
     assert "CSVLogger.flush_logs_every_n_steps = 1" in (run / runs.CONFIG).read_text()
+
+
+@pytest.mark.slow
+def test_tensorboard_lists_the_sweep_in_its_hparams_tab(digits_sweep):
+    from tensorboard.backend.event_processing import plugin_event_multiplexer
+    from tensorboard.plugins.hparams import metadata, plugin_data_pb2
+    from tensorboard.util import tensor_util
+    reader = plugin_event_multiplexer.EventMultiplexer()
+    reader.AddRunsFromDirectory(str(digits_sweep))
+    reader.Reload()
+    content = reader.PluginRunToTagToContent(metadata.PLUGIN_NAME)
+    assert sorted(content) == sorted(f"lr={lr}_seed={s}/tb" for lr in ("0.01", "0.1") for s in (0, 1))
+    for run, tags in content.items():
+        parts = {tag: plugin_data_pb2.HParamsPluginData.FromString(raw) for tag, raw in tags.items()}
+        start = parts[metadata.SESSION_START_INFO_TAG].session_start_info
+        bindings = runs.load_C(digits_sweep / run.split("/")[0])
+        assert set(start.hparams) == set(bindings)
+        assert start.hparams["optimizer.lr"].number_value == bindings["optimizer.lr"]
+        metrics = [m.name.tag for m in parts[metadata.EXPERIMENT_TAG].experiment.metric_infos]
+        assert {"best_val_acc", "final_val_acc", "final_train_loss"} <= set(metrics)
+        best = json.loads((digits_sweep / run.split("/")[0] / runs.METRICS).read_text())["best"]["val_acc"]
+        logged = reader.Tensors(run, "best_val_acc")[0].tensor_proto
+        assert float(tensor_util.make_ndarray(logged)) == pytest.approx(best, rel=1e-6)
 
 
 def test_wandb_by_class_name_logs_offline_or_says_to_install_it(tmp_path):

@@ -6,7 +6,8 @@ import signal
 import time
 
 import pytest
-from conftest import REPO, tool, without_time
+from conftest import REPO, tool
+from helpers.same_run import assert_same_run
 from helpers.kills import (alive, assert_killed, assert_resumed, kill_callback, random_kills, resume_point, start,
                            wait_for_attempt)
 
@@ -51,9 +52,7 @@ def test_a_kill_mid_epoch_loses_only_the_steps_since_the_periodic_checkpoint(tmp
     assert resume_point(rerun.stderr) == (3, 50)
     log = (run / runs.LOG).read_text()
     assert "resumed at epoch 1, step 10" in log and "resumed at epoch 3, step 50" in log
-    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
-    final, expected = (runs.read_json(r, runs.METRICS) for r in (run, reference))
-    assert without_time([final["best"], final["final"]]) == without_time([expected["best"], expected["final"]])
+    assert_same_run(run, reference)
 
 
 def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
@@ -86,16 +85,13 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
     resumed = tool("train", run, CNN, "-b", BINDINGS, check=0)
     assert_resumed(resumed.stderr, step, STEPS_PER_EPOCH)
 
-    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference)), seed
-    final, expected = (runs.read_json(r, runs.METRICS) for r in (run, reference))
-    assert without_time([final["best"]]) == without_time([expected["best"]]), seed
-    assert without_time([final["final"]]) == without_time([expected["final"]]), seed
+    assert_same_run(run, reference, f"(seed {seed})")
     assert resumed.stdout.count("\n") == 1 and straight.stdout.count("\n") == 1
     assert runs.read_json(run, runs.META)["attempts"] == 4
 
 
 def killed_and_rerun(tmp_path, config, bindings, kills, share, warm):
-    """(uninterrupted history, interrupted history, seed): the second run is killed with -9 `kills` times,
+    """(uninterrupted run folder, interrupted run folder, seed): the second run is killed with -9 `kills` times,
     each at a random moment within `share` of the reference's training time and after its first checkpoint
     (helpers.kills.random_kills), then rerun to the end, which must resume from the last kill's checkpoint.
     Every run forked warm, and killed there, as runbatch's runs are."""
@@ -110,7 +106,7 @@ def killed_and_rerun(tmp_path, config, bindings, kills, share, warm):
     step = random_kills(run, argv(run), rng, expected[-1]["time"] * share, kills, start=warm.start)
     rerun = warm.train(*argv(run)[1:], check=0)
     assert_resumed(rerun.stderr, step, expected[0]["step"])
-    return expected, runs.read_history(run), seed
+    return reference, run, seed
 
 
 def test_workers_with_random_augmentation_resume_exactly_after_kill_9(tmp_path, warm):
@@ -121,26 +117,19 @@ def test_workers_with_random_augmentation_resume_exactly_after_kill_9(tmp_path, 
     root = write_image_folder(tmp_path / "images")
     bindings = (f"image_folder.root='{root}'#training_loop.n_epochs=4#training_loop.checkpoint_every_n_steps=3"
                 "#image_folder.batch_size=8#image_folder.image_size=12#cnn.dropout=0.2")
-    expected, history, seed = killed_and_rerun(tmp_path, REPO / "configs" / "image_folder_cnn.gin", bindings,
-                                               kills=2, share=1 / 3, warm=warm)
-    assert without_time(history) == without_time(expected), seed
-    assert history[-1]["val_acc"] > 0.5  # 3 classes: it learned from the images
-
-
-def test_slurm_job_id_names_the_array_task():
-    from runkit.sweeps.slurm.client import job_to_requeue
-    assert job_to_requeue({}) is None
-    assert job_to_requeue({"SLURM_JOB_ID": "7"}) == "7"
-    assert job_to_requeue({"SLURM_JOB_ID": "9", "SLURM_ARRAY_JOB_ID": "8", "SLURM_ARRAY_TASK_ID": "1"}) == "8_1"
+    reference, run, seed = killed_and_rerun(tmp_path, REPO / "configs" / "image_folder_cnn.gin", bindings,
+                                            kills=2, share=1 / 3, warm=warm)
+    assert_same_run(run, reference, f"(seed {seed})")
+    assert runs.read_history(run)[-1]["val_acc"] > 0.5  # 3 classes: it learned from the images
 
 
 def test_a_task_that_is_not_a_classifier_resumes_exactly_after_kill_9(tmp_path, warm):
     """The denoising autoencoder (its own metrics, noise drawn in training_step): kill -9, rerun, same history."""
-    expected, history, seed = killed_and_rerun(tmp_path, REPO / "configs" / "digits_autoencoder.gin",
-                                               "training_loop.n_epochs=6#training_loop.checkpoint_every_n_steps=7",
-                                               kills=1, share=1 / 2, warm=warm)
-    assert without_time(history) == without_time(expected), seed
-    assert list(history[0]) == ["epoch", "step", "train_loss", "val_loss", "val_mse", "lr", "time"]
+    reference, run, seed = killed_and_rerun(tmp_path, REPO / "configs" / "digits_autoencoder.gin",
+                                            "training_loop.n_epochs=6#training_loop.checkpoint_every_n_steps=7",
+                                            kills=1, share=1 / 2, warm=warm)
+    assert_same_run(run, reference, f"(seed {seed})")
+    assert list(runs.read_history(run)[0]) == ["epoch", "step", "train_loss", "val_loss", "val_mse", "lr", "time"]
 
 
 @pytest.mark.slow
@@ -168,7 +157,7 @@ def test_a_two_process_ddp_run_killed_with_9_resumes_exactly(tmp_path, monkeypat
     monkeypatch.delenv("KILL_AT")
     rerun = tool(*argv(run), check=0)
     assert resume_point(rerun.stderr) == (2, 30)
-    assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
+    assert_same_run(run, reference)
     assert [row["step"] for row in runs.read_history(run)] == [23, 46, 69, 92]
 
 
@@ -210,7 +199,7 @@ def test_stopped_at_chosen_steps_with_trainer_options_resumes_exactly(tmp_path, 
         tool(*argv(run), check=128 + signal.SIGUSR1)
         monkeypatch.delenv("STOP_AT")
         tool(*argv(run), check=0)
-        assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference)), stop
+        assert_same_run(run, reference, f"(stopped at step {stop})")
 
 
 @pytest.mark.parametrize("signum, during", [(signal.SIGINT, "training"), (signal.SIGTERM, "imports")])
