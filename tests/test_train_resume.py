@@ -227,9 +227,9 @@ def test_tensorboard_keeps_one_value_per_step_after_a_kill(tmp_path, warm):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     bindings = ("training_loop.n_epochs=6#training_loop.checkpoint_every_n_steps=100#trainer.log_every_n_steps=1"
                 "#training_loop.callbacks=['LearningRateMonitor']")  # the rate at every step, to TensorBoard
-    expected, history, seed = killed_and_rerun(tmp_path, REPO / "configs" / "digits_mlp.gin", bindings,
-                                               kills=1, share=2 / 3, warm=warm)
-    events = EventAccumulator(str(tmp_path / "interrupted" / runs.TENSORBOARD))
+    reference, run, seed = killed_and_rerun(tmp_path, REPO / "configs" / "digits_mlp.gin", bindings,
+                                            kills=1, share=2 / 3, warm=warm)
+    events = EventAccumulator(str(run / runs.TENSORBOARD))
     events.Reload()
     steps = [event.step for event in events.Scalars("lr-SGD")]
-    assert steps == sorted(set(steps)) and len(steps) == expected[-1]["step"], seed
+    assert steps == sorted(set(steps)) and len(steps) == runs.read_history(reference)[-1]["step"], seed
