@@ -32,10 +32,10 @@ lint: env ## ruff (pyproject.toml's [tool.ruff]), then mypy on rundir/ and sweep
 TEST_WORKERS ?= 2
 PYTEST := $(VENV)/bin/python -m pytest -q -rs -n $(TEST_WORKERS)
 
-test: lint ## ruff, then the whole test suite: fast, slow and SLURM tests (what CI runs)
+test: lint ## ruff and mypy, then the whole test suite: fast, slow and SLURM tests (what CI runs)
 	$(PYTEST) -m ""
 
-test-fast: lint ## ruff, then the fast default suite (a few minutes on 2 cores)
+test-fast: lint ## ruff and mypy, then the fast default suite (a few minutes on 2 cores)
 	$(PYTEST)
 
 mutants: env ## apply each one-line breaking change of scripts/mutants.list to a copy of the checkout: its tests must fail
