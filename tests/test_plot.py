@@ -36,6 +36,22 @@ def test_hue_jsonl_input_and_loss_goal(tmp_path):
                                                                                              "sgd": "0.1"}
 
 
+def test_a_table_as_csv_and_as_json_lines_plots_the_same(tmp_path):
+    """One reader of a collect table: its two formats give the same points (2.0 stays 2.0, [64, 64] one value)."""
+    rows = [{"run_dir": f"/runs/{n}", "name": str(n), "status": "finished", "mlp.hidden": hidden, "scale": scale,
+             "seed": seed, "monitor": "val_acc", "mode": "max", "best_val_acc": 0.5 + scale / 10 + seed / 100}
+            for n, (hidden, scale, seed) in enumerate((h, x, s) for h in ([64], [64, 64]) for x in (1.0, 2.0)
+                                                       for s in (0, 1))]
+    as_csv = io.StringIO()
+    writer = csv.DictWriter(as_csv, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows)
+    as_jsonl = "".join(json.dumps(r) + "\n" for r in rows)
+    points = [tool("plot", "scale", "--points", "-o", tmp_path / "p.png", input=text, check=0).stdout
+              for text in (as_csv.getvalue(), as_jsonl)]
+    assert points[0] == points[1] and '"[64, 64]",2.0,' in points[0], points
+
+
 def test_learning_curves_in_the_terminal(tmp_path):
     table = "optimizer.lr,seed,monitor,mode,epoch,val_acc\n" + "".join(
         f"{lr},{s},val_acc,max,{e},{0.5 + e * lr}\n" for lr in (0.1, 0.2) for s in (0, 1) for e in range(4))

@@ -172,6 +172,7 @@ def test_halving_takes_candidates_as_specs(tmp_path, results_dir):
 @pytest.mark.parametrize("args, stdin, message", [
     (["missing.yaml"], "", "halving: cannot read missing.yaml"),
     (["{grid}"], "not,a,table\n1,2,3\n", "halving: stdin is not a collect table"),
+    (["{grid}"], "run_dir,name,status,epoch\n/x,x,finished,1,0.5\n", "halving: stdin is not a collect table"),
     (["{grid}"], "run_dir,name,status,best_val_acc\n/x,x,finished,0.5\n", "halving: stdin is a table of runs"),
     (["{grid}", "--eta", "1"], "", "halving: --eta must be 2 or more"),
     (["{grid}", "--min-epochs", "10"], "", "halving: --min-epochs 10 is above the last rung's 9 epochs"),

@@ -9,7 +9,6 @@ there never changes, so every later call makes the same choice); ties go to the 
 a run that failed (or diverged: no finite value) before reaching epochs[k] is the worst.
 """
 import math
-import os
 
 from runkit import errors
 from runkit.analysis import table
@@ -43,8 +42,8 @@ class Results:
             raise errors.BadInput("stdin is a table of runs; halving reads one row per epoch: "
                                  "collect --history $RESULTS_DIR/EXPERIMENT | halving ...")
         for row in rows:
-            run = self.runs.setdefault(_key(row.get("run_dir")), {"status": row.get("status"), "values": {},
-                                                                    "monitor": None, "mode": None})
+            run = self.runs.setdefault(table.run_key(row.get("run_dir")), {"status": row.get("status"),
+                                                                           "values": {}, "monitor": None, "mode": None})
             if row.get("monitor"):
                 run["monitor"], run["mode"] = row["monitor"], row.get("mode")
             epoch = table.number(row.get("epoch"))
@@ -58,7 +57,7 @@ class Results:
         self.mode = self.mode or modes.mode_of(self.monitor or "")  # a table without modes: by the metric's name
 
     def get(self, run_dir):
-        return self.runs.get(_key(run_dir))
+        return self.runs.get(table.run_key(run_dir))
 
     def done(self, run_dir, epochs):
         """The run has its result for a rung of `epochs` epochs: its history has them (whether it finished
@@ -88,10 +87,6 @@ class Results:
             score = self.score(s["run_dir"], epochs)
             return (score is None, 0 if score is None else sign * score, s["name"])
         return sorted(specs, key=key)
-
-
-def _key(run_dir):
-    return os.path.normpath(os.path.abspath(run_dir)) if isinstance(run_dir, str) else None
 
 
 def next_rung(candidates, results, schedule):

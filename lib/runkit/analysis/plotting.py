@@ -1,14 +1,16 @@
 """plot's work: read a collect table, group its rows by the hyperparameters that vary, average Y over the
 seeds of each group at each X, draw it, say where the best is.
 
-Uses pandas and matplotlib (plot is not a light tool); nothing else in runkit imports this module.
+Uses pandas and matplotlib (plot is not a light tool); report reaches it through page.py. The table is read by
+runkit.analysis.table, the one reader of a collect table, then typed here.
 """
-import io
 import json
+import math
 import os
 
 import pandas as pd
 
+from runkit.analysis import table
 from runkit.errors import BadInput
 from runkit.rundir import modes
 
@@ -18,24 +20,43 @@ METRIC_PREFIXES = ("best_", "final_", "test_")
 
 
 def read_table(text):
-    """A collect table (CSV, or JSON lines when the first character is '{') as a DataFrame."""
+    """A collect table (table.parse: CSV, or JSON lines) as a DataFrame, its columns typed as pandas.read_csv
+    types a CSV file; a table without a run_dir column too (plot draws any table)."""
     if not text.strip():
         raise BadInput("stdin is empty: pipe a table in (collect $RESULTS_DIR/tune_lr | plot lr)")
+    columns, rows, text_cells = table.parse(text, need_run_dir=False)
+    if not text_cells:
+        return _lists_as_text(pd.DataFrame(rows, columns=columns))
+    return pd.DataFrame({c: _typed([row.get(c) for row in rows]) for c in columns}, columns=columns)
+
+
+# What pandas.read_csv reads as missing or as a truth value by default
+_MISSING = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+            "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+_TRUTH = {"True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False}
+
+
+def _typed(cells):
+    """A CSV column's text cells as read_csv types them: numbers, else truth values, else text; missing as NaN."""
+    values = pd.Series([math.nan if v is None or v in _MISSING else v for v in cells], dtype=object)
+    present = values.dropna()
+    if values.empty:  # a header without rows
+        return values
+    if len(present) and present.isin(list(_TRUTH)).all():
+        truths = values.map(_TRUTH)
+        return truths.astype(bool) if len(present) == len(values) else truths.astype(object)
     try:
-        if text.lstrip().startswith("{"):
-            return _lists_as_text(pd.read_json(io.StringIO(text), lines=True))
-        return pd.read_csv(io.StringIO(text))
-    except ValueError as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise BadInput(f"stdin is not a collect table (CSV or JSON lines): {first}") from None
+        return pd.to_numeric(values)
+    except (TypeError, ValueError):
+        return pd.Series(list(values))  # text: pandas' own type for it
 
 
-def _lists_as_text(table):
+def _lists_as_text(frame):
     """A list or dict value (a binding such as hidden=[64, 64]) as its JSON text, as in collect's CSV: a value
     to group by."""
-    for column in table.select_dtypes(include="object").columns:
-        table[column] = table[column].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
-    return table
+    for column in frame.select_dtypes(include="object").columns:
+        frame[column] = frame[column].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
+    return frame
 
 
 def choose_y(table, y=None):

@@ -8,7 +8,6 @@ a sweep killed at any moment proposes the same points when rerun. A point's valu
 (its seeds) of best_<monitor>; a failed or diverged run makes its point the worst value seen so far.
 """
 import json
-import os
 import random
 import warnings
 
@@ -34,7 +33,7 @@ class Results:
         if rows and "epoch" in rows[0] and not any(k.startswith("best_") for k in rows[0]):
             raise errors.BadInput("stdin is a collect --history table; propose reads one row per run: "
                                  "collect $RESULTS_DIR/EXPERIMENT | propose ...")
-        self.rows = {table_key(r.get("run_dir")): r for r in rows}
+        self.rows = {table.run_key(r.get("run_dir")): r for r in rows}
         monitors = {(r["monitor"], r.get("mode")) for r in rows if r.get("monitor")}
         if len(monitors) > 1:
             raise errors.BadInput("the runs monitor different metrics: "
@@ -43,19 +42,15 @@ class Results:
         self.mode = self.mode or modes.mode_of(self.monitor or "") or "max"  # a table without modes: by the name
 
     def status(self, run_dir):
-        row = self.rows.get(table_key(run_dir))
+        row = self.rows.get(table.run_key(run_dir))
         return row.get("status") if row else None
 
     def value(self, run_dir):
         """best_<monitor> of a finished run, or None."""
-        row = self.rows.get(table_key(run_dir))
+        row = self.rows.get(table.run_key(run_dir))
         if not row or row.get("status") != "finished" or self.monitor is None:
             return None
         return table.number(row.get(f"best_{self.monitor}"))
-
-
-def table_key(run_dir):
-    return os.path.normpath(os.path.abspath(run_dir)) if isinstance(run_dir, str) else None
 
 
 def _distributions(optuna, space):

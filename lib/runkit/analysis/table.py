@@ -182,20 +182,47 @@ def _text(value):
     return str(value)
 
 
-# ---- reading a table back (halving, propose: light tools, no pandas) ---------------------------
+# ---- reading a table back: the one reader of every consumer (halving, propose, plot, report) ----------
 
 def read(stream, source="stdin"):
-    """The rows of a collect table (CSV, or JSON lines when the first character is '{') as dicts; [] for an
-    empty stream. CSV cells are text ('' is None): number() reads the metrics."""
-    text = stream.read()
+    """The rows of a collect table on a stream, as dicts; [] for an empty stream (see parse)."""
+    return parse(stream.read(), source)[1]
+
+
+def parse(text, source="stdin", need_run_dir=True):
+    """(columns, rows, text_cells) of a collect table: CSV, or JSON lines when the first character is '{';
+    ([], [], False) for blank text. CSV cells are text ('' is None; text_cells is True): number() reads the
+    metrics, plotting types whole columns. JSON values keep their types. A CSV table names a run_dir column
+    unless need_run_dir is False (plot draws any table); text that is neither is BadInput, in one line."""
     if not text.strip():
-        return []
+        return [], [], False
     if text.lstrip().startswith("{"):
-        return list(cli.read_jsonl(io.StringIO(text), source))
+        try:
+            rows = list(cli.read_jsonl(io.StringIO(text), source))
+        except errors.BadInput as e:
+            raise _not_a_table(source, e) from None
+        return list(dict.fromkeys(k for row in rows for k in row)), rows, False
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "run_dir" not in reader.fieldnames:
-        raise errors.BadInput(f"{source} is not a collect table (CSV or JSON lines with a run_dir column)")
-    return [{k: (None if v == "" else v) for k, v in row.items()} for row in reader]
+    try:
+        columns, rows = reader.fieldnames or [], []
+        for row in reader:
+            if None in row:  # more cells than the header names
+                raise _not_a_table(source, f"line {reader.line_num} has more cells than its header")
+            rows.append({k: (None if v == "" else v) for k, v in row.items()})
+    except csv.Error as e:
+        raise _not_a_table(source, f"line {reader.line_num}: {e}") from None
+    if need_run_dir and "run_dir" not in columns:
+        raise _not_a_table(source, "no run_dir column")
+    return columns, rows, True
+
+
+def _not_a_table(source, why):
+    return errors.BadInput(f"{source} is not a collect table (CSV or JSON lines): {why}")
+
+
+def run_key(run_dir):
+    """A table's run_dir as the key that finds the run: absolute and normalized; None if it is not text."""
+    return os.path.normpath(os.path.abspath(run_dir)) if isinstance(run_dir, str) else None
 
 
 def number(value):
