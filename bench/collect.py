@@ -72,8 +72,8 @@ def main():
             make_runs(os.path.join(root, f"part{number}"), done, n)
             done += n
             dirs = [os.path.join(root, f"part{k}") for k in range(number + 1)]
-            ours, anchor = report.alternate(lambda: report.seconds(collect + dirs),
-                                            lambda: report.clock(load_hc_style, dirs), repeat if done < 50000 else 2)
+            ours, anchor = report.alternate(lambda dirs=dirs: report.seconds(collect + dirs),
+                                            lambda dirs=dirs: report.clock(load_hc_style, dirs), repeat if done < 50000 else 2)
             report.row(f"collect {done:,} runs", ours, anchor, min_ratio=10)
             per_1k[done] = ((min(ours) - fixed) / done * 1000, min(anchor) / done * 1000)
     print(f"  collect's fixed cost (start-up and one run, median): {fixed:.3f} s; per 1,000 folders past it, "

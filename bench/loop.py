@@ -45,13 +45,13 @@ REPO = os.path.dirname(BENCH)
 sys.path.insert(0, os.path.join(REPO, "lib"))
 
 import pytorch_lightning as pl  # noqa: E402
-import report  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+import report  # noqa: E402
 from first_step import PREFIX  # noqa: E402
-from runkit.training import config, fit  # noqa: E402
 from runkit.data import TensorData  # noqa: E402
+from runkit.training import config, fit  # noqa: E402
 from runkit.training.registry import DATA, MODELS  # noqa: E402
 
 
@@ -108,8 +108,9 @@ class DataWait(pl.Callback):
 def bench_data_wait(epochs, repeat):
     """The share of time waiting for batches from an on-disk image folder with 2 workers."""
     sys.path.insert(0, os.path.join(REPO, "tests"))
-    from image_folder import write_image_folder
     from pathlib import Path
+
+    from image_folder import write_image_folder
     shares = []
     with tempfile.TemporaryDirectory() as root:
         images = write_image_folder(Path(root) / "images", classes=4, per_class=256, size=32)
@@ -154,8 +155,9 @@ def bench_plain_loader(epochs, repeat):
     """train's Trainer over a user's plain DataLoader (rebuilt by runkit) against a bare pl.Trainer over the
     same DataLoader untouched: the ratio of steps/s, alternating in one run."""
     sys.path.insert(0, os.path.join(REPO, "tests"))
-    from image_folder import write_image_folder
     from pathlib import Path
+
+    from image_folder import write_image_folder
     cnn = {"n_filters": 16, "n_blocks": 2}
     with tempfile.TemporaryDirectory() as root:
         images = write_image_folder(Path(root) / "images", classes=4, per_class=256, size=32)

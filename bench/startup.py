@@ -21,7 +21,7 @@ def main():
     report.header("start-up: TOOL --help against python -c pass")
     for tool in LIGHT_TOOLS:
         argv = [sys.executable, os.path.join(REPO, "tools", tool), "--help"]
-        report.row(f"{tool} --help", *report.alternate(lambda: report.seconds(argv), bare, repeat), max_extra_s=0.1)
+        report.row(f"{tool} --help", *report.alternate(lambda argv=argv: report.seconds(argv), bare, repeat), max_extra_s=0.1)
 
 
 if __name__ == "__main__":

@@ -101,8 +101,8 @@ def main():
     repeat = 1 if quick else 3
     for case in ("tune_lr",) if quick else ("tune_lr", "rung"):
         warm_over, cold_over = [], []
-        ways = {"cold": lambda: batch(case, env, cold_over, "--cold"), "warm": lambda: batch(case, env, warm_over),
-                "limit": lambda: limit(case, env)}
+        ways = {"cold": lambda case=case, over=cold_over: batch(case, env, over, "--cold"),
+                "warm": lambda case=case, over=warm_over: batch(case, env, over), "limit": lambda case=case: limit(case, env)}
         figures = {name: [] for name in ways}
         order = list(ways)
         for i in range(repeat):

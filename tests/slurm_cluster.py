@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import skip
 from helpers.waiting import wait_for
 

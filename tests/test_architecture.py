@@ -50,12 +50,12 @@ def test_the_training_side_lives_in_its_own_package():
 
 def test_every_bad_input_error_is_a_badinput_printed_in_one_place():
     """Exit 2 comes from one base class, printed in one place (cli.run_main): no tool sorts exceptions itself."""
+    from runkit.data import DataMissing
     from runkit.errors import BadInput
     from runkit.rundir import checkpoints, lock, runs
     from runkit.sweeps import bindings, grid, snapshot
     from runkit.training import registry, train
     from runkit.training.errors import ConfigError
-    from runkit.data import DataMissing
     for error in (lock.NoLocks, runs.NotARunFolder, checkpoints.NoSoundCheckpoint, bindings.BindingError,
                   grid.GridError, snapshot.NoProject, ConfigError, registry.UnknownName, train.RunBusy,
                   DataMissing):

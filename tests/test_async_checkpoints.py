@@ -8,9 +8,9 @@ import subprocess
 import time
 
 import pytest
+
 from conftest import REPO, tool, without_time
 from helpers.kills import resume_point
-
 from runkit.rundir import checkpoints, runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,9 +6,9 @@ of a file it deleted."""
 import os
 
 import pytest
+
 from conftest import REPO, tool, without_time
 from helpers.kills import resume_point
-
 from runkit.rundir import checkpoints, runs
 from runkit.training import checkpoint_io
 

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 import torchvision.datasets.cifar
 
-from cifar_archive import write_cifar_archive
 import runkit.data.cifar10 as cifar_module
-from runkit.errors import BadInput
+from cifar_archive import write_cifar_archive
 from runkit.data import DataMissing
 from runkit.data.cifar10 import CIFAR10, MEAN, STD, crop_and_flip
+from runkit.errors import BadInput
 from runkit.training.registry import DATA
 
 
@@ -96,7 +96,7 @@ def test_augment_is_a_padded_crop_or_its_mirror_and_follows_the_seed(archive):
     assert torch.equal(first, crop_and_flip(x, torch.Generator().manual_seed(1)))
     assert not torch.equal(first, crop_and_flip(x, torch.Generator().manual_seed(2)))
     padded = F.pad(x, (4, 4, 4, 4))
-    for image, out in zip(padded, first):
+    for image, out in zip(padded, first, strict=True):
         crops = [view[:, top:top + 32, left:left + 32] for view in (image, image.flip(2))
                  for top in range(9) for left in range(9)]
         assert any(torch.equal(crop, out) for crop in crops)

@@ -16,9 +16,9 @@ import threading
 import time
 
 import pytest
+
 from cifar_archive import write_cifar_archive
 from conftest import REPO
-
 from runkit.rundir import runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -5,10 +5,10 @@ import os
 import random
 
 import pytest
-from conftest import REPO, tool
-from helpers.same_run import assert_same_run
-from helpers.kills import assert_killed, kill_callback
 
+from conftest import REPO, tool
+from helpers.kills import assert_killed, kill_callback
+from helpers.same_run import assert_same_run
 from runkit.rundir import checkpoints, runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")

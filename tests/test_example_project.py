@@ -7,7 +7,6 @@ import re
 import subprocess
 
 from conftest import DOCS, REPO
-
 from runkit.rundir import runs
 
 EXAMPLE = REPO / "examples" / "my_project"

@@ -4,8 +4,8 @@ shell with another PYTHONHASHSEED ends equal to the uninterrupted one."""
 import os
 
 import pytest
-from conftest import tool, without_time
 
+from conftest import tool, without_time
 from runkit.rundir import runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -3,8 +3,8 @@ against: a run on another version trains, and says so once at start, in train.lo
 import os
 
 import pytest
-from conftest import REPO, tool
 
+from conftest import REPO, tool
 from runkit.rundir import runs
 from runkit.training import internals
 

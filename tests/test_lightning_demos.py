@@ -4,11 +4,11 @@ import os
 import struct
 
 import pytest
-from conftest import tool, without_time
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.demos.boring_classes import BoringDataModule, BoringModel
 from lightning.pytorch.demos.mnist_datamodule import MNISTDataModule
 
+from conftest import tool, without_time
 from runkit.rundir import runs
 from runkit.training import lightning_package
 

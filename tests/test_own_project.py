@@ -6,9 +6,9 @@ import os
 import time
 
 import pytest
+
 from conftest import REPO, tool
 from helpers.same_run import assert_same_run
-
 from runkit.rundir import runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")

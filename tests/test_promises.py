@@ -12,10 +12,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, tool, without_time
-from helpers.same_run import assert_same_run
-from helpers.kills import assert_killed, kill_callback, resume_point
 
+from conftest import REPO, tool, without_time
+from helpers.kills import assert_killed, kill_callback, resume_point
+from helpers.same_run import assert_same_run
 from runkit.rundir import runs
 
 MLP = REPO / "configs" / "digits_mlp.gin"

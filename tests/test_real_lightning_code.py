@@ -11,10 +11,10 @@ import random
 import shutil
 
 import pytest
-from conftest import REPO, tool, without_time
-from helpers.same_run import assert_same_run
-from helpers.kills import resume_point
 
+from conftest import REPO, tool, without_time
+from helpers.kills import resume_point
+from helpers.same_run import assert_same_run
 from runkit.rundir import runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -4,8 +4,8 @@ import os
 import time
 
 import pytest
-from conftest import REPO, tool, without_time
 
+from conftest import REPO, tool, without_time
 from runkit.rundir import runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")

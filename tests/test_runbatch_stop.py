@@ -12,10 +12,10 @@ import threading
 import uuid
 
 import pytest
+
 from conftest import REPO
 from helpers.kills import alive
 from helpers.waiting import wait_for
-
 from runkit.rundir import runs
 from runkit.training import checkpoint_io
 

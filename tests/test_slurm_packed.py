@@ -56,7 +56,7 @@ def test_ten_runs_packed_five_per_task_finish_in_two_tasks_forked_warm(slurm_clu
     record = json.load(open(os.path.join(batch_dir, "batch.json")))
     [array] = record["jobs"]
     assert (array["first"], array["count"], record["runs"], record["runs_per_task"]) == (0, 2, 10, 5)
-    for i, (s, o) in enumerate(zip(ten, outcomes)):
+    for i, (s, o) in enumerate(zip(ten, outcomes, strict=True)):
         assert (o["slurm_job"], o["slurm_task"]) == (array["job_id"], str(i // 5))
         slurm_json = runs.read_slurm(s["run_dir"])
         [attempt] = slurm_json["attempts"]

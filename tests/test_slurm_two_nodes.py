@@ -10,10 +10,9 @@ import pytest
 
 from conftest import REPO, requires, tool
 from helpers.same_run import assert_same_run
-from slurm_cluster import (NETNS, SCRIPT, squeue_state, two_node_session, two_nodes,  # noqa: F401 - fixtures
-                           wait_until, warn_and_restart)
 from runkit.rundir import runs
 from runkit.sweeps import batch_folder
+from slurm_cluster import NETNS, SCRIPT, squeue_state, two_node_session, two_nodes, wait_until, warn_and_restart  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.slurm, requires(*NETNS)]
 

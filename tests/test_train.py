@@ -6,9 +6,9 @@ import re
 import textwrap
 
 import pytest
+
 from conftest import REPO, tool, without_time
 from helpers.same_run import assert_same_run
-
 from runkit.rundir import lock, runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread

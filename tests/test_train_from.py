@@ -5,9 +5,9 @@ import io
 import os
 
 import pytest
+
 from conftest import REPO, tool, without_time
 from helpers.kills import assert_killed, kill_callback, resume_point, start
-
 from runkit.rundir import runs
 from runkit.training import checkpoint_io
 

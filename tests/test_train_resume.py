@@ -6,11 +6,19 @@ import signal
 import time
 
 import pytest
-from conftest import REPO, tool
-from helpers.same_run import assert_same_run
-from helpers.kills import (alive, assert_killed, assert_resumed, kill_callback, random_kills, resume_point, start,
-                           wait_for_attempt)
 
+from conftest import REPO, tool
+from helpers.kills import (
+    alive,
+    assert_killed,
+    assert_resumed,
+    kill_callback,
+    random_kills,
+    resume_point,
+    start,
+    wait_for_attempt,
+)
+from helpers.same_run import assert_same_run
 from runkit.rundir import runs
 from runkit.training import checkpoint_io
 

@@ -5,9 +5,9 @@ import json
 from collections import Counter
 
 import pytest
+
 from conftest import REPO, skip, tool
 from helpers.kills import assert_killed, kill_callback, resume_point, start
-
 from runkit.rundir import runs
 from runkit.training import checkpoint_io
 

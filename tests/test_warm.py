@@ -8,10 +8,10 @@ import signal
 import subprocess
 
 import pytest
+
 from conftest import REPO, tool
 from helpers.same_run import assert_same_run
 from helpers.waiting import wait_for
-
 from runkit.rundir import runs
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ import signal
 import time
 
 import pytest
-from conftest import REPO, tool, without_time
 
+from conftest import REPO, tool, without_time
 from runkit.rundir import runs
 
 MLP = REPO / "configs" / "digits_mlp.gin"

@@ -4,9 +4,9 @@ import io
 import json
 
 import pytest
+
 from conftest import REPO, tool
 from helpers.kills import assert_killed, kill_callback, resume_point, start
-
 from runkit.rundir import runs
 from runkit.training import checkpoint_io
 

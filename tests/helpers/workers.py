@@ -26,7 +26,7 @@ def group(nodeid, root):
     return "slurm" if _holds_slurm_tests(os.path.join(root, path)) else path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _holds_slurm_tests(path):
     try:
         with open(path, encoding="utf-8") as f:

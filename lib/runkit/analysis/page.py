@@ -9,6 +9,7 @@ with a band of one standard deviation. Run folders are read only through runkit.
 runkit.rundir.runs. Uses pandas (through plotting); report imports this module only after parsing its arguments.
 """
 import html
+import itertools
 import json
 import math
 import os
@@ -214,7 +215,7 @@ def _xs(values):
     """x0 and dx for evenly spaced integers (the epochs: a sixth of the page's size at 1,000 runs), else x."""
     xs = [v.item() if hasattr(v, "item") else v for v in values]
     if len(xs) > 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in xs) and \
-            all(b - a == xs[1] - xs[0] for a, b in zip(xs, xs[1:])):
+            all(b - a == xs[1] - xs[0] for a, b in itertools.pairwise(xs)):
         return {"x0": xs[0], "dx": xs[1] - xs[0]}
     return {"x": _cell_list(xs)}
 

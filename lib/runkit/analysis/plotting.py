@@ -169,7 +169,7 @@ def groups(agg, keys):
     """[(label, frame)] per group, in order; one unlabeled group when nothing but X varies."""
     if not keys:
         return [("", agg)]
-    return [(", ".join(f"{k}={_fmt(v)}" for k, v in zip(keys, values)), frame)
+    return [(", ".join(f"{k}={_fmt(v)}" for k, v in zip(keys, values, strict=True)), frame)
             for values, frame in agg.groupby(keys, sort=True, dropna=False)]
 
 
@@ -182,7 +182,7 @@ def summary(agg, x, y, keys, maximize):
                     [_fmt(frame[x][at]), f"{frame['mean'][at]:.4g}", f"{frame['std'][at]:.2g}", str(frame["n"][at])])
     header = [str(k) for k in keys] + [f"best {x}", f"{y} (mean)", "std", "n"]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    return "".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n" for r in [header] + rows)
+    return "".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in [header] + rows)
 
 
 def points(agg):

@@ -3,6 +3,7 @@
 Each character cell holds 2x4 braille dots, so a 60x15 plot has 120x60 points of resolution.
 Pure Python, no dependencies.
 """
+import itertools
 import math
 
 BRAILLE = 0x2800
@@ -15,7 +16,7 @@ def render(series, width=60, height=15, logx=False, xlabel="x", ylabel="y", xnam
 
     xnames: the words that x = 0, 1, ... stand for, when X is not a number.
     """
-    points = [(label, [(_tx(x, logx), y) for x, y in zip(xs, ys) if _finite(x, y, logx)]) for label, xs, ys in series]
+    points = [(label, [(_tx(x, logx), y) for x, y in zip(xs, ys, strict=True) if _finite(x, y, logx)]) for label, xs, ys in series]
     every = [p for _label, pts in points for p in pts]
     if not every:
         return "(nothing to plot)\n"
@@ -30,7 +31,7 @@ def render(series, width=60, height=15, logx=False, xlabel="x", ylabel="y", xnam
 
     for number, (_label, pts) in enumerate(points):
         pixels = [pixel(x, y) for x, y in sorted(pts)]
-        for (a, b), (c, d) in zip(pixels, pixels[1:]):
+        for (a, b), (c, d) in itertools.pairwise(pixels):
             for px, py in _line(a, b, c, d):
                 dots[py // 4][px // 2] |= DOTS[py % 4][px % 2]
         for px, py in pixels:

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from runkit.errors import BadInput
 from runkit.data import DataMissing, TensorData
+from runkit.errors import BadInput
 from runkit.training.registry import DATA
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"

@@ -15,6 +15,7 @@ from runkit.sweeps import bindings as binding_text
 from runkit.training import internals, registry
 from runkit.training.errors import ConfigError
 
+
 def parse(configs, bindings, register):
     """Clear gin, parse the files then the bindings; return every binding flattened as {"fn.param": value}.
     `register` (runkit.training.components.register) imports the components once the files and bindings

@@ -35,5 +35,5 @@ class EpochStartReplay(Callback):
         trainer.strategy.load_model_state_dict(checkpoint, strict=pl_module.strict_loading)
         if "optimizer_states" in checkpoint:
             trainer.strategy.load_optimizer_state_dict(checkpoint)
-        for config, state in zip(trainer.lr_scheduler_configs, checkpoint.get("lr_schedulers", [])):
+        for config, state in zip(trainer.lr_scheduler_configs, checkpoint.get("lr_schedulers", []), strict=False):
             config.scheduler.load_state_dict(state)

@@ -72,7 +72,7 @@ class Job:
         adapt = lightning_package.adapt
         lightning_package.use(task_class)
         lightning_package.check("data module", settings.data, data_class)
-        for name, cls in zip(settings.callbacks, callback_classes):
+        for name, cls in zip(settings.callbacks, callback_classes, strict=True):
             if not _is_lightnings_own(cls):
                 lightning_package.check("callback", name, cls)
         check_optimizer_bindings()
@@ -105,7 +105,7 @@ class Job:
             max_epochs=settings.n_epochs, default_root_dir=run_dir, enable_checkpointing=True,
             callbacks=[adapt(EpochStartReplay)(self.recorder)]  # first: before any other callback's batch start
             + [make_callback(cls, CALLBACKS.gin_name(name), flat, {"monitor": self.monitor, "mode": self.mode})
-               for name, cls in zip(settings.callbacks, callback_classes)]
+               for name, cls in zip(settings.callbacks, callback_classes, strict=True)]
             + [adapt(RefuseUnused)(), loaders, self.recorder],
             logger=make_loggers(logger_functions, settings.loggers, flat, run_dir, checkpoint_io.checkpoint_step(run_dir))
             or False,
@@ -210,7 +210,7 @@ def make_loggers(functions, names, flat, run_dir, resume_step):
             return construct(function, LOGGERS.gin_name(name), flat, {"save_dir": run_dir})
         return function(run_dir, resume_step)
     try:
-        return [make(function, name) for function, name in zip(functions, names)]
+        return [make(function, name) for function, name in zip(functions, names, strict=True)]
     except (ImportError, ModuleNotFoundError) as e:
         raise ConfigError(f"a logger in training_loop.loggers needs a package that is not installed "
                           f"({str(e).splitlines()[0].split(';')[0]}): pip install it, or choose another logger") from None

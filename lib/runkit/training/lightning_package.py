@@ -55,7 +55,7 @@ def counterpart(cls):
     if source is None or source == active:
         return cls
     name = cls.__module__
-    for old, new in zip(PREFIXES[source], PREFIXES[active]):
+    for old, new in zip(PREFIXES[source], PREFIXES[active], strict=True):
         if name == old or name.startswith(old + "."):
             return getattr(importlib.import_module(new + name[len(old):]), cls.__qualname__)
     return cls

@@ -27,8 +27,19 @@ import time
 from pytorch_lightning.callbacks import Checkpoint
 
 from runkit.rundir import runs
-from runkit.training import (checkpoint_io, config, exactness, internals, lightning_package, metadata, metric_state,
-                             monitor, resume, stopping, world)
+from runkit.training import (
+    checkpoint_io,
+    config,
+    exactness,
+    internals,
+    lightning_package,
+    metadata,
+    metric_state,
+    monitor,
+    resume,
+    stopping,
+    world,
+)
 
 
 class NonFiniteMetric(RuntimeError):
@@ -107,7 +118,7 @@ class RunRecorder(Checkpoint):
                                                           max(added, 0)))
         if self._pending["in_epoch"]:
             self._in_epoch, self._since = True, time.monotonic()
-            for loader, position in zip(_train_loaders(trainer), self._pending.get("loaders", [])):
+            for loader, position in zip(_train_loaders(trainer), self._pending.get("loaders", []), strict=False):
                 loader.load_state_dict(position)
         else:  # resumed at an epoch's end: what Lightning did after that checkpoint, before the next epoch
             resume.take_plateau_steps(trainer, self._pending["plateau"])

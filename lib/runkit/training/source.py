@@ -16,6 +16,7 @@ from runkit.rundir import checkpoints, runs
 from runkit.training import lightning_package
 from runkit.training.errors import ConfigError
 
+
 class BadSource(BadInput, ValueError):
     """A --from source that cannot be started from; the message says why and what to do."""
 
@@ -123,12 +124,12 @@ def _state_loader(saved):
                 raise ConfigError(f"--from-state: the source has {len(optimizers)} optimizer(s) and "
                                   f"{len(schedulers)} scheduler(s), this run {len(trainer.optimizers)} and "
                                   f"{len(trainer.lr_scheduler_configs)}; drop --from-state")
-            for optimizer, state in zip(trainer.optimizers, optimizers):
+            for optimizer, state in zip(trainer.optimizers, optimizers, strict=True):
                 settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
                 optimizer.load_state_dict(state)
-                for group, own in zip(optimizer.param_groups, settings):
+                for group, own in zip(optimizer.param_groups, settings, strict=True):
                     group.update(own)
-            for config, state in zip(trainer.lr_scheduler_configs, schedulers):
+            for config, state in zip(trainer.lr_scheduler_configs, schedulers, strict=True):
                 base = getattr(config.scheduler, "base_lrs", None)
                 config.scheduler.load_state_dict(state)
                 if base is not None:

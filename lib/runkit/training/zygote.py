@@ -117,7 +117,7 @@ def become(request, reply, fds):
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        for source, target in zip(high, [1, 2, *request["pass_fds"]]):  # pass_fds at their numbers, as Popen
+        for source, target in zip(high, [1, 2, *request["pass_fds"]], strict=False):  # pass_fds at their numbers, as Popen
             os.dup2(source, target)
         for fd in high:
             os.close(fd)
