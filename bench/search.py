@@ -29,11 +29,14 @@ import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
+sys.path.insert(0, os.path.join(REPO, "lib"))
+
+from runkit.cli import TOOLS  # noqa: E402 - every tool, one shim each
+
 SEARCHES = ("grid", "random", "tpe", "halving")
 LABEL = {"grid": "full grid (45 x 27 epochs)", "random": "random search (15 x 27)",
          "tpe": "TPE, propose -n 3 (15 x 27)", "halving": "successive halving, eta 3 (45 x 1 ... 1 x 27)"}
 HALVING_RUNGS = (1, 3, 9, 27)  # experiments/search/halving.yaml with --eta 3 --min-epochs 1
-TOOLS = ("train", "gridgen", "runbatch", "collect", "plot", "halving", "propose")
 
 
 def shims():

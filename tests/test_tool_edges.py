@@ -16,7 +16,7 @@ def test_an_unknown_flag_is_exit_2_in_at_most_three_lines(name, tmp_path):
     assert lines[-1].startswith(f"{name}: ") and proc.stdout == "" and list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", [t for t in TOOLS if t != "train"])  # train's parsing is training/cli_main.py's
+@pytest.mark.parametrize("name", TOOLS)
 def test_a_bad_command_line_is_one_usage_line_then_one_error_line_naming_help(name, tmp_path):
     proc = tool(name, "--no-such-flag", input="", check=2, cwd=tmp_path)
     usage, error = proc.stderr.splitlines()

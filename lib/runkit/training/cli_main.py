@@ -3,7 +3,6 @@ warm one forked from runbatch's zygote (runkit.training.zygote, docs/warm-runs.m
 
 Imports nothing heavy at module level: torch loads once the config files and -b bindings read well.
 """
-import argparse
 import atexit
 import gc
 import os
@@ -41,8 +40,7 @@ after a checkpoint.
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="train", description=DESCRIPTION,
-                                     epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.Parser("train", DESCRIPTION, EXAMPLE)  # a bad command line: one usage line, one error line
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (created if missing)")
     parser.add_argument("configs", metavar="CONFIG.gin", nargs="+", help="gin config files, applied in order")
     parser.add_argument("-b", "--bind", action="append", default=[], metavar="BINDINGS",
