@@ -11,8 +11,9 @@ exit codes and signals before the imports, what the light tools import, and the 
 
 The zygote starts at the first warm run (and again if it died) with the session's environment, one torch
 thread (OMP_NUM_THREADS=1, as the one_thread fixture gives: results depend on the thread count, so a test
-compares warm runs with warm runs, or with cold ones under one_thread) and tests/plugins and examples/ ahead
-of lib on PYTHONPATH (the callbacks and the example project tests name by import path). A run whose
+compares warm runs with warm runs, or with cold ones under one_thread) and tests/plugins, tests/projects,
+examples/ and `code` (a session folder for code a test writes, such as a project's copy on the other
+Lightning package) ahead of lib on PYTHONPATH (the callbacks and projects tests name by import path). A run whose
 environment differs from that where Python reads it only at start (PYTHONPATH beyond those, other thread
 counts: runkit.sweeps.warm.AT_START) is refused: such a test must start `train` cold.
 
@@ -20,6 +21,7 @@ The forked run is this process's child (runbatch's zygote makes its owner a chil
 for it, reads its exit status (-9 after kill -9) and kills it as runbatch kills its users' runs.
 """
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -28,7 +30,7 @@ import time
 from runkit.sweeps import warm
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PATHS = [os.path.join(REPO, "tests", "plugins"), os.path.join(REPO, "examples")]
+PATHS = [os.path.join(REPO, "tests", "plugins"), os.path.join(REPO, "tests", "projects"), os.path.join(REPO, "examples")]
 IMPORTS = ["kill_at", "kill_at_step"]  # tests/plugins: kill_at.py imports the unified lightning package too
 
 
@@ -36,7 +38,8 @@ class Warm:
     """The session's zygote (started lazily, restarted if it died) and the runs forked from it."""
 
     def __init__(self, environ):
-        path = [*PATHS, *filter(None, environ.get("PYTHONPATH", "").split(os.pathsep))]
+        self.code = tempfile.mkdtemp(prefix="runkit-warm-code-")  # importable by every warm run, made before the zygote
+        path = [*PATHS, self.code, *filter(None, environ.get("PYTHONPATH", "").split(os.pathsep))]
         self.base = {**environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(dict.fromkeys(path))}
         self.zygote, self.starts = None, 0
 
@@ -62,13 +65,17 @@ class Warm:
         return done
 
     def close(self):
+        self._stop()
+        shutil.rmtree(self.code, ignore_errors=True)
+
+    def _stop(self):
         if self.zygote is not None:
             self.zygote.close()
             self.zygote = None
 
     def _live(self):
         if self.zygote is None or self.zygote.proc is None or self.zygote.proc.poll() is not None:
-            self.close()
+            self._stop()
             self.zygote = warm.Zygote(self.base, IMPORTS)
             self.starts += 1
         return self.zygote
