@@ -4,6 +4,7 @@ begun by that runner, which beats it, so train neither begins it again nor start
 ending leaves exactly one of FINISHED, STOPPED, error.json, written while the run's lock is held."""
 import os
 import signal
+import traceback
 
 import pytest
 
@@ -99,7 +100,6 @@ def end(attempt, ending):
         try:
             raise ValueError("loss is nan")
         except ValueError as e:
-            import traceback
             attempt.fail(str(e), type(e).__name__, traceback.format_exc())
 
 
@@ -126,7 +126,8 @@ def test_each_ending_is_the_only_one_and_written_while_the_lock_is_held(tmp_path
     if runner is not None:  # the runner records the same ending from the exit status; train's error.json stays
         code = {runs.FINISHED: 0, runs.STOPPED: 128 + signal.SIGUSR1, runs.ERROR: 1}[ending]
         runner.ended(code)
-        assert written(run_dir) == [ending] and "traceback" in (runs.read_json(run_dir, runs.ERROR) or {"traceback": 1})
+        assert written(run_dir) == [ending] and not held(run_dir)
+        assert ending != runs.ERROR or "traceback" in runs.read_json(run_dir, runs.ERROR)
 
 
 def test_no_ending_is_written_once_the_lock_went(tmp_path):
