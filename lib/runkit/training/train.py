@@ -20,6 +20,7 @@ from runkit.sweeps.slurm import client
 from runkit.training import components, config, source, stopping
 from runkit.training.errors import ConfigError
 
+
 class Log:
     """Messages to stderr and, once the run folder is ours, to train.log (appended across attempts)."""
 
