@@ -52,13 +52,13 @@ def test_every_bad_input_error_is_a_badinput_printed_in_one_place():
     """Exit 2 comes from one base class, printed in one place (cli.run_main): no tool sorts exceptions itself."""
     from runkit.data import DataMissing
     from runkit.errors import BadInput
-    from runkit.rundir import checkpoints, lock, runs
+    from runkit.rundir import attempt, checkpoints, lock, runs
     from runkit.sweeps import bindings, grid, snapshot
     from runkit.training import registry, train
     from runkit.training.errors import ConfigError
     for error in (lock.NoLocks, runs.NotARunFolder, checkpoints.NoSoundCheckpoint, bindings.BindingError,
                   grid.GridError, snapshot.NoProject, ConfigError, registry.UnknownName, train.RunBusy,
-                  DataMissing):
+                  attempt.OtherRequest, DataMissing):
         assert issubclass(error, BadInput), error
     code = {p: p.read_text() for p in [*(LIB / "runkit").rglob("*.py"), *(LIB.parent / "tools").iterdir()]}
     assert not [p for p, text in code.items() if "UsageError" in text or "is_bad_input" in text]
@@ -124,6 +124,33 @@ def test_one_module_writes_error_json():
     writes = re.compile(r"write_(json|atomic)\([^)]*\bERROR\b")
     writers = {str(p.relative_to(LIB / "runkit")) for p in (LIB / "runkit").rglob("*.py") if writes.search(p.read_text())}
     assert writers == {"rundir/runs.py"}
+
+
+def rundir_names(path):
+    """The distinct names of runkit.rundir a module uses: `runs.read_json` for a module imported from the package,
+    `Attempt` for a name imported from one of its modules."""
+    tree = ast.parse(path.read_text())
+    modules, names = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "runkit.rundir":
+            modules |= {alias.asname or alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("runkit.rundir."):
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import) and any(a.name.startswith("runkit.rundir") for a in node.names):
+            names.add("import runkit.rundir")  # reached through its full name: counted, and never wanted
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            names.add(f"{node.value.id}.{node.attr}")
+    return names
+
+
+def test_train_leaves_the_run_folder_to_the_attempt_that_owns_it():
+    """train parses the config, builds the job and runs it inside rundir's attempt (runkit.rundir.attempt), which
+    decides about the folder: whether the run is done or busy, who begins and beats it, its one ending. train
+    naming more of rundir is train deciding about the folder again."""
+    used = rundir_names(LIB / "runkit" / "training" / "train.py")
+    assert "runkit.rundir.attempt.Attempt" in used  # the names were found
+    assert len(used) <= 4, sorted(used)
 
 
 def imported_modules(path, name):

@@ -1,10 +1,10 @@
 """train(run_dir, configs, bindings) -> final metrics: one resumable run into one run folder.
 
 What happens, in order: parse the config (bad config: ConfigError, nothing touched); compare with the
-folder's stored bindings (a change other than more epochs: ConfigError); build the data module, task and
-Trainer (runkit.training.fit); take the run's lock; write the start files; fit with Lightning's Trainer from
-the newest sound checkpoint (runkit.rundir.checkpoints); write metrics.json and, last, FINISHED. A failure
-writes error.json and leaves the folder resumable.
+folder's stored bindings (a change other than more epochs: attempt.OtherRequest); build the data module, task and
+Trainer (runkit.training.fit); then, inside the run's attempt (runkit.rundir.attempt: the run adopted or
+claimed, its start files, its one ending), fit with Lightning's Trainer from the newest sound checkpoint and
+finish (metrics.json, then FINISHED). A failure writes error.json and leaves the folder resumable.
 """
 import logging
 import os
@@ -14,15 +14,11 @@ import sys
 import traceback
 
 from runkit import cli, timestamps
-from runkit.errors import BadInput
-from runkit.rundir import checkpoints, lifecycle, lock, runs
+from runkit.rundir.attempt import Attempt, RunBusy
 from runkit.sweeps import changes
 from runkit.sweeps.slurm import client
 from runkit.training import components, config, source, stopping
 from runkit.training.errors import ConfigError
-
-class RunBusy(BadInput):
-    """Another process holds the run's lock."""
 
 
 class Log:
@@ -37,8 +33,9 @@ class Log:
             self.file.write(f"{timestamps.now_line()} {message}\n")
             self.file.flush()
 
-    def open(self, run_dir):
-        self.file = open(runs.path(run_dir, runs.LOG), "a", encoding="utf-8")
+    def open(self, file):
+        """From now on, messages are appended to file too (the run's train.log: Attempt.open_log)."""
+        self.file = file
         return self
 
     def capture(self):
@@ -87,12 +84,12 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
     with from_state, optimizer and scheduler state) the run starts from on its first start
     (runkit.training.source).
 
-    Raises ConfigError / registry.UnknownName / data.DataMissing for bad input (nothing touched),
-    RunBusy if another process owns the run, stopping.Stopped after a stop signal, any other exception for
-    a failed attempt (error.json written).
+    Raises ConfigError / registry.UnknownName / data.DataMissing / attempt.OtherRequest for bad input (nothing
+    touched), RunBusy if another process owns the run, stopping.Stopped after a stop signal, any other
+    exception for a failed attempt (error.json written).
     """
     flat = config.parse(configs, bindings, components.register)  # checks files and -b syntax before importing torch
-    runs.check_usable(run_dir)
+    attempt = Attempt(run_dir)  # NotARunFolder: a file, a folder of the user's or of runs
     from runkit.training import fit
     settings = fit.training_loop()
     try:
@@ -101,14 +98,15 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
         raise ConfigError(str(e)) from None
     if not restart:
         source.check_same(run_dir, start_from, from_state)
-    if not restart and _same_request(run_dir, flat, settings.n_epochs) and runs.done(run_dir, settings.n_epochs):
-        return runs.read_json(run_dir, runs.METRICS)
-    if is_rank_zero() and lock.held_elsewhere(run_dir):  # say so before spending time on loading the data
-        raise RunBusy(f"run is held by another process: {run_dir}")
-    fresh = restart or checkpoints.resume_point(run_dir)[0] is None  # NoSoundCheckpoint, before the data loads
+        done = attempt.done(settings.n_epochs, lambda stored: changes.differences(stored, flat, changes.RESUMABLE))
+        if done is not None:
+            return done
+    if is_rank_zero():
+        attempt.check_free()  # say so before spending time on loading the data
+    fresh = restart or attempt.resume_point()[0] is None  # NoSoundCheckpoint, before the data loads
     origin = source.resolve(start_from, from_state) if start_from is not None and fresh else None
 
-    _same_threads(run_dir)
+    _same_threads(attempt)
     stopping.children_die_with_this_process()  # any loader's workers, the user's own: none outlives the run
     log = Log().capture()
     try:
@@ -121,44 +119,30 @@ def train(run_dir, configs, bindings=(), restart=False, command=None, start_from
     job.trainer.callbacks.append(lightning_package.adapt(world.WorldSize)(run_dir, log))  # resumed on another world size: approximate
     if not is_rank_zero():
         stopping.die_with_parent()  # started by rank 0 (or srun): never left behind by a killed rank 0
-        job.fit(checkpoints.resume_point(run_dir)[0])  # joins rank 0's group; only rank 0 writes the folder
+        job.fit(attempt.resume_point()[0])  # joins rank 0's group; only rank 0 writes the folder
         if job.test:  # rank 0's test of the best checkpoint is a collective too: every process takes part
-            best = runs.best_checkpoint_path(run_dir)
-            job.test_best(best if os.path.exists(best) else None)
+            job.test_best(attempt.best_checkpoint())
         return None
-    run = lifecycle.Run.own(run_dir)
-    if run is None:
-        raise RunBusy(f"run is held by another process: {run_dir}")
-    try:
-        if restart:
-            run.clear()
-        resume_from, why = checkpoints.resume_point(run_dir)  # NoSoundCheckpoint: nothing written
-        if resume_from is not None and origin is not None:
-            raise RunBusy(f"run {run_dir} wrote its first checkpoint meanwhile: rerun to resume it")
-        log.open(run_dir)
-        if why:
-            log(f"train: {why}")
-        beats = lifecycle.Heartbeat()  # the runners' heartbeat: a slow step never looks dead
-        beats.add(run)
+    with attempt:  # the run adopted (from its runner or launcher) or claimed; RunBusy if another holds it
         try:
-            return _attempt(job, run, flat, command, log, resume_from, origin)
+            if restart:
+                attempt.restart()
+            resume_from, why = attempt.resume_point()  # NoSoundCheckpoint: nothing written
+            if resume_from is not None and origin is not None:
+                raise RunBusy(f"run {run_dir} wrote its first checkpoint meanwhile: rerun to resume it")
+            log.open(attempt.open_log())
+            if why:
+                log(f"train: {why}")
+            return _attempt(job, attempt, flat, command, log, resume_from, origin)
         finally:
-            beats.close()
-    finally:
-        log.close()
-        run.release()  # the Python API may train the same run again in this process
+            log.close()
 
 
-
-
-def _same_threads(run_dir):
+def _same_threads(attempt):
     """Every attempt computes with the torch thread count of the first (meta.json's torch_threads): sums over
     threads round differently with another count, so a run started under `runbatch -j 2` (one thread a
     job) and resumed by hand (two) would otherwise end with other last digits."""
-    try:
-        threads = (runs.read_json(run_dir, runs.META) or {}).get("torch_threads") if os.path.isdir(run_dir) else None
-    except runs.CorruptRun:
-        threads = None
+    threads = attempt.first_threads()
     if threads:
         import torch
         torch.set_num_threads(threads)
@@ -169,36 +153,17 @@ def is_rank_zero():
     return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
-def _same_request(run_dir, flat, n_epochs):
-    """True if the folder's stored bindings are this request's (False: none stored); ConfigError if they
-    differ but for what continues a run (runkit.sweeps.changes), or if it already trained more epochs."""
-    stored = runs.read_json(run_dir, runs.BINDINGS) if os.path.isdir(run_dir) else None
-    if stored is None:
-        return False
-    changed = changes.differences(stored, flat, changes.RESUMABLE)
-    if changed:
-        raise ConfigError(f"{run_dir} was run with other bindings ({'; '.join(changed)}); "
-                          f"use another folder, or --restart to start it over")
-    trained = runs.epochs_trained(run_dir)
-    if trained is not None and trained > n_epochs:
-        raise ConfigError(f"{run_dir} already trained {trained} epochs, more than "
-                          f"training_loop.n_epochs={n_epochs}; use --restart to start it over")
-    return True
-
-
-def _attempt(job, run, flat, command, log, resume_from, origin=None):
-    """One attempt, its ending recorded by the run's lifecycle (runkit.rundir.lifecycle), as runners record it.
+def _attempt(job, attempt, flat, command, log, resume_from, origin=None):
+    """One attempt, its one ending recorded by the attempt (runkit.rundir.attempt), as runners record theirs.
     A failure before the first step of a run starting afresh is bad config (a rerun would fail the same
-    way): the run undoes the attempt (lifecycle.Run.undo), and it raises ConfigError."""
-    run_dir = run.run_dir
-    run.begin()
+    way): the attempt is undone (Attempt.undo), and it raises ConfigError."""
+    attempt.begin()  # a run its runner holds was begun by it, and is beaten by it
     if origin is not None:  # before bindings.json: a rerun compares its --from with this record
         from runkit.training import metadata
-        metadata.update(run_dir, source=origin)
+        metadata.update(attempt.run_dir, source=origin)
         log(f"train: starting from {origin['checkpoint']} (sha256 {origin['sha256'][:12]}...)"
             + (", its optimizer and scheduler state too" if origin["state"] else ""))
-    runs.write_json(run_dir, runs.BINDINGS, flat)
-    runs.write_atomic(runs.path(run_dir, runs.COMMAND), (command or shlex.join(sys.argv)) + "\n")
+    attempt.record_request(flat, command or shlex.join(sys.argv))
     try:
         try:
             job.fit(resume_from)
@@ -207,33 +172,31 @@ def _attempt(job, run, flat, command, log, resume_from, origin=None):
         metrics = summarize(job.recorder.rows, job.monitor, job.mode)
         metrics["stopped_early"] = len(job.recorder.rows) < job.trainer.max_epochs  # EarlyStopping, say
         if job.test:
-            best = runs.best_checkpoint_path(run_dir)
-            metrics["test"] = job.test_best(best if os.path.exists(best) else None)
+            metrics["test"] = job.test_best(attempt.best_checkpoint())
         from runkit.training import loggers
         loggers.record_hparams(job.trainer.loggers, flat, metrics)
     except stopping.Stopped as e:
-        run.stop(lifecycle.signal_name(e.signum))
+        attempt.stop(e.signum)
         log(f"train: {e}")
         client.requeue(log)  # under SLURM: the job goes back to the queue, and resumes from the checkpoint
         raise
     except ConfigError:  # refused once training began: a monitor never logged, a binding never used
         log.close()
-        run.undo()
+        attempt.undo()
         raise
     except Exception as e:
         bad = job.bad_config(e) if resume_from is None else None
-        if bad is not None and run.created:
+        if bad is not None and attempt.created:
             log.close()
-            run.undo()
+            attempt.undo()
             raise bad from e
         if bad is not None:
             e = bad
-        run.fail(str(e), type(e).__name__, traceback.format_exc())
+        attempt.fail(str(e), type(e).__name__, traceback.format_exc())
         if bad is not None:
             raise bad from None
         raise
-    runs.write_json(run_dir, runs.METRICS, metrics)
-    run.finish()
+    attempt.finish(metrics)
     return cli.plain(metrics)
 
 
