@@ -13,12 +13,16 @@ Exit codes everywhere: 0 done, 1 the work failed (errors.WorkFailed), 2 bad usag
 `tool: message` on stderr (a bad argument: a one-line usage first); RUNKIT_TRACEBACK=1 shows the traceback
 too. The library raises and says (say()); only this module names the tool.
 """
+from __future__ import annotations
+
 import argparse
 import json
 import math
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import IO, Any, NoReturn
 
 from runkit.errors import BadInput, WorkFailed
 
@@ -29,12 +33,12 @@ LIB = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the lib/ th
 _name = [os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "runkit"]  # the running tool's
 
 
-def name_tool(tool):
+def name_tool(tool: str) -> None:
     """Name the running tool once: every say() and error line starts with it."""
     _name[0] = tool
 
 
-def say(text, stream=None):
+def say(text: str, stream: IO[str] | None = None) -> None:
     """One line `tool: text` on stderr (or `stream`), flushed: what the library tells the user."""
     print(f"{_name[0]}: {text}", file=stream or sys.stderr, flush=True)
 
@@ -42,7 +46,7 @@ def say(text, stream=None):
 class BadArguments(BadInput):
     """argparse's complaint about the command line; `usage` is the tool's usage on one line."""
 
-    def __init__(self, message, usage):
+    def __init__(self, message: str, usage: str) -> None:
         super().__init__(message)
         self.usage = usage
 
@@ -50,14 +54,14 @@ class BadArguments(BadInput):
 class Parser(argparse.ArgumentParser):
     """argparse with the kit's edges: an error is a BadArguments (one usage line, one error line, exit 2)."""
 
-    def __init__(self, prog, description, epilog=None):
+    def __init__(self, prog: str, description: str, epilog: str | None = None) -> None:
         super().__init__(prog=prog, description=description, epilog=epilog,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise BadArguments(f"{message} (see {self.prog} --help)", self.short_usage())
 
-    def short_usage(self):
+    def short_usage(self) -> str:
         """`usage: tool [options] ARG ...`: the positionals as argparse writes them, the options summed up."""
         words = []
         for action in self._get_positional_actions():
@@ -67,32 +71,33 @@ class Parser(argparse.ArgumentParser):
         return " ".join(["usage:", self.prog, "[options]", *words])
 
 
-def run_tool(tool, description, epilog, arguments, main, argv=None):
+def run_tool(tool: str, description: str, epilog: str | None, arguments: Callable[[Parser], None],
+             main: Callable[[argparse.Namespace], int | None], argv: Sequence[str] | None = None) -> NoReturn:
     """A tool's whole edge: its parser (arguments(parser) adds its options), then main(args) as run_main runs it."""
-    def parse_and_run(argv):
+    def parse_and_run(argv: Sequence[str]) -> int | None:
         parser = Parser(tool, description, epilog)
         arguments(parser)
         return main(parser.parse_args(argv))
     run_main(tool, parse_and_run, argv)
 
 
-def require_pipe(hint):
+def require_pipe(hint: str) -> None:
     """BadInput(hint) when stdin is a terminal: the tool reads a table or specs that must be piped in."""
     if sys.stdin.isatty():
         raise BadInput(hint)
 
 
-def results_dir():
+def results_dir() -> str:
     """Where run folders go: $RESULTS_DIR, else ./results."""
     return os.environ.get("RESULTS_DIR") or "results"
 
 
-def tool_path(tool):
+def tool_path(tool: str) -> str:
     """tools/TOOL of the checkout this runkit comes from (beside lib/)."""
     return os.path.join(os.path.dirname(LIB), "tools", tool)
 
 
-def run_main(tool, main, argv=None):
+def run_main(tool: str, main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None = None) -> NoReturn:
     """Call `main(argv)` and turn its outcome into an exit status, with one-line errors."""
     name_tool(tool)
     try:
@@ -113,7 +118,7 @@ def run_main(tool, main, argv=None):
     sys.exit(code or 0)
 
 
-def _fail(tool, exc, code, name=False):
+def _fail(tool: str, exc: BaseException, code: int, name: bool = False) -> int:
     if os.environ.get("RUNKIT_TRACEBACK"):
         import traceback
         traceback.print_exception(exc)
@@ -124,7 +129,7 @@ def _fail(tool, exc, code, name=False):
     return code
 
 
-def first_line(error):
+def first_line(error: BaseException) -> str:
     """An error's first line: gin adds lines naming the configurable it was calling; the user needs the first."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
@@ -135,12 +140,12 @@ _IN_PARENTHESES = re.compile(r"\s*\(<[^<>()]* at 0x[0-9a-fA-F]+>\)")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
 
 
-def without_addresses(text):
+def without_addresses(text: str) -> str:
     """A message without the memory addresses of Python objects in it."""
     return _ADDRESS.sub(">", _IN_PARENTHESES.sub("", text))
 
 
-def open_input(path):
+def open_input(path: str | None) -> IO[str]:
     """A readable text stream for a path, or stdin for '-'; a missing file is BadInput."""
     if path in (None, "-"):
         return sys.stdin
@@ -150,7 +155,7 @@ def open_input(path):
         raise BadInput(f"cannot read {path}: {e.strerror}") from None
 
 
-def read_jsonl(stream, source="stdin"):
+def read_jsonl(stream: Iterable[str], source: str = "stdin") -> Iterator[dict[str, Any]]:
     """Yield one dict per non-blank line; a line that is not a JSON object is BadInput naming it."""
     for number, line in enumerate(stream, 1):
         if not line.strip():
@@ -164,14 +169,14 @@ def read_jsonl(stream, source="stdin"):
         yield obj
 
 
-def write_jsonl(obj, stream=None):
+def write_jsonl(obj: object, stream: IO[str] | None = None) -> None:
     """Write one JSON object as one line and flush, so a pipe's reader sees it at once."""
     stream = stream or sys.stdout
     stream.write(json_line(obj) + "\n")
     stream.flush()
 
 
-def json_line(obj):
+def json_line(obj: object) -> str:
     """Strict JSON on one line: NaN and infinity become null (jq and most parsers reject bare NaN), and
     NumPy scalars and arrays become plain numbers and lists (without importing NumPy)."""
     try:
@@ -180,7 +185,7 @@ def json_line(obj):
         return json.dumps(plain(obj), separators=(",", ":"), allow_nan=False)
 
 
-def plain(value):
+def plain(value: Any) -> Any:
     """What strict JSON can hold: the value with NaN and infinity as None, containers walked, NumPy values
     unwrapped. Every JSON file and line the kit writes goes through it (json_line, runs.write_json)."""
     if isinstance(value, dict):
@@ -194,6 +199,6 @@ def plain(value):
     return value
 
 
-def _clip(line, width=60):
+def _clip(line: str, width: int = 60) -> str:
     line = line.strip()
     return line if len(line) <= width else line[:width] + "..."

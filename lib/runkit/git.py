@@ -1,9 +1,11 @@
 """git, asked about a checkout: what the code snapshot (sweeps.snapshot) and train's meta.json record of the
 code a run ran (its commit, whether it had uncommitted changes, and their diff)."""
+from __future__ import annotations
+
 import subprocess
 
 
-def git(root, *args, timeout=60):
+def git(root: str, *args: str, timeout: float = 60) -> str | None:
     """`git -C root ARGS`'s stdout, or None if git is missing, fails, or does not answer in `timeout` seconds."""
     try:
         done = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=timeout)
@@ -12,7 +14,7 @@ def git(root, *args, timeout=60):
     return done.stdout if done.returncode == 0 else None
 
 
-def state(root, timeout=60):
+def state(root: str, timeout: float = 60) -> dict[str, str | bool | None]:
     """{"git_commit", "git_dirty", "git_diff"} of the checkout holding root; None each outside one (or before
     its first commit). Dirty: uncommitted changes to tracked files, or untracked files git does not ignore."""
     commit = git(root, "rev-parse", "HEAD", timeout=timeout)

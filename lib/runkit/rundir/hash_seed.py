@@ -8,23 +8,27 @@ when its own differs (runkit.training.cli_main, before the heavy imports), and s
 which a distributed run's other ranks inherit; runbatch's warm process starts with the default for new runs
 (runkit.sweeps.warm), and the runs forked from it share its hash secret.
 """
+from __future__ import annotations
+
 import os
 import sys
+from collections.abc import Mapping
 
 from runkit.rundir import runs
+from runkit.rundir.lock import Folder
 
 # This interpreter's PYTHONHASHSEED as it started: read when train or the warm process first imports this
 # module, before anything changes the environment (a forked warm run gets the environment of its request).
 STARTED_WITH = os.environ.get("PYTHONHASHSEED")
 
 
-def default(environ=None):
+def default(environ: Mapping[str, str] | None = None) -> int:
     """A new run's hash seed: PYTHONHASHSEED if it is a number (0 to 4294967295), else 0."""
     value = (os.environ if environ is None else environ).get("PYTHONHASHSEED", "")
     return int(value) if value.isdigit() and int(value) < 2**32 else 0
 
 
-def of_run(run_dir, restart=False):
+def of_run(run_dir: Folder, restart: bool = False) -> int:
     """The hash seed of the run in run_dir: meta.json's, else (a new run, or one started over) the default."""
     if not restart and os.path.isdir(run_dir):
         try:
@@ -36,12 +40,12 @@ def of_run(run_dir, restart=False):
     return default()
 
 
-def current():
+def current() -> int | None:
     """This process's hash seed, or None where its hashes are random."""
     return int(STARTED_WITH) if STARTED_WITH and STARTED_WITH.isdigit() else None
 
 
-def settle(run_dir, restart, script):
+def settle(run_dir: Folder, restart: bool, script: str) -> None:
     """Make this process hash with the run's seed: re-execute `script` (this tool, with the same arguments)
     under it if this process's differs, else set it in the environment for the processes it starts."""
     wanted = of_run(run_dir, restart)

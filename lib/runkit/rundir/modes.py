@@ -5,6 +5,8 @@ whose metrics.json names no mode). docs/run-folder.md#metric-names writes the ru
 A name is matched on its last component after `/` or `_` (`val/acc`, `val_f1`, `train_loss`), Lightning's
 `_epoch`/`_step` suffix and a `_best` suffix (torchmetrics' MaxMetric of a metric) set aside.
 """
+from __future__ import annotations
+
 import re
 
 HIGHER = frozenset({"acc", "accuracy", "f1", "fbeta", "auroc", "auc", "auprc", "ap", "iou", "jaccard", "dice",
@@ -16,7 +18,7 @@ FRACTIONS = frozenset({"acc", "accuracy", "f1", "auroc", "auc", "iou", "dice", "
 QUALIFIERS = ("epoch", "step", "best")  # what a name may end in after the metric's own word
 
 
-def metric_word(name):
+def metric_word(name: object) -> str:
     """The word of a metric name the table is matched on: 'val/acc' -> 'acc', 'best_val_loss' -> 'loss'."""
     parts = [p for p in re.split(r"[/_]", str(name).lower()) if p]
     while len(parts) > 1 and parts[-1] in QUALIFIERS:
@@ -24,12 +26,12 @@ def metric_word(name):
     return parts[-1] if parts else ""
 
 
-def mode_of(name):
+def mode_of(name: object) -> str | None:
     """'max' when higher is better, 'min' when lower is, None when the table does not know the name."""
     word = metric_word(name)
     return "max" if word in HIGHER else "min" if word in LOWER else None
 
 
-def is_fraction(name):
+def is_fraction(name: object) -> bool:
     """A metric the table knows as a fraction of 1 (an accuracy, an F1 score): bands drawn around it stay in [0, 1]."""
     return metric_word(name) in FRACTIONS

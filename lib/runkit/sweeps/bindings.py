@@ -104,7 +104,7 @@ def short_names(keys: Iterable[str]) -> dict[str, str]:
     return short
 
 
-def _join_suffix(key, n):
+def _join_suffix(key: str, n: int) -> str:
     """The last n parts of key, with their original separators."""
     cut = [m.end() for m in re.finditer(r"[./]", key)]
     return key if n > len(cut) else key[cut[-n]:]

@@ -9,6 +9,7 @@ import math
 import os
 import random
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from runkit.sweeps import bindings, spec
@@ -50,7 +51,8 @@ def expand(grid: dict[str, Any], grid_path: str, results_dir: str, points: list[
 
 # ---- the set of runs ---------------------------------------------------------------------------
 
-def _runs(grid, points=None):
+def _runs(grid: dict[str, Any],
+          points: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[str], dict[str, Any]]:
     """(binding dicts, one per run: fixed x seeds x grid x zip x sample, minus exclude, plus include;
     the keys that name runs: every axis's and include's, the seed last; the fixed bindings)."""
     fixed = _bindings(grid.get("fixed", {}), "fixed")
@@ -88,18 +90,18 @@ def _runs(grid, points=None):
     return ([] if nothing_set else runs), named, fixed
 
 
-def _ordered(run, seed_key):
+def _ordered(run: dict[str, Any], seed_key: str) -> dict[str, Any]:
     """The seed binding last, so names read 'lr=0.1_seed=0'."""
     if seed_key in run:
         run[seed_key] = run.pop(seed_key)
     return run
 
 
-def _matches(run, entry):
+def _matches(run: dict[str, Any], entry: dict[str, Any]) -> bool:
     return all(key in run and run[key] == value for key, value in entry.items())
 
 
-def _zipped(group, number):
+def _zipped(group: dict[str, Any], number: int) -> list[dict[str, Any]]:
     where = f"zip group {number}"
     group = _bindings(group, where, values=False)
     columns = {key: _values(values, f"{where}: {key}") for key, values in group.items()}
@@ -131,7 +133,7 @@ def space(grid: dict[str, Any]) -> dict[str, tuple[str, list]]:
     return {key: _check_distribution(key, d) for key, d in params.items()}
 
 
-def _sampled(sample):
+def _sampled(sample: object) -> list[dict[str, Any]]:
     """N points drawn with a seeded generator: the same file draws the same points."""
     n, seed = sample_settings({"sample": sample})
     draw = {key: _distribution(kind, args) for key, (kind, args) in space({"sample": sample}).items()}
@@ -139,7 +141,7 @@ def _sampled(sample):
     return [{key: f(rng) for key, f in draw.items()} for _ in range(n)]
 
 
-def _check_distribution(key, dist):
+def _check_distribution(key: str, dist: object) -> tuple[str, list]:
     where = f"sample: {key}"
     if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
         raise GridError(f"{where}: expected one of {{{': [...]}, {'.join(DISTRIBUTIONS)}: [...]}}")
@@ -155,7 +157,7 @@ def _check_distribution(key, dist):
     return kind, args
 
 
-def _distribution(kind, args):
+def _distribution(kind: str, args: list) -> Callable[[random.Random], Any]:
     """A function of a random.Random drawing one value."""
     if kind == "choice":
         return lambda rng: rng.choice(args)
@@ -172,11 +174,11 @@ def round_sampled(x: float) -> float:
     return float(f"{x:.{SIGNIFICANT}g}")
 
 
-def _is_number(x):
+def _is_number(x: object) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def _seeds(seeds):
+def _seeds(seeds: object) -> list[int]:
     if seeds is None:
         return []
     if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0:
@@ -188,7 +190,7 @@ def _seeds(seeds):
 
 # ---- checking pieces ---------------------------------------------------------------------------
 
-def _bindings(mapping, where, values=True):
+def _bindings(mapping: object, where: str, values: bool = True) -> dict[str, Any]:
     """A {binding: value} mapping with checked names (and values gin can read, unless they are lists of them)."""
     if not isinstance(mapping, dict):
         raise GridError(f"{where}: expected a mapping of binding names (like optimizer.lr) to values")
@@ -202,7 +204,7 @@ def _bindings(mapping, where, values=True):
     return {str(k): v for k, v in mapping.items()}
 
 
-def _values(values, where):
+def _values(values: object, where: str) -> list:
     if not isinstance(values, list):
         raise GridError(f"{where}: expected a list of values, like [0.1, 0.01]")
     if not values:
@@ -215,14 +217,14 @@ def _values(values, where):
     return values
 
 
-def _list(grid, key, kind):
+def _list(grid: dict[str, Any], key: str, kind: type) -> list:
     items = grid.get(key, [])
     if not isinstance(items, list) or not all(isinstance(i, kind) for i in items):
         raise GridError(f"{key}: expected a list of {'strings' if kind is str else 'mappings'}")
     return items
 
 
-def _find_config(name, grid_path):
+def _find_config(name: str, grid_path: str) -> str:
     """A config path as written, or relative to the grid file's folder or any folder above it."""
     if os.path.isabs(name):
         candidates = [name]
@@ -239,14 +241,14 @@ def _find_config(name, grid_path):
     raise GridError(f"configs: {name} not found next to the grid file or in a folder above it")
 
 
-def _command(grid):
+def _command(grid: dict[str, Any]) -> list[str]:
     command = grid.get("command", DEFAULT_COMMAND)
     if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
         raise GridError("command: expected a non-empty list of strings, like [train, '{run_dir}', '{configs}', '{bindings}']")
     return command
 
 
-def _source(grid, results_dir):
+def _source(grid: dict[str, Any], results_dir: str) -> list[str]:
     """`from: SOURCE` (and `from_state: true`) as the words every run's command ends with, `--from SOURCE`
     (`{name}` in them is the run's name); a relative SOURCE is under the results folder."""
     if "from" not in grid:
@@ -261,7 +263,8 @@ def _source(grid, results_dir):
     return ["--from", os.path.join(os.path.abspath(results_dir), source)] + (["--from-state"] if state else [])
 
 
-def _argv(command, run_dir, name, configs, run, source=()):
+def _argv(command: list[str], run_dir: str, name: str, configs: list[str], run: dict[str, Any],
+          source: Sequence[str] = ()) -> list[str]:
     """The command with its placeholders filled: {run_dir} and {name} as one word, {configs} and {bindings} as
     many; then the `from` source's words, {name} in them filled."""
     argv = []
@@ -278,7 +281,7 @@ def _argv(command, run_dir, name, configs, run, source=()):
 
 # ---- names ----------------------------------------------------------------------------------------
 
-def _names(runs, named, fixed):
+def _names(runs: list[dict[str, Any]], named: list[str], fixed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(name, {short key: value}) per run, as 'lr=0.1_seed=0': the keys the grid declares (axes, include
     entries, the seed), by short name, in that order. A key at the value `fixed` gives it is left out of the
     name, so that runs made before the key became an axis keep their names (docs/grid.md, Names)."""
@@ -295,11 +298,11 @@ def _names(runs, named, fixed):
     return out
 
 
-def _same(a, b):
+def _same(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _text(value):
+def _text(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(_text(v) for v in value)
     if isinstance(value, float):
@@ -307,6 +310,6 @@ def _text(value):
     return str(value)
 
 
-def _safe(text):
+def _safe(text: str) -> str:
     """Anything outside letters, digits and . _ , = + - becomes '-'; no '..'."""
     return re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._,=+-]", "-", text))

@@ -21,7 +21,7 @@ class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads 1e-3 as a string; a grid of learning rates wants the number."""
 
 
-def _mapping_without_duplicates(loader, node, deep=False):
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     """A key written twice (optimizer.lr in two places) is an error, not a silent last-one-wins."""
     seen = set()
     for key_node, _value in node.value:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from runkit import cli, errors
@@ -38,7 +38,7 @@ def run_batch(specs: list[Spec], jobs: int = 1, gpus: Sequence[str] = (), retrie
     bar = Progress(len(specs)) if progress else None
     counts: dict[str, int] = {}
 
-    def report(outcome):
+    def report(outcome: Outcome) -> None:
         counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
         if bar:
             bar.update(outcome)
@@ -66,7 +66,7 @@ def run_batch(specs: list[Spec], jobs: int = 1, gpus: Sequence[str] = (), retrie
                              "or give them other names")
 
 
-def _freeze(specs):
+def _freeze(specs: list[Spec]) -> str:
     """runbatch --snapshot: copy the code into a batch folder next to the run folders; the snapshot's path."""
     root = snapshot.project_root()
     made = snapshot.make(batch_folder.new_batch_dir(specs), root)
@@ -74,7 +74,7 @@ def _freeze(specs):
     return made["snapshot"]
 
 
-def _dry_run(specs, restart_changed):
+def _dry_run(specs: list[Spec], restart_changed: bool) -> None:
     verdicts = batch.pending(specs, restart_changed)
     for s, verdict in verdicts:
         if verdict.action == "run":
@@ -149,18 +149,18 @@ class Executor:
         """How many jobs are running now."""
         return len(self._running)
 
-    def _env(self, extra=()):
+    def _env(self, extra: Mapping[str, str] = {}) -> dict[str, str]:
         return {"OMP_NUM_THREADS": self.threads, **os.environ, **dict(extra)}
 
-    def _gpu(self, slot):
+    def _gpu(self, slot: int) -> str | None:
         return self.gpus[slot % len(self.gpus)] if self.gpus else None
 
-    def _tick(self):
+    def _tick(self) -> None:
         with self._lock:
             if self.tick:
                 self.tick()
 
-    def _work(self, todo, gpu):
+    def _work(self, todo: queue.SimpleQueue[Spec], gpu: str | None) -> None:
         while True:
             try:
                 spec = todo.get_nowait()
@@ -180,7 +180,7 @@ class Executor:
             with self._lock:
                 self.report(outcome)
 
-    def _run_one(self, spec, gpu):
+    def _run_one(self, spec: Spec, gpu: str | None) -> Outcome:
         started, attempts = time.monotonic(), 0
         while True:
             run, verdict = batch.claim(spec, self.restart_changed, retry=attempts > 0)
@@ -193,7 +193,7 @@ class Executor:
                 return outcomes.outcome(spec, duration=time.monotonic() - started, attempts=attempts, **how,
                                         **_on(gpu))
 
-    def _launch(self, spec, run, gpu):
+    def _launch(self, spec: Spec, run: lifecycle.Run, gpu: str | None) -> lifecycle.Ending:
         """One attempt (runkit.sweeps.attempt): its output appended to the run folder, its process listed as
         running for stop() to signal."""
         env = self._env(spec.get("env", {}))
@@ -205,14 +205,14 @@ class Executor:
         launch = self.zygote.popen if self.zygote and self.zygote.takes(argv, env) else subprocess.Popen
         ran = []
 
-        def started(proc):
+        def started(proc: subprocess.Popen | warm.Forked) -> None:
             ran.append(proc)
             with self._lock:
                 self._running[spec["run_dir"]] = proc
             if self._stop.is_set():  # a stop that came while it was starting
                 proc.terminate()
 
-        def exited(_proc):
+        def exited(_proc: object) -> None:
             with self._lock:
                 del self._running[spec["run_dir"]]
         with open(runs.path(spec["run_dir"], runs.STDOUT), "ab") as out, \
@@ -233,6 +233,6 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def _on(gpu):
+def _on(gpu: str | None) -> dict[str, Any]:
     """The outcome's gpu field, present only for runs given a GPU (runbatch --gpus)."""
     return {} if gpu is None else {"gpu": gpu}

@@ -124,7 +124,7 @@ def command(argv: list[str], env: Mapping[str, str], snapshot_dir: str,
     root = read(snapshot_dir)["source"]
     cwd = cwd or os.getcwd()
 
-    def frozen(path):
+    def frozen(path: str) -> str | None:
         """The snapshot's copy of path if path is a file of the project, else None."""
         full = os.path.normpath(os.path.join(cwd, path))
         if full != root and not full.startswith(root + os.sep):
@@ -132,7 +132,7 @@ def command(argv: list[str], env: Mapping[str, str], snapshot_dir: str,
         copy = os.path.join(snapshot_dir, os.path.relpath(full, root))
         return copy if os.path.lexists(copy) else None
 
-    def word(text):
+    def word(text: str) -> str:
         if not text or "\n" in text:
             return text
         copy = frozen(text)

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from typing import IO, Any, TypedDict, cast
 
 from runkit.cli import read_jsonl
@@ -126,9 +127,9 @@ def trained_changes(trained: dict, new: dict) -> tuple[list[str], bool]:
     return changes({**new, "gin_bindings": {}}, new, trained)
 
 
-def _command_and_bindings(argv, run_dir, configs):
+def _command_and_bindings(argv: list[str], run_dir: str, configs: list[str]) -> tuple[list[str], dict[str, Any]]:
     command: list[str] = []
-    found: dict[str, str] = {}
+    found: dict[str, Any] = {}
     words = iter(argv)
     for word in words:
         if word in ("-b", "--bind"):
@@ -143,7 +144,7 @@ def _command_and_bindings(argv, run_dir, configs):
     return command, found
 
 
-def _flat_keys(given):
+def _flat_keys(given: Mapping[str, Any]) -> dict[str, Any]:
     """Binding names as train's bindings.json writes them: 'runkit.loop.training_loop.x' is 'training_loop.x'."""
     out = {}
     for key, value in given.items():
@@ -153,7 +154,7 @@ def _flat_keys(given):
     return out
 
 
-def _digest(config):
+def _digest(config: str) -> str | None:
     """sha256 of a config file's lines without comments and blank lines; None if it cannot be read."""
     try:
         with open(config, encoding="utf-8") as f:
@@ -163,12 +164,12 @@ def _digest(config):
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _more(a, b):
+def _more(a: Any, b: Any) -> bool:
     numbers = all(isinstance(x, int) and not isinstance(x, bool) for x in (a, b))
     return numbers and b > a
 
 
-def _words(command):
+def _words(command: object) -> str:
     return shlex.join(command) if isinstance(command, list) else "(unknown)"
 
 

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from runkit import cli
 from runkit.rundir import hash_seed
@@ -102,6 +102,7 @@ class Zygote:
         request = {"argv": list(argv), "env": dict(env if env is not None else os.environ), "cwd": os.getcwd(), "pass_fds": list(pass_fds)}
         while True:
             generation = self.proc
+            forked: Forked | Literal[False] | None  # None: start it cold; False: the zygote restarted, try again
             try:
                 forked = self._fork(request, [stdout.fileno(), stderr.fileno(), *pass_fds])
             except Died:
@@ -130,7 +131,7 @@ class Zygote:
 
     # ---- inside -------------------------------------------------------------------------------------
 
-    def _fork(self, request, fds):
+    def _fork(self, request: dict[str, Any], fds: list[int]) -> Forked | None:
         self._ready.wait()
         if self.proc is None or self.control is None:
             raise Died()
@@ -154,7 +155,7 @@ class Zygote:
             ours.close()
             theirs.close()
 
-    def _died(self, generation):
+    def _died(self, generation: subprocess.Popen | None) -> None:
         with self._lock:
             if generation is not self.proc or self.proc is None:
                 return  # another worker saw it first
@@ -169,15 +170,15 @@ class Zygote:
             self._restart()
             self._ready.wait()
 
-    def _restart(self):
+    def _restart(self) -> None:
         self._ready.clear()
         self._starts.put(True)
 
-    def _keeper(self):
+    def _keeper(self) -> None:
         while self._starts.get():
             self._start()
 
-    def _start(self):
+    def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {**self.env, "RUNKIT_ZYGOTE_FD": str(theirs.fileno()), "RUNKIT_ZYGOTE_IMPORTS": json.dumps(self.imports),
                "PYTHONHASHSEED": str(hash_seed.default(self.env))}  # a new run's: its forks share it
@@ -201,7 +202,7 @@ class Zygote:
             self.proc, self.control, self.failed = proc, ours, ready["failed"]
         self._ready.set()
 
-    def _tell(self, key, text):
+    def _tell(self, key: str, text: str) -> None:
         if key not in self._told:
             self._told.add(key)
             cli.say(text)
@@ -243,11 +244,11 @@ class Forked:
         return self.returncode
 
 
-def _at_start(env):
+def _at_start(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if AT_START.match(k)}
 
 
-def _receive(sock):
+def _receive(sock: socket.socket) -> dict[str, Any] | None:
     try:
         data = sock.recv(1 << 16)
     except OSError:
@@ -255,7 +256,7 @@ def _receive(sock):
     return json.loads(data) if data else None
 
 
-def _become_subreaper():
+def _become_subreaper() -> None:
     """Orphans of this process's descendants become its children: so the runs the zygote forks are ours."""
     import ctypes
     if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
