@@ -106,7 +106,7 @@ def test_best_ckpt_holds_the_best_epoch_not_the_last(cosine):
     assert last["val_acc"] == pytest.approx(history[-1]["val_acc"], abs=1e-6)
 
 
-def test_metrics_test_is_best_ckpt_tested_on_the_test_split(results_dir, one_thread):
+def test_metrics_test_is_best_ckpt_tested_on_the_test_split(results_dir, one_thread, warm):
     """training_loop.test = True on a tiny CIFAR-10 (the test split is test_batch): metrics.json's `test` is
     what plain torch makes of best.ckpt's weights on that split. Best (epoch 2, the highest rate) is not
     last (epoch 4), and the last checkpoint's figures differ, so a test of the last weights would show."""
@@ -116,7 +116,7 @@ def test_metrics_test_is_best_ckpt_tested_on_the_test_split(results_dir, one_thr
     bindings = ("training_loop.n_epochs=4#training_loop.test=True#cifar10.download=False#cifar10.n_val=20"
                 "#cifar10.batch_size=32#cnn.n_filters=8#training_loop.loggers=[]#lr_schedule.name='cosine'"
                 "#lr_schedule.warmup_steps=6#training_loop.monitor='lr'#training_loop.mode='max'")  # 3 steps an epoch
-    tool("train", run, cnn, "-b", bindings, check=0)
+    warm.train(run, cnn, "-b", bindings, check=0)
     metrics = runs.read_json(run, runs.METRICS)
     assert metrics["best"]["epoch"] == 2 and sorted(metrics["test"]) == ["test_acc", "test_loss"]
     best = evaluate(runs.best_checkpoint_path(run), bindings, cnn, split="test")
