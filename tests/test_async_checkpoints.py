@@ -4,12 +4,11 @@ written leaves a complete checkpoint of the step the run stopped at, written bef
 CheckpointIO plugin of the user's wraps runkit's writer, or is refused in one line (exit 2)."""
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
-from conftest import REPO, tool, without_time
+from conftest import REPO, without_time
 from helpers.kills import resume_point
 from runkit.rundir import checkpoints, runs
 
@@ -21,14 +20,15 @@ SMALL = "MyData.n_train=640#training_loop.n_epochs=3#training_loop.checkpoint_ev
 
 
 def environment():
+    """examples/ and tests/plugins on PYTHONPATH, as the warm process has them: every run here is forked warm."""
     path = os.pathsep.join([str(REPO / "examples"), str(REPO / "tests" / "plugins"), os.environ["PYTHONPATH"]])
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, warm):
     run = tmp_path_factory.mktemp("async") / "uninterrupted"
-    tool("train", run, EXAMPLE, "-b", SMALL, check=0, env=environment())
+    warm.train(run, EXAMPLE, "-b", SMALL, check=0, env=environment())
     return run
 
 
@@ -49,31 +49,30 @@ def partial_files(run):
 
 
 @pytest.mark.slow
-def test_a_kill_9_while_a_save_is_written_resumes_from_the_previous_sound_checkpoint(tmp_path, reference):
+def test_a_kill_9_while_a_save_is_written_resumes_from_the_previous_sound_checkpoint(tmp_path, reference, warm):
     """The save of step 12 is held for a second while the loop trains on (so it must be written from a copy of
     step 12's state); the save of step 15 is held until the process kills itself at step 17 (the loop went
     on, waiting only for the copy): step 12's checkpoint is the sound one, and the run ends exactly."""
     run = tmp_path / "interrupted"
-    argv = ["train", run, EXAMPLE, "-b", SMALL, "-b", hold(tmp_path, steps=[12], until_killed=[15], kill_at=17)]
-    killed = tool(*argv, env=environment())
+    argv = [run, EXAMPLE, "-b", SMALL, "-b", hold(tmp_path, steps=[12], until_killed=[15], kill_at=17)]
+    killed = warm.train(*argv, env=environment())
     assert killed.returncode == -9, killed.stderr
     assert all((tmp_path / name).exists() for name in ("writing_at_12", "writing_at_15", "killed_at_17"))
     assert partial_files(run), "the kill did not land while step 15's checkpoint was being written"
 
-    resumed = tool(*argv, check=0, env=environment())
+    resumed = warm.train(*argv, check=0, env=environment())
     assert resume_point(resumed.stderr) == (2, 12), resumed.stderr
     assert_same_run(reference, run)
     assert partial_files(run) == []
 
 
 @pytest.mark.slow
-def test_sigterm_while_a_save_is_written_leaves_the_stop_checkpoint_complete(tmp_path, reference):
+def test_sigterm_while_a_save_is_written_leaves_the_stop_checkpoint_complete(tmp_path, reference, warm):
     """SIGTERM while step 15's save is held: the run stops after the step it is in, and its stop checkpoint,
     itself held in the writer, is complete (with its digest) before the process exits."""
     run = tmp_path / "interrupted"
     argv = ["train", run, EXAMPLE, "-b", SMALL, "-b", hold(tmp_path, steps=[15, 16, 17, 18], seconds=1.5)]
-    proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=environment())
+    proc = warm.start(argv, env=environment())
     deadline = time.monotonic() + 120
     while not (tmp_path / "writing_at_15").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -83,7 +82,7 @@ def test_sigterm_while_a_save_is_written_leaves_the_stop_checkpoint_complete(tmp
     last = run / runs.CHECKPOINTS / checkpoints.LAST
     assert checkpoints.trusted(last) and partial_files(run) == []
 
-    resumed = tool(*argv, check=0, env=environment())
+    resumed = warm.train(*argv[1:], check=0, env=environment())
     _epoch, step = resume_point(resumed.stderr)
     assert step > 15 and (tmp_path / f"writing_at_{step}").exists(), (step, resumed.stderr)
     assert_same_run(reference, run)
@@ -95,10 +94,10 @@ def plugin_config(tmp_path, line):
     return config
 
 
-def test_a_wrapping_checkpoint_plugin_of_the_users_wraps_runkits_writer(tmp_path):
+def test_a_wrapping_checkpoint_plugin_of_the_users_wraps_runkits_writer(tmp_path, warm):
     run, saved = tmp_path / "run", tmp_path / "saved.txt"
     config = plugin_config(tmp_path, f"trainer.plugins = [@SavedPaths()]\nSavedPaths.log = '{saved}'")
-    tool("train", run, REPO / "configs" / "digits_mlp.gin", config, "-b",
+    warm.train(run, REPO / "configs" / "digits_mlp.gin", config, "-b",
          "training_loop.n_epochs=2#training_loop.loggers=[]", check=0, env=environment())
     folder = run / runs.CHECKPOINTS
     assert saved.read_text().splitlines() == [str(folder / "best.ckpt")] * 2  # each epoch improved: best, copied
@@ -109,9 +108,9 @@ def test_a_wrapping_checkpoint_plugin_of_the_users_wraps_runkits_writer(tmp_path
     ("AsyncCheckpointIO", "trainer.plugins: AsyncCheckpointIO is not needed: runkit writes checkpoints off the "
                           "training loop already"),
     ("TorchCheckpointIO", "trainer.plugins: TorchCheckpointIO would replace runkit's checkpoint writer")])
-def test_a_checkpoint_plugin_that_would_replace_runkits_writer_is_refused_in_one_line(tmp_path, plugin, said):
+def test_a_checkpoint_plugin_that_would_replace_runkits_writer_is_refused_in_one_line(tmp_path, plugin, said, warm):
     run = tmp_path / "run"
     config = plugin_config(tmp_path, f"trainer.plugins = [@{plugin}()]")
-    done = tool("train", run, REPO / "configs" / "digits_mlp.gin", config, check=2, env=environment())
+    done = warm.train(run, REPO / "configs" / "digits_mlp.gin", config, check=2, env=environment())
     assert done.stderr.startswith(f"train: {said}") and done.stderr.count("\n") == 1, done.stderr
     assert not run.exists()

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import REPO, tool, without_time
+from conftest import REPO, without_time
 from helpers.kills import resume_point
 from runkit.rundir import checkpoints, runs
 from runkit.training import checkpoint_io
@@ -33,18 +33,18 @@ def config(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_hyperparameters_holding_a_module_and_partials_resume_exactly_after_kill_9(tmp_path, config):
+def test_hyperparameters_holding_a_module_and_partials_resume_exactly_after_kill_9(tmp_path, config, warm):
     import torch
     reference, run = tmp_path / "uninterrupted", tmp_path / "interrupted"
-    tool("train", reference, config, "-b", BINDINGS, check=0)
+    warm.train(reference, config, "-b", BINDINGS, check=0)
     kill = f"training_loop.callbacks=['kill_at.KillAt']#KillAt.steps=[17]#KillAt.marker_dir='{tmp_path}'"
-    assert tool("train", run, config, "-b", BINDINGS, "-b", kill).returncode == -9
+    assert warm.train(run, config, "-b", BINDINGS, "-b", kill).returncode == -9
     last = run / runs.CHECKPOINTS / checkpoints.LAST
     with pytest.raises(Exception, match="Weights only load failed"):  # what a file from elsewhere gets
         torch.load(last, weights_only=True)
     assert not checkpoint_io.weights_only(last)  # the run's own: unpickled whole
 
-    resumed = tool("train", run, config, "-b", BINDINGS, "-b", kill, check=0)
+    resumed = warm.train(run, config, "-b", BINDINGS, "-b", kill, check=0)
     assert resume_point(resumed.stderr) == (2, 15), resumed.stderr
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))
     final, expected = (runs.read_json(r, runs.METRICS) for r in (run, reference))
@@ -63,9 +63,9 @@ def test_only_a_checkpoint_with_its_matching_digest_is_unpickled_whole(tmp_path)
     assert checkpoint_io.weights_only(path)
 
 
-def test_a_checkpoint_that_would_not_load_back_stops_the_run_at_its_first_save(tmp_path, config):
+def test_a_checkpoint_that_would_not_load_back_stops_the_run_at_its_first_save(tmp_path, config, warm):
     run = tmp_path / "run"
-    done = tool("train", run, config, "-b", BINDINGS, "-b", "training_loop.callbacks=['unit_state.Margin']", check=2)
+    done = warm.train(run, config, "-b", BINDINGS, "-b", "training_loop.callbacks=['unit_state.Margin']", check=2)
     said = [line for line in done.stderr.splitlines() if line.startswith("train: ")]
     assert len(said) == 1 and "\x1b" not in done.stderr, done.stderr
     assert said[0].startswith("train: last.ckpt would not load back when the run resumes: checkpoint['callbacks']"
@@ -75,12 +75,12 @@ def test_a_checkpoint_that_would_not_load_back_stops_the_run_at_its_first_save(t
     assert runs.status(run) == "failed" and runs.read_history(run) == []  # the first save: step 3
 
 
-def test_a_users_model_checkpoint_leaves_no_digest_of_what_it_deleted(tmp_path):
+def test_a_users_model_checkpoint_leaves_no_digest_of_what_it_deleted(tmp_path, warm):
     mine = tmp_path / "mine"
-    tool("train", tmp_path / "run", REPO / "configs" / "digits_mlp.gin", "-b",
-         "training_loop.n_epochs=3#training_loop.loggers=[]#training_loop.callbacks=['ModelCheckpoint']"
-         f"#ModelCheckpoint.dirpath='{mine}'#ModelCheckpoint.save_top_k=1#ModelCheckpoint.monitor='epoch'"
-         "#ModelCheckpoint.mode='max'", check=0)
+    warm.train(tmp_path / "run", REPO / "configs" / "digits_mlp.gin", "-b",
+               "training_loop.n_epochs=3#training_loop.loggers=[]#training_loop.callbacks=['ModelCheckpoint']"
+               f"#ModelCheckpoint.dirpath='{mine}'#ModelCheckpoint.save_top_k=1#ModelCheckpoint.monitor='epoch'"
+               "#ModelCheckpoint.mode='max'", check=0)
     files = sorted(p.name for p in mine.iterdir())
     assert len(files) == 2 and files[0].startswith("epoch=2-"), files  # epochs 1 and 2's files went
     assert files[1] == files[0] + checkpoints.DIGEST, files

@@ -1,6 +1,5 @@
 """Data modules that Lightning itself ships (lightning.pytorch.demos) are examined like a user's own: their
 training loader is rebuilt and resumes exactly, and their test_dataloader is a test split."""
-import os
 import struct
 
 import pytest
@@ -8,51 +7,11 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.demos.boring_classes import BoringDataModule, BoringModel
 from lightning.pytorch.demos.mnist_datamodule import MNISTDataModule
 
-from conftest import tool, without_time
+from conftest import without_time
 from runkit.rundir import runs
 from runkit.training import lightning_package
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-TASK = '''
-"""A small classifier on the unified package, in the idioms of Lightning's examples."""
-import lightning.pytorch as L
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-
-class Digits(L.LightningModule):
-    monitor, mode = "val/acc", "max"
-
-    def __init__(self, hidden=32, lr=0.05):
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Dropout(0.2),
-                                 nn.Linear(hidden, 10))
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        loss = F.cross_entropy(self.net(x), y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True)
-        return loss
-
-    def _evaluate(self, batch, stage):
-        x, y = batch
-        logits = self.net(x)
-        self.log(f"{stage}/loss", F.cross_entropy(logits, y))
-        self.log(f"{stage}/acc", (logits.argmax(1) == y).float().mean())
-
-    def validation_step(self, batch, batch_idx):
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._evaluate(batch, "test")
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9)
-'''
-
 
 def write_mnist(root, train=320, test=64):
     """torchvision's MNIST files (idx format) under root/MNIST/raw: random digits, labels from the pixels."""
@@ -76,14 +35,11 @@ def test_the_demos_data_modules_are_examined_as_a_users_own():
 
 
 @pytest.mark.slow
-def test_the_demos_mnist_data_module_killed_three_times_resumes_exactly_and_tests(tmp_path, monkeypatch):
+def test_the_demos_mnist_data_module_killed_three_times_resumes_exactly_and_tests(tmp_path, monkeypatch, warm):
     """MNISTDataModule (a main-process loader here) by import path, 8 steps an epoch, a checkpoint every 3
-    steps, killed with -9 at steps 5, 13 and 21, and `training_loop.test = True`."""
+    steps, killed with -9 at steps 5, 13 and 21, and `training_loop.test = True`; the task is
+    tests/plugins/demo_task.py. Every run forked warm."""
     write_mnist(tmp_path / "data")
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "demo_task.py").write_text(TASK)
-    plugins = os.path.join(os.path.dirname(__file__), "plugins")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "code"), plugins, os.environ["PYTHONPATH"]]))
     monkeypatch.chdir(tmp_path)  # the demo looks for ./data whatever its data_dir
     config = tmp_path / "demo.gin"
     config.write_text("training_loop.task = 'demo_task.Digits'\n"
@@ -93,14 +49,14 @@ def test_the_demos_mnist_data_module_killed_three_times_resumes_exactly_and_test
                       "training_loop.n_epochs = 4\ntraining_loop.checkpoint_every_n_steps = 3\n"
                       "training_loop.loggers = []\ntraining_loop.test = True\n")
     reference, run = tmp_path / "uninterrupted", tmp_path / "interrupted"
-    tool("train", reference, config, check=0)
+    warm.train(reference, config, check=0)
     kills = (5, 13, 21)
     kill = (f"training_loop.callbacks=['kill_at.LightningKillAt']#LightningKillAt.steps={list(kills)}"
             f"#LightningKillAt.marker_dir='{tmp_path}'")
     for step in kills:
-        assert tool("train", run, config, "-b", kill).returncode == -9
+        assert warm.train(run, config, "-b", kill).returncode == -9
         assert (tmp_path / f"killed_at_{step}").exists()
-    resumed = tool("train", run, config, "-b", kill, check=0)
+    resumed = warm.train(run, config, "-b", kill, check=0)
     assert "resumed at epoch 3, step 18" in resumed.stderr
     assert len(runs.read_history(run)) == 4
     assert without_time(runs.read_history(run)) == without_time(runs.read_history(reference))

@@ -99,10 +99,10 @@ def test_a_callback_of_the_other_package_is_refused_before_anything_is_written(t
     assert not (tmp_path / "run").exists()
 
 
-def test_a_wrong_import_path_names_what_is_missing(tmp_path, project_path):
-    done = tool("train", tmp_path / "run", EXAMPLE, "-b", "training_loop.task='my_project.lit.MyModle'", check=2)
+def test_a_wrong_import_path_names_what_is_missing(tmp_path, project_path, warm):
+    done = warm.train(tmp_path / "run", EXAMPLE, "-b", "training_loop.task='my_project.lit.MyModle'", check=2)
     assert "module 'my_project.lit' has no attribute 'MyModle'" in done.stderr, done.stderr
-    done = tool("train", tmp_path / "run", EXAMPLE, "-b", "training_loop.data='my_projet.lit.MyData'", check=2)
+    done = warm.train(tmp_path / "run", EXAMPLE, "-b", "training_loop.data='my_projet.lit.MyData'", check=2)
     assert "cannot import module 'my_projet.lit'" in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
 
@@ -117,14 +117,14 @@ def test_a_failure_before_the_first_step_is_bad_config_and_leaves_no_folder(tmp_
 
 
 @pytest.mark.slow
-def test_an_iterable_dataset_trains_and_resumes_approximately_and_says_so(tmp_path, project_path):
+def test_an_iterable_dataset_trains_and_resumes_approximately_and_says_so(tmp_path, project_path, warm):
     run, config = tmp_path / "stream", tmp_path / "stream.gin"
     config.write_text("training_loop.task = 'my_project.lit.MyModel'\ntraining_loop.data = 'stream.StreamData'\n")
-    argv = ["train", run, config, "-b", "training_loop.n_epochs=2#training_loop.loggers=[]"
+    argv = [run, config, "-b", "training_loop.n_epochs=2#training_loop.loggers=[]"
             "#training_loop.checkpoint_every_n_steps=3",
             "-b", f"training_loop.callbacks=['kill_at.KillAt']#KillAt.steps=[4]#KillAt.marker_dir='{tmp_path}'"]
-    assert tool(*argv).returncode == -9
-    resumed = tool(*argv, check=0)
+    assert warm.train(*argv).returncode == -9
+    resumed = warm.train(*argv, check=0)
     assert "resumed at epoch 1, step 3" in resumed.stderr
     said = {"loader": "StreamData.train_dataloader", "exact": False,
             "reason": "an IterableDataset (Stream): its order is its own"}
@@ -170,14 +170,14 @@ def test_a_two_process_ddp_run_with_a_plain_dataloader_killed_mid_epoch_resumes_
 
 
 @pytest.mark.slow
-def test_a_sampler_without_state_dict_trains_and_resumes_approximately_and_says_so(tmp_path, project_path):
+def test_a_sampler_without_state_dict_trains_and_resumes_approximately_and_says_so(tmp_path, project_path, warm):
     run, config = tmp_path / "sampler", tmp_path / "sampler.gin"
     config.write_text("training_loop.task = 'my_project.lit.MyModel'\ntraining_loop.data = 'own_sampler.SamplerData'\n")
-    argv = ["train", run, config, "-b", "training_loop.n_epochs=2#training_loop.loggers=[]"
+    argv = [run, config, "-b", "training_loop.n_epochs=2#training_loop.loggers=[]"
             "#training_loop.checkpoint_every_n_steps=3",
             "-b", f"training_loop.callbacks=['kill_at.KillAt']#KillAt.steps=[14]#KillAt.marker_dir='{tmp_path}'"]
-    assert tool(*argv).returncode == -9
-    resumed = tool(*argv, check=0)
+    assert warm.train(*argv).returncode == -9
+    resumed = warm.train(*argv, check=0)
     assert "resumed at epoch 2, step 12" in resumed.stderr
     said = {"loader": "SamplerData.train_dataloader", "exact": False, "reason": "its own sampler (Reversed)"}
     assert runs.read_json(run, runs.META)["data_resume"] == said
@@ -206,15 +206,15 @@ def test_a_resumed_attempt_computes_with_the_first_attempts_thread_count(tmp_pat
 TEMPLATE = REPO / "examples" / "my_project" / "template.gin"
 
 
-def test_a_template_shaped_module_gets_its_net_and_partials_from_gin(tmp_path, project_path, monkeypatch):
+def test_a_template_shaped_module_gets_its_net_and_partials_from_gin(tmp_path, project_path, monkeypatch, warm):
     """The net built from its own bindings, the optimizer and scheduler as partials of the classes named by
     import path: their bindings train, config.gin says so, and save_hyperparameters keeps all three."""
     import functools
 
     import torch
     run = tmp_path / "run"
-    done = tool("train", run, TEMPLATE, "-b", "training_loop.n_epochs=2#training_loop.loggers=[]#torch.optim.Adam.lr=0.02",
-                check=0)
+    done = warm.train(run, TEMPLATE, "-b", "training_loop.n_epochs=2#training_loop.loggers=[]#torch.optim.Adam.lr=0.02",
+                      check=0)
     history = runs.read_history(run)
     assert [row["lr"] for row in history] == [0.02, 0.02] and "val/acc" in history[0]
     assert json.loads(done.stdout)["mode"] == "max"
@@ -233,9 +233,9 @@ def test_a_template_shaped_module_gets_its_net_and_partials_from_gin(tmp_path, p
     assert type(hparams["net"]).__name__ == "DenseNet" and hparams["net"].model[1].out_features == 32
 
 
-def test_optimizer_bindings_for_a_task_with_its_own_optimizers_are_refused(tmp_path, project_path):
+def test_optimizer_bindings_for_a_task_with_its_own_optimizers_are_refused(tmp_path, project_path, warm):
     run = tmp_path / "run"
-    done = tool("train", run, EXAMPLE, "-b", "optimizer.lr=0.5#MyData.n_train=64#training_loop.loggers=[]", check=2)
+    done = warm.train(run, EXAMPLE, "-b", "optimizer.lr=0.5#MyData.n_train=64#training_loop.loggers=[]", check=2)
     assert done.stderr.splitlines()[-1].startswith(
         "train: optimizer.lr cannot take effect: the run never uses it (the task's configure_optimizers does not "
         "return runkit.training.optim.configure(self)"), done.stderr

@@ -85,11 +85,14 @@ def test_cosine_resumes_exactly_after_a_kill_mid_schedule(cosine, tmp_path, monk
     assert_same_run(killed, run)
 
 
-def evaluate(checkpoint, bindings, *configs, split="val"):
-    proc = subprocess.run([sys.executable, EVALUATE, f"--split={split}", checkpoint, bindings, *configs],
-                          capture_output=True, text=True, timeout=300)
+def evaluate(checkpoints, bindings, *configs, split="val"):
+    """helpers/evaluate.py's figures for each checkpoint, in order (one process for all)."""
+    argv = [sys.executable, EVALUATE, f"--split={split}", os.pathsep.join(map(str, checkpoints)), bindings, *configs]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    found = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(found) == len(checkpoints), proc.stdout
+    return found
 
 
 def test_best_ckpt_holds_the_best_epoch_not_the_last(cosine):
@@ -98,15 +101,14 @@ def test_best_ckpt_holds_the_best_epoch_not_the_last(cosine):
     best = max(history, key=lambda row: row["lr"])
     assert best["epoch"] == 2  # the highest rate: warm-up ends in epoch 2
     assert without_time([runs.read_json(run, runs.METRICS)["best"]]) == without_time([best])
-    saved = evaluate(runs.best_checkpoint_path(run), COSINE, MLP, config)
+    saved, last = evaluate([runs.best_checkpoint_path(run), runs.checkpoint_path(run)], COSINE, MLP, config)
     assert (saved["epoch"] + 1, saved["global_step"]) == (best["epoch"], best["step"])
     assert saved["val_acc"] == pytest.approx(best["val_acc"], abs=1e-6)  # its weights are that epoch's
-    last = evaluate(runs.checkpoint_path(run), COSINE, MLP, config)
     assert last["global_step"] == history[-1]["step"]
     assert last["val_acc"] == pytest.approx(history[-1]["val_acc"], abs=1e-6)
 
 
-def test_metrics_test_is_best_ckpt_tested_on_the_test_split(results_dir, one_thread):
+def test_metrics_test_is_best_ckpt_tested_on_the_test_split(results_dir, one_thread, warm):
     """training_loop.test = True on a tiny CIFAR-10 (the test split is test_batch): metrics.json's `test` is
     what plain torch makes of best.ckpt's weights on that split. Best (epoch 2, the highest rate) is not
     last (epoch 4), and the last checkpoint's figures differ, so a test of the last weights would show."""
@@ -116,14 +118,13 @@ def test_metrics_test_is_best_ckpt_tested_on_the_test_split(results_dir, one_thr
     bindings = ("training_loop.n_epochs=4#training_loop.test=True#cifar10.download=False#cifar10.n_val=20"
                 "#cifar10.batch_size=32#cnn.n_filters=8#training_loop.loggers=[]#lr_schedule.name='cosine'"
                 "#lr_schedule.warmup_steps=6#training_loop.monitor='lr'#training_loop.mode='max'")  # 3 steps an epoch
-    tool("train", run, cnn, "-b", bindings, check=0)
+    warm.train(run, cnn, "-b", bindings, check=0)
     metrics = runs.read_json(run, runs.METRICS)
     assert metrics["best"]["epoch"] == 2 and sorted(metrics["test"]) == ["test_acc", "test_loss"]
-    best = evaluate(runs.best_checkpoint_path(run), bindings, cnn, split="test")
+    best, last = evaluate([runs.best_checkpoint_path(run), runs.checkpoint_path(run)], bindings, cnn, split="test")
     assert best["epoch"] + 1 == 2
     for key in ("test_acc", "test_loss"):
         assert metrics["test"][key] == pytest.approx(best[key], abs=1e-5), key
-    last = evaluate(runs.checkpoint_path(run), bindings, cnn, split="test")
     assert last["epoch"] + 1 == 4 and last["test_loss"] != pytest.approx(best["test_loss"], abs=1e-5)
 
 

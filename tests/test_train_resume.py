@@ -63,16 +63,17 @@ def test_a_kill_mid_epoch_loses_only_the_steps_since_the_periodic_checkpoint(tmp
     assert_same_run(run, reference)
 
 
-def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
+def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path, warm):
+    """Every run forked warm, stopped and killed there, as runbatch's runs are."""
     rng = random.Random()
     seed = rng.randrange(10**6)
     rng.seed(seed)  # printed on failure: rerun with random.Random(seed) to repeat the kill moments
     reference = tmp_path / "uninterrupted"
-    straight = tool("train", reference, CNN, "-b", BINDINGS, check=0)
+    straight = warm.train(reference, CNN, "-b", BINDINGS, check=0)
     window = runs.read_history(reference)[-1]["time"] / 4  # kill within the first quarter of what is left
     run = tmp_path / "interrupted"
 
-    proc = start(train_cnn(run))  # 1: SIGUSR1, as SLURM sends before preemption: checkpoint, then exit 128+10
+    proc = warm.start(train_cnn(run))  # 1: SIGUSR1, as SLURM sends before preemption: checkpoint, then exit 128+10
     wait_for_attempt(run, 1, proc)
     time.sleep(rng.uniform(0.0, window))
     proc.send_signal(signal.SIGUSR1)
@@ -82,7 +83,7 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
     assert runs.status(run) == "stopped" and "stopped by SIGUSR1" in (run / runs.LOG).read_text()
 
     for attempt in (2, 3):  # 2, 3: SIGKILL at a random moment, mid-epoch or mid-write
-        proc = start(train_cnn(run))
+        proc = warm.start(train_cnn(run))
         wait_for_attempt(run, attempt, proc)
         time.sleep(rng.uniform(0.0, window))
         proc.kill()
@@ -90,7 +91,7 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
         assert runs.status(run) != "finished", f"the run finished before kill {attempt} (seed {seed})"
 
     step = checkpoint_io.checkpoint_step(run)  # at least SIGUSR1's checkpoint
-    resumed = tool("train", run, CNN, "-b", BINDINGS, check=0)
+    resumed = warm.train(run, CNN, "-b", BINDINGS, check=0)
     assert_resumed(resumed.stderr, step, STEPS_PER_EPOCH)
 
     assert_same_run(run, reference, f"(seed {seed})")
@@ -169,56 +170,39 @@ def test_a_two_process_ddp_run_killed_with_9_resumes_exactly(tmp_path, monkeypat
     assert [row["step"] for row in runs.read_history(run)] == [23, 46, 69, 92]
 
 
-STOP_AT = '''
-"""A user's callback: sends this process SIGUSR1 after optimizer step STOP_AT (an environment variable)."""
-import os
-import signal
-
-import pytorch_lightning as pl
-
-from runkit.training.registry import CALLBACKS
-
-
-@CALLBACKS.register("stop_at")
-class StopAt(pl.Callback):
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == int(os.environ.get("STOP_AT", "-1")):
-            os.kill(os.getpid(), signal.SIGUSR1)
-'''
-
-
 @pytest.mark.parametrize("trainer_bindings", [
     "trainer.accumulate_grad_batches=3#trainer.gradient_clip_val=0.5",
     pytest.param("trainer.val_check_interval=0.5#trainer.limit_train_batches=20", marks=pytest.mark.slow),
 ])
-def test_stopped_at_chosen_steps_with_trainer_options_resumes_exactly(tmp_path, monkeypatch, trainer_bindings):
+def test_stopped_at_chosen_steps_with_trainer_options_resumes_exactly(tmp_path, trainer_bindings, warm):
     """Lightning's own options stay exact across a stop: gradient accumulation (no checkpoint mid-way through
-    an accumulation), clipping, validation twice an epoch, fewer batches an epoch."""
-    (tmp_path / "stop_at.py").write_text(STOP_AT)
-    (tmp_path / "stop.gin").write_text("import stop_at\ntraining_loop.callbacks = ['stop_at']\n")
-    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ['PYTHONPATH']}")
+    an accumulation), clipping, validation twice an epoch, fewer batches an epoch. The run sends itself
+    SIGUSR1 after a chosen optimizer step (tests/plugins/signal_at.py, once); every run forked warm."""
     bindings = f"training_loop.n_epochs=3#training_loop.checkpoint_every_n_steps=4#{trainer_bindings}"
-    argv = lambda run: ["train", str(run), str(CNN), str(tmp_path / "stop.gin"), "-b", bindings]  # noqa: E731
+    argv = lambda run, stop: [run, CNN, "-b", bindings, "-b", "training_loop.callbacks=['signal_at.SignalAt']"  # noqa: E731
+                              f"#SignalAt.step={stop}#SignalAt.signal_name='SIGUSR1'#SignalAt.marker_dir='{run}.marks'"]
     reference = tmp_path / "uninterrupted"
-    tool(*argv(reference), check=0)
+    warm.train(*argv(reference, -1), check=0)  # the same callback, never firing
     for stop in (5, 13):
         run = tmp_path / f"stopped_at_{stop}"
-        monkeypatch.setenv("STOP_AT", str(stop))
-        tool(*argv(run), check=128 + signal.SIGUSR1)
-        monkeypatch.delenv("STOP_AT")
-        tool(*argv(run), check=0)
+        os.mkdir(f"{run}.marks")
+        stopped = warm.train(*argv(run, stop), check=128 + signal.SIGUSR1)
+        assert "stopped by SIGUSR1" in stopped.stderr and os.path.exists(f"{run}.marks/signalled_at_{stop}")
+        warm.train(*argv(run, stop), check=0)
         assert_same_run(run, reference, f"(stopped at step {stop})")
 
 
 @pytest.mark.parametrize("signum, during", [(signal.SIGINT, "training"), (signal.SIGTERM, "imports")])
-def test_ctrl_c_and_a_signal_during_imports_stop_gracefully(tmp_path, signum, during):
+def test_ctrl_c_and_a_signal_during_imports_stop_gracefully(tmp_path, signum, during, warm):
     """Ctrl-C stops like SIGTERM (a checkpoint, exit 128+N, status stopped, no traceback); a signal that comes
-    while train is still importing is kept and acted on at the first step, not lost or fatal."""
+    while train is still importing is kept and acted on at the first step, not lost or fatal. The signal during
+    training goes to a run forked warm; the one during imports needs a `train` of its own that imports, cold."""
     run = tmp_path / "run"
-    proc = start(train_cnn(run))
     if during == "training":
+        proc = warm.start(train_cnn(run))
         wait_for_attempt(run, 1, proc)
     else:
+        proc = start(train_cnn(run))
         time.sleep(0.5)  # train is importing torch and Lightning (seconds)
         assert not (run / runs.META).exists()
     proc.send_signal(signum)
@@ -226,7 +210,7 @@ def test_ctrl_c_and_a_signal_during_imports_stop_gracefully(tmp_path, signum, du
     assert proc.returncode == 128 + signum, err
     assert runs.status(run) == "stopped" and "Traceback" not in err
     assert f"stopped by {signal.Signals(signum).name}" in err and (run / runs.CHECKPOINTS / "last.ckpt").exists()
-    tool("train", run, CNN, "-b", BINDINGS, check=0)
+    warm.train(run, CNN, "-b", BINDINGS, check=0)
 
 
 @pytest.mark.slow

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from conftest import REPO, skip, tool
-from helpers.kills import assert_killed, kill_callback, resume_point, start
+from conftest import REPO, skip
+from helpers.kills import assert_killed, kill_callback, resume_point
 from runkit.rundir import runs
 from runkit.training import checkpoint_io
 
@@ -22,14 +22,14 @@ MLP = REPO / "configs" / "digits_mlp.gin"
 
 
 @pytest.mark.slow
-def test_a_run_killed_twice_is_one_wandb_run_with_every_step_once(tmp_path, monkeypatch):
+def test_a_run_killed_twice_is_one_wandb_run_with_every_step_once(tmp_path, monkeypatch, warm):
     """3 epochs of 45 steps, the learning rate logged at every step: SIGKILL after step 13 (checkpoint at
     10), W&B having flushed nothing (its default: every 15 s), so the rerun must log steps 0..13 again; then
     after step 78 (checkpoint at 70), W&B flushing every 10 ms and given a second to, so steps 71..78 are in
     its file (all but the last, which W&B holds until the next step comes) and the rerun, which computes
     them again, must not log them twice; then a rerun to the end. Three attempts, three offline-run folders with
     one run id (kept in the run folder); together their history has each (step, metric) once: the rate at
-    every step 0..134, each epoch's val_acc as history.csv has it."""
+    every step 0..134, each epoch's val_acc as history.csv has it. Each attempt forked warm, killed there."""
     config = kill_callback(tmp_path, monkeypatch)
     bindings = ("training_loop.n_epochs=3#training_loop.checkpoint_every_n_steps=10#training_loop.loggers=['wandb']"
                 "#trainer.log_every_n_steps=1#training_loop.callbacks=['kill_at', 'LearningRateMonitor']")
@@ -40,12 +40,12 @@ def test_a_run_killed_twice_is_one_wandb_run_with_every_step_once(tmp_path, monk
         if flush:
             monkeypatch.setenv("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL", flush)
             monkeypatch.setenv("KILL_DELAY", "1")
-        assert_killed(start(argv))
+        assert_killed(warm.start(argv))
         assert checkpoint_io.checkpoint_step(run) == checkpoint
     monkeypatch.delenv("KILL_AT")
     monkeypatch.delenv("WANDB__TRANSACTION_LOG_FLUSH_INTERVAL")
     monkeypatch.delenv("KILL_DELAY")
-    done = tool(*argv, check=0)
+    done = warm.train(*argv[1:], check=0)
     assert resume_point(done.stderr) == (2, 70)
 
     run_id = (run / runs.WANDB / runs.WANDB_ID).read_text().strip()
