@@ -107,9 +107,11 @@ def test_a_wrong_import_path_names_what_is_missing(tmp_path, project_path, warm)
     assert done.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
 
 
-def test_a_failure_before_the_first_step_is_bad_config_and_leaves_no_folder(tmp_path):
+def test_a_failure_before_the_first_step_is_bad_config_and_leaves_no_folder(tmp_path, warm):
+    """One line, though the Trainer was built: the warm process imported lightning.pytorch (tests/plugins/kill_at.py),
+    whose logger then carries even a pytorch_lightning Trainer's rank-zero lines (GPU available, ...)."""
     run = tmp_path / "run"
-    done = tool("train", run, REPO / "configs" / "digits_mlp.gin", "-b", "digits.batch_size='abc'", check=2)
+    done = warm.train(run, REPO / "configs" / "digits_mlp.gin", "-b", "digits.batch_size='abc'", check=2)
     assert done.stderr.count("\n") == 1, done.stderr
     assert "data 'digits' failed before the first training step: TypeError" in done.stderr
     assert "(its bindings: digits.batch_size='abc')" in done.stderr and "rerun" not in done.stderr

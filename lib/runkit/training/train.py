@@ -42,7 +42,10 @@ class Log:
         """From now on, Lightning's log records and Python's warnings come here, never to stdout."""
         handler = _Forward(self)
         logging.captureWarnings(True)  # Lightning's and torch's warnings join our messages, never stdout
-        for name in ("lightning_fabric", "lightning", "pytorch_lightning", "py.warnings"):
+        # each package's own logger has a stderr handler and does not propagate; once lightning.pytorch is imported
+        # (a config's module, a callback), even a pytorch_lightning Trainer logs through lightning.pytorch's
+        for name in ("lightning_fabric", "lightning", "lightning.fabric", "lightning.pytorch", "pytorch_lightning",
+                     "py.warnings"):
             logger = logging.getLogger(name)
             logger.handlers[:] = [handler]
             logger.propagate = False
