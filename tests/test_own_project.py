@@ -4,6 +4,7 @@ rerun ends with the uninterrupted run's history and metrics."""
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -43,14 +44,15 @@ def killed_three_times(tmp_path, config, bindings, killer="kill_at.KillAt", trai
     return reference, run
 
 
-def unified_copy(tmp_path):
-    """The example written on the unified package (`import lightning.pytorch as pl`): the config and lit.py
-    with that one line changed, as package `my_project_unified` in tmp_path."""
-    package = tmp_path / "code" / "my_project_unified"
-    package.mkdir(parents=True)
+def unified_copy(warm, tmp_path):
+    """The example written on the unified package (`import lightning.pytorch as pl`): lit.py with that one line
+    changed, as package `my_project_unified` in the warm runs' code folder, and its config in tmp_path."""
+    package = Path(warm.code) / "my_project_unified"
     lit = (REPO / "examples" / "my_project" / "lit.py").read_text()
     assert "import pytorch_lightning as pl\n" in lit
-    (package / "lit.py").write_text(lit.replace("import pytorch_lightning as pl\n", "import lightning.pytorch as pl\n"))
+    if not package.exists():
+        package.mkdir()
+        (package / "lit.py").write_text(lit.replace("import pytorch_lightning as pl\n", "import lightning.pytorch as pl\n"))
     config = tmp_path / "unified.gin"
     config.write_text(EXAMPLE.read_text().replace("'my_project.lit.", "'my_project_unified.lit."))
     return config
@@ -58,13 +60,11 @@ def unified_copy(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("package", ["pytorch_lightning", "lightning"])
-def test_the_example_killed_three_times_mid_epoch_resumes_exactly(tmp_path, project_path, monkeypatch, warm, package):
-    """The example as written (pytorch_lightning), warm, and its copy on the unified package (`lightning`),
-    cold: its code is on a PYTHONPATH the warm zygote did not start with (tests/helpers/warm.py)."""
+def test_the_example_killed_three_times_mid_epoch_resumes_exactly(tmp_path, project_path, warm, package):
+    """The example as written (pytorch_lightning) and its copy on the unified package (`lightning`), warm."""
     if package == "lightning":
-        config = unified_copy(tmp_path)
-        monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
-        reference, run = killed_three_times(tmp_path, config, SMALL, killer="kill_at.LightningKillAt")
+        config = unified_copy(warm, tmp_path)
+        reference, run = killed_three_times(tmp_path, config, SMALL, killer="kill_at.LightningKillAt", train=warm.train)
     else:
         reference, run = killed_three_times(tmp_path, EXAMPLE, SMALL, train=warm.train)
     assert_same_run(run, reference)
@@ -74,25 +74,22 @@ def test_the_example_killed_three_times_mid_epoch_resumes_exactly(tmp_path, proj
     assert "data: MyData.train_dataloader resumes exactly" in (run / runs.LOG).read_text()
 
 
-def test_config_gin_holds_the_trainer_bindings_on_either_package(tmp_path, project_path, monkeypatch):
+def test_config_gin_holds_the_trainer_bindings_on_either_package(tmp_path, project_path, warm):
     """gin's operative config knows pytorch_lightning's Trainer only: a run on `lightning` gets the same
     `trainer` section in config.gin, in the same place."""
-    unified = unified_copy(tmp_path)
-    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
+    unified = unified_copy(warm, tmp_path)
     bindings = "MyData.n_train=64#training_loop.n_epochs=1#training_loop.loggers=[]#trainer.gradient_clip_val=0.5"
     texts = []
     for name, config in (("classic", EXAMPLE), ("unified", unified)):
-        tool("train", tmp_path / name, config, "-b", bindings, check=0)
+        warm.train(tmp_path / name, config, "-b", bindings, check=0)
         texts.append((tmp_path / name / runs.CONFIG).read_text().replace("my_project_unified.", "my_project."))
     assert "# Parameters for trainer:\n# " in texts[0] and "trainer.gradient_clip_val = 0.5\n" in texts[0]
     assert texts[1] == texts[0]
 
 
-def test_a_callback_of_the_other_package_is_refused_before_anything_is_written(tmp_path, project_path,
-                                                                            monkeypatch):
-    config = unified_copy(tmp_path)
-    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'code'}{os.pathsep}{os.environ['PYTHONPATH']}")
-    done = tool("train", tmp_path / "run", config, "-b", "training_loop.callbacks=['kill_at.KillAt']", check=2)
+def test_a_callback_of_the_other_package_is_refused_before_anything_is_written(tmp_path, project_path, warm):
+    config = unified_copy(warm, tmp_path)
+    done = warm.train(tmp_path / "run", config, "-b", "training_loop.callbacks=['kill_at.KillAt']", check=2)
     assert done.stderr.count("\n") == 1, done.stderr
     assert "callback 'kill_at.KillAt' is written on pytorch_lightning, but the task is written on lightning" \
         in done.stderr
