@@ -90,6 +90,7 @@ def train(server, md5, run, data_dir):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, DATA_DIR=str(data_dir)))
 
 
+@pytest.mark.slow
 def test_runs_sharing_a_data_dir_download_and_extract_it_once(served, tmp_path):
     server, md5, _written = served
     data_dir = tmp_path / "data"

@@ -139,6 +139,7 @@ def python_blocks(markdown):
     return {block.splitlines()[0]: block for block in re.findall(r"```python\n(.*?)```", markdown, re.DOTALL)}
 
 
+@pytest.mark.slow
 def test_the_docs_python_snippets_run(tmp_path):
     """Every ```python block of the docs works: one whose first line names a file of the repository shows
     that file as it is; a model of one's own, written where its first line says, trains when a config selects

@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from conftest import DOCS, REPO
 from runkit.rundir import runs
 
@@ -38,6 +40,7 @@ def test_the_docs_show_the_example_files_as_they_are():
         assert f"# examples/my_project/{name}\n{text}\n```" in docs, name
 
 
+@pytest.mark.slow
 def test_the_docs_command_trains_the_example_and_a_rerun_trains_nothing(tmp_path):
     command = docs_command()
     done = run(command, tmp_path)

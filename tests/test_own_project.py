@@ -185,6 +185,7 @@ def test_a_sampler_without_state_dict_trains_and_resumes_approximately_and_says_
     assert [row["step"] for row in runs.read_history(run)] == [10, 20]
 
 
+@pytest.mark.slow
 def test_a_resumed_attempt_computes_with_the_first_attempts_thread_count(tmp_path, project_path):
     """Started with one torch thread (as `runbatch -j 2` starts a job), resumed by hand in a shell of two: the
     rerun trains with one, and ends bitwise as the uninterrupted one-thread run."""
@@ -241,6 +242,7 @@ def test_optimizer_bindings_for_a_task_with_its_own_optimizers_are_refused(tmp_p
     assert done.stdout == "" and not run.exists()
 
 
+@pytest.mark.slow
 def test_task_arguments_from_setup_the_projects_commit_and_hparams_on_lightning(tmp_path, monkeypatch):
     """A project in a repository of its own, on the `lightning` package: the task's vocab_size exists only once
     the data module is set up; meta.json names the project's commit; TensorBoard gets the HParams summary; a

@@ -108,6 +108,7 @@ def test_best_ckpt_holds_the_best_epoch_not_the_last(cosine):
     assert last["val_acc"] == pytest.approx(history[-1]["val_acc"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_metrics_test_is_best_ckpt_tested_on_the_test_split(results_dir, one_thread, warm):
     """training_loop.test = True on a tiny CIFAR-10 (the test split is test_batch): metrics.json's `test` is
     what plain torch makes of best.ckpt's weights on that split. Best (epoch 2, the highest rate) is not

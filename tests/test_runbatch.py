@@ -301,6 +301,7 @@ def test_a_grown_grid_reruns_only_the_new_runs(tmp_path, results_dir):
     assert out["lr=0.1"]["reason"] == out["lr=0.01"]["reason"] == "finished"
 
 
+@pytest.mark.slow
 def test_a_run_stopped_by_a_signal_is_stopped_everywhere(tmp_path, results_dir):
     job = spec(results_dir, "r0", sys.executable, EPOCHS, str(results_dir / "r0"), "-b", "training_loop.n_epochs=50",
                "-b", "job.sleep=0.2")

@@ -277,6 +277,7 @@ def _epochs_logged(folder):
     return [len(log.read_text().split()) for log in logs if log.exists()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("search, jobs_too", [("halving", True), ("propose", False)])
 def test_kill_in_the_middle_of_a_round_then_rerun_ends_as_an_uninterrupted_search(tmp_path, results_dir, search,
                                                                                   jobs_too):

@@ -192,7 +192,8 @@ def test_stopped_at_chosen_steps_with_trainer_options_resumes_exactly(tmp_path, 
         assert_same_run(run, reference, f"(stopped at step {stop})")
 
 
-@pytest.mark.parametrize("signum, during", [(signal.SIGINT, "training"), (signal.SIGTERM, "imports")])
+@pytest.mark.parametrize("signum, during", [(signal.SIGINT, "training"),
+                                            pytest.param(signal.SIGTERM, "imports", marks=pytest.mark.slow)])
 def test_ctrl_c_and_a_signal_during_imports_stop_gracefully(tmp_path, signum, during, warm):
     """Ctrl-C stops like SIGTERM (a checkpoint, exit 128+N, status stopped, no traceback); a signal that comes
     while train is still importing is kept and acted on at the first step, not lost or fatal. The signal during
