@@ -57,3 +57,21 @@ def test_a_run_that_needs_another_start_is_refused(warm, tmp_path, env, says):
     with pytest.raises(AssertionError, match=says.replace("[", r"\[")):
         warm.start(["train", tmp_path / "run", MLP], env={**os.environ, **env})
     assert not (tmp_path / "run").exists()
+
+
+def test_a_closed_zygote_ends_by_itself_though_a_fork_of_its_owner_holds_its_socket(warm, tmp_path):
+    """A DataLoader's workers forked from this process (test_seeded_batches) hold copies of the zygote's socket:
+    close() still ends it at once (runkit.sweeps.warm.Zygote.close), not by killing it once its wait ran out."""
+    warm.train(tmp_path / "run", MLP, "-b", "training_loop.n_epochs=1", check=0)
+    zygote = warm.zygote
+    proc = zygote.proc
+    child = os.fork()
+    if child == 0:  # holds every fd of this process, the zygote's socket among them, until killed
+        time.sleep(600)
+        os._exit(0)
+    try:
+        zygote.close()
+        assert proc.returncode == 0  # left when its socket closed; -9: killed after close()'s 10 s wait
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)

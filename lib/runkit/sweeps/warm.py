@@ -120,6 +120,10 @@ class Zygote:
             self._ready.wait()
             proc, self.proc = self.proc, None
             if self.control:
+                try:  # the zygote sees its end close even where a fork of this process holds a copy of ours
+                    self.control.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 self.control.close()
         if proc:
             try:
