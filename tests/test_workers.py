@@ -15,7 +15,7 @@ import time
 import pytest
 {mark}
 
-@pytest.mark.parametrize("i", range(4))
+@pytest.mark.parametrize("i", range({n}))
 def test_probe(i, request):
     time.sleep(0.1)
     with open(os.environ["PROBE_LOG"], "a") as f:
@@ -36,9 +36,11 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def test_pytest_n_2_keeps_the_slurm_files_on_one_worker_and_a_file_on_one(tmp_path):
+    """The SLURM group has the fewest tests here (xdist would hand it out last) and is handed out first."""
     files = {"test_slurm_a.py": True, "test_runbatch_slurm.py": True, "test_b.py": False, "test_c.py": False}
     for name, slurm in files.items():
-        (tmp_path / name).write_text(PROBE.format(mark="pytestmark = pytest.mark.slurm" if slurm else ""))
+        mark, n = ("pytestmark = pytest.mark.slurm", 1) if slurm else ("", 4)
+        (tmp_path / name).write_text(PROBE.format(mark=mark, n=n))
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     log = tmp_path / "probe.log"
@@ -46,11 +48,14 @@ def test_pytest_n_2_keeps_the_slurm_files_on_one_worker_and_a_file_on_one(tmp_pa
     done = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    workers = defaultdict(set)
+    workers, first = defaultdict(set), {}
     for line in log.read_text().splitlines():
         nodeid, worker = line.split()
         workers["slurm" if files[nodeid.split("::")[0]] else nodeid.split("::")[0]].add(worker)
-    assert sum(1 for _ in log.read_text().splitlines()) == 16
+        first.setdefault(worker, nodeid.split("::")[0])
+    assert sum(1 for _ in log.read_text().splitlines()) == 10
+    [slurm_worker] = workers["slurm"]
+    assert files[first[slurm_worker]], first  # its worker began with it
     assert all(len(used) == 1 for used in workers.values()), dict(workers)
     assert len(set().union(*workers.values())) == 2, dict(workers)  # and both workers worked
 

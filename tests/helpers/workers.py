@@ -36,7 +36,18 @@ def _holds_slurm_tests(path):
 
 
 class ByGroup(LoadScopeScheduling):
-    """xdist's load-by-scope scheduling, with the groups above as the scopes."""
+    """xdist's load-by-scope scheduling, with the groups above as the scopes, the SLURM groups handed out first:
+    they are the longest (xdist orders the rest by their number of tests), and started last they would end the
+    suite on one worker while the others idle."""
+
+    _ordered = False
 
     def _split_scope(self, nodeid):
         return group(nodeid, str(self.config.rootpath))
+
+    def _assign_work_unit(self, node):
+        if not self._ordered:
+            self._ordered = True
+            for scope in reversed([s for s in self.workqueue if s.startswith("slurm")]):
+                self.workqueue.move_to_end(scope, last=False)
+        super()._assign_work_unit(node)
