@@ -35,7 +35,7 @@ PYTEST := $(VENV)/bin/python -m pytest -q -rs -n $(TEST_WORKERS)
 test: lint ## ruff and mypy, then the whole test suite: fast, slow and SLURM tests (what CI runs)
 	$(PYTEST) -m ""
 
-test-fast: lint ## ruff and mypy, then the fast default suite (a few minutes on 2 cores)
+test-fast: lint ## ruff and mypy, then the fast default suite (about 2 minutes on 2 cores)
 	$(PYTEST)
 
 mutants: env ## apply each one-line breaking change of scripts/mutants.list to a copy of the checkout: its tests must fail
