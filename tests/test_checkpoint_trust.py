@@ -15,7 +15,15 @@ from runkit.training import checkpoint_io
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 # 10 steps an epoch, 4 epochs, a checkpoint every 3 steps
-TEMPLATE = """training_loop.task = 'template_module.TemplateModel'
+TEMPLATE = """training_loop.task = 'template_module.ObjectsModule'
+ObjectsModule.net = @template_module.Net()
+template_module.Net.n_features = 4
+template_module.Net.hidden = 32
+ObjectsModule.optimizer = @torch.optim.Adam
+torch.optim.Adam.lr = 0.01
+ObjectsModule.scheduler = @torch.optim.lr_scheduler.StepLR
+torch.optim.lr_scheduler.StepLR.step_size = 2
+torch.optim.lr_scheduler.StepLR.gamma = 0.5
 training_loop.data = 'my_project.lit.MyData'
 training_loop.test = True
 MyData.n_train = 640

@@ -1,11 +1,9 @@
 """A LightningModule in the shape of lightning-hydra-template's: the network comes in as an nn.Module and the
-optimizer and scheduler as functools.partial objects, and save_hyperparameters() records all three, so its
-checkpoints hold objects that torch's weights_only loader refuses. `TemplateModel` is what a config names
-(it builds the objects from plain bindings). Named by import path with tests/plugins on PYTHONPATH."""
-import functools
-
+optimizer and scheduler as partials, and save_hyperparameters() records all three, so its checkpoints hold
+objects that torch's weights_only loader refuses. A config builds them with gin references
+(tests/test_checkpoint_trust.py, as examples/my_project/template.gin does). Named by import path with
+tests/plugins on PYTHONPATH."""
 import pytorch_lightning as pl
-import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -51,8 +49,3 @@ class ObjectsModule(pl.LightningModule):
         scheduler = self.hparams.scheduler(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
-
-class TemplateModel(ObjectsModule):
-    def __init__(self, n_features, hidden=32, lr=0.01):
-        super().__init__(net=Net(n_features, hidden), optimizer=functools.partial(torch.optim.Adam, lr=lr),
-                         scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=2, gamma=0.5))
